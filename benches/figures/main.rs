@@ -1,0 +1,3 @@
+//! Benchmarks that print figures: `cargo bench --bench figures -- [SECTION]`.
+
+fn main() {}

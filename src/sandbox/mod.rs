@@ -1,0 +1,4 @@
+//! Test and demo infrastructure: the in-memory Kubernetes API server (and, later,
+//! embedded Kafka and the Argo stand-in). Operator code never depends on it.
+
+pub mod apiserver;

@@ -1,0 +1,1 @@
+//! The PostgreSQL knowledge store: the only module that speaks SQL.

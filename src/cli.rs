@@ -23,7 +23,15 @@ pub enum Command {
     /// Print the CustomResourceDefinitions (SolverRun, SecurityIndicatorRun, AdviceRequest) as YAML.
     ///
     /// The output is what `crds/` holds; pipe it to `kubectl apply -f -` to install them.
-    Crd,
+    Crd(CrdArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CrdArgs {
+    /// Write one file per CRD (`<name>.yaml`) into this directory instead of printing.
+    /// `thoth-operator crd --output-dir crds` regenerates the committed copies.
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<std::path::PathBuf>,
 }
 
 pub async fn main() -> ExitCode {
@@ -39,9 +47,24 @@ pub async fn main() -> ExitCode {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Crd => {
-            print!("{}", crate::api::crds_yaml()?);
-            Ok(())
+        Command::Crd(args) => print_crds(args),
+    }
+}
+
+fn print_crds(args: CrdArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    match args.output_dir {
+        None => print!("{}", crate::api::crds_yaml()?),
+        Some(dir) => {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create directory {}", dir.display()))?;
+            for crd in crate::api::all_crds() {
+                let path = dir.join(crate::api::crd_file_name(&crd));
+                std::fs::write(&path, crate::api::crd_yaml(&crd)?)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                eprintln!("wrote {}", path.display());
+            }
         }
     }
+    Ok(())
 }

@@ -1,0 +1,79 @@
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::status::RunStatus;
+
+/// Solve one package version (or every version the index lists) on one index with one solver.
+#[derive(CustomResource, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "thoth-station.ninja",
+    version = "v1alpha1",
+    kind = "SolverRun",
+    namespaced,
+    status = "RunStatus",
+    shortname = "sr",
+    shortname = "srun",
+    category = "thoth",
+    printcolumn(name = "Package", type_ = "string", json_path = ".spec.packageName"),
+    printcolumn(name = "Version", type_ = "string", json_path = ".spec.packageVersion"),
+    printcolumn(name = "Solver", type_ = "string", json_path = ".spec.solver"),
+    printcolumn(
+        name = "Index",
+        type_ = "string",
+        json_path = ".spec.indexUrl",
+        priority = "1"
+    ),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(
+        name = "Workflow",
+        type_ = "string",
+        json_path = ".status.workflow.name"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct SolverRunSpec {
+    /// Python project name, e.g. `PyYAML`; normalised as PEP 503 says when the Workflow is built.
+    #[schemars(
+        length(min = 1, max = 200),
+        regex(pattern = r"^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$")
+    )]
+    pub package_name: String,
+    /// Version to solve, e.g. `5.3.1`. Absent means every version the index lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 100),
+        regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9.+!_-]*$")
+    )]
+    pub package_version: Option<String>,
+    /// Simple-API URL of the package index, e.g. `https://pypi.org/simple`.
+    #[schemars(
+        length(min = 1, max = 500),
+        regex(pattern = r"^https?://[^\s/$.?#][^\s]*$")
+    )]
+    pub index_url: String,
+    /// Solver that runs the resolution, e.g. `solver-rhel-8-py38`.
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^solver-[a-z0-9]+(-[a-z0-9.]+)*-py[0-9]{2,3}$")
+    )]
+    pub solver: String,
+    /// Further indexes the solver may resolve dependencies from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 20),
+        inner(
+            length(min = 1, max = 500),
+            regex(pattern = r"^https?://[^\s/$.?#][^\s]*$")
+        )
+    )]
+    pub dependency_index_urls: Vec<String>,
+    /// Run the solver with debug logging.
+    #[serde(default)]
+    pub debug: bool,
+}

@@ -1,0 +1,89 @@
+//! The committed CRDs in `crds/` are exactly what the code generates.
+
+use std::path::Path;
+
+use thoth_operator::api;
+
+const REGENERATE: &str =
+    "regenerate them with `cargo run -- crd --output-dir crds` and commit the result";
+
+#[test]
+fn committed_crds_match_the_generated_ones() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
+    let mut expected_files = Vec::new();
+    for crd in api::all_crds() {
+        let name = api::crd_file_name(&crd);
+        let generated = api::crd_yaml(&crd).expect("CRD serialises");
+        let committed = std::fs::read_to_string(dir.join(&name))
+            .unwrap_or_else(|e| panic!("crds/{name} is missing ({e}); {REGENERATE}"));
+        assert!(
+            committed == generated,
+            "crds/{name} differs from the generated CRD; {REGENERATE}"
+        );
+        expected_files.push(name);
+    }
+    let mut present: Vec<String> = std::fs::read_dir(&dir)
+        .expect("crds/ exists")
+        .map(|entry| {
+            entry
+                .expect("readable entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|name| name.ends_with(".yaml"))
+        .collect();
+    present.sort();
+    expected_files.sort();
+    assert_eq!(
+        present, expected_files,
+        "crds/ holds files no CRD generates; {REGENERATE}"
+    );
+}
+
+#[test]
+fn crd_command_output_is_the_concatenation_of_crds_dir() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .expect("crds/ exists")
+        .map(|entry| entry.expect("readable entry").path())
+        .collect();
+    names.sort();
+    let concatenated: String = names
+        .iter()
+        .map(|path| std::fs::read_to_string(path).expect("readable CRD file"))
+        .collect();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_thoth-operator"))
+        .arg("crd")
+        .output()
+        .expect("thoth-operator runs");
+    assert!(
+        output.status.success(),
+        "thoth-operator crd failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout), concatenated);
+}
+
+#[test]
+fn example_resources_deserialise_into_the_typed_resources() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/examples");
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).expect("example exists");
+    let solver: api::SolverRun =
+        serde_saphyr::from_str(&read("solverrun.yaml")).expect("SolverRun example parses");
+    assert_eq!(solver.spec.solver, "solver-rhel-8-py38");
+    assert_eq!(solver.spec.package_version.as_deref(), Some("5.3.1"));
+    let si: api::SecurityIndicatorRun = serde_saphyr::from_str(&read("securityindicatorrun.yaml"))
+        .expect("SecurityIndicatorRun example parses");
+    assert_eq!(
+        si.spec.aggregation_function, "process_data",
+        "default aggregation function applies"
+    );
+    let advice: api::AdviceRequest =
+        serde_saphyr::from_str(&read("advicerequest.yaml")).expect("AdviceRequest example parses");
+    assert_eq!(advice.spec.source_type, Some(api::SourceType::Kebechet));
+    assert_eq!(
+        advice.spec.recommendation_type,
+        api::RecommendationType::Latest
+    );
+}

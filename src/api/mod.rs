@@ -1,7 +1,12 @@
 //! Custom resource types of group `thoth-station.ninja`, version `v1alpha1`.
 
+// kube's `printcolumn(..)` repeats `type_ = ..` per column, which clippy takes
+// for a duplicated attribute.
+#[allow(clippy::duplicated_attributes)]
 mod advice_request;
+#[allow(clippy::duplicated_attributes)]
 mod security_indicator_run;
+#[allow(clippy::duplicated_attributes)]
 mod solver_run;
 mod status;
 pub mod validation;

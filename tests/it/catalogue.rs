@@ -285,7 +285,7 @@ fn the_body_size_limit_is_checked_before_parsing() {
     let err = parse(SOLVED, &body, &config).unwrap_err();
     assert_eq!(err.reason(), "oversized_body");
     // Even an unknown topic with garbage is refused for its size first.
-    let err = parse("elsewhere", &vec![b'{'; 65], &config).unwrap_err();
+    let err = parse("elsewhere", &[b'{'; 65], &config).unwrap_err();
     assert_eq!(err.reason(), "oversized_body");
 
     let default_limit = ParseConfig::default().max_body_bytes;

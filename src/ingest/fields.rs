@@ -1,0 +1,245 @@
+//! Validated views of the free-form fields a message carries.
+//!
+//! The wire models keep every field as the producer spelled it, so that a
+//! message re-serialises exactly; these types are what the rest of the
+//! operator reads instead (invariant 5: nothing unvalidated reaches a Workflow).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::package::{IndexUrl, PackageError, PackageName, PackageVersion};
+
+/// Longest solver name, job id or inspection id we accept: they become
+/// Kubernetes object names and labels, which stop at 63 characters.
+pub const MAX_IDENTIFIER_LEN: usize = 63;
+
+/// A field whose value was well typed but not acceptable, named by its path in
+/// the message body (`package_name`, `metadata.package_index`, `missing_from_source[1]`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("field `{field}`: {detail}")]
+pub struct InvalidField {
+    pub field: String,
+    pub detail: String,
+}
+
+impl InvalidField {
+    pub fn new(field: impl Into<String>, detail: impl fmt::Display) -> Self {
+        Self {
+            field: field.into(),
+            detail: detail.to_string(),
+        }
+    }
+
+    fn package(field: &str, err: PackageError) -> Self {
+        Self::new(field, err)
+    }
+}
+
+pub(crate) fn package_name(field: &str, raw: &str) -> Result<PackageName, InvalidField> {
+    PackageName::parse(raw).map_err(|e| InvalidField::package(field, e))
+}
+
+pub(crate) fn package_version(field: &str, raw: &str) -> Result<PackageVersion, InvalidField> {
+    PackageVersion::parse(raw).map_err(|e| InvalidField::package(field, e))
+}
+
+pub(crate) fn index_url(field: &str, raw: &str) -> Result<IndexUrl, InvalidField> {
+    IndexUrl::parse(raw).map_err(|e| InvalidField::package(field, e))
+}
+
+/// A name, version and index that together identify one release on one index.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PackageRelease {
+    pub name: PackageName,
+    pub version: PackageVersion,
+    pub index: IndexUrl,
+}
+
+impl PackageRelease {
+    pub(crate) fn from_fields(
+        name: &str,
+        version: &str,
+        index: &str,
+    ) -> Result<Self, InvalidField> {
+        Ok(Self {
+            name: package_name("package_name", name)?,
+            version: package_version("package_version", version)?,
+            index: index_url("index_url", index)?,
+        })
+    }
+}
+
+/// Which versions of a package a message asks about. Thoth reads an absent,
+/// empty or `*` version in an UnresolvedPackage message as "every version the
+/// index lists".
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum VersionSelector {
+    All,
+    Exact(PackageVersion),
+}
+
+impl VersionSelector {
+    pub(crate) fn from_field(field: &str, raw: Option<&str>) -> Result<Self, InvalidField> {
+        match raw.map(str::trim) {
+            None | Some("") | Some("*") => Ok(Self::All),
+            Some(version) => package_version(field, version).map(Self::Exact),
+        }
+    }
+}
+
+/// A lower-case DNS label (`[a-z0-9-]`, alphanumeric at both ends, at most 63
+/// characters): what a solver name, a job id or an inspection id must be to
+/// become part of a Kubernetes object name.
+fn check_identifier(field: &str, raw: &str) -> Result<(), InvalidField> {
+    if raw.is_empty() {
+        return Err(InvalidField::new(field, "must not be empty"));
+    }
+    if raw.len() > MAX_IDENTIFIER_LEN {
+        return Err(InvalidField::new(
+            field,
+            format_args!("{raw:?} is longer than {MAX_IDENTIFIER_LEN} characters"),
+        ));
+    }
+    let allowed = raw
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let alnum_ends = raw.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && raw.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if !allowed || !alnum_ends {
+        return Err(InvalidField::new(
+            field,
+            format_args!(
+                "{raw:?} is not a lower-case DNS label (letters a-z, digits and '-', starting and ending with a letter or digit)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+macro_rules! identifier {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(field: &str, raw: &str) -> Result<Self, InvalidField> {
+                check_identifier(field, raw)?;
+                Ok(Self(raw.to_string()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+identifier!(
+    /// A solver's name as listed in Thoth's `solvers` ConfigMap, e.g. `solver-rhel-8-py38`.
+    SolverName
+);
+identifier!(
+    /// A producer-chosen job id (`adviser-210312182025-5e8c8f2a1b3c4d5e`), which Thoth
+    /// uses as the Workflow name.
+    JobId
+);
+identifier!(
+    /// The id of an Amun inspection whose results are to be synced.
+    InspectionId
+);
+
+pub(crate) fn optional_job_id(raw: Option<&str>) -> Result<Option<JobId>, InvalidField> {
+    raw.map(|id| JobId::parse("job_id", id)).transpose()
+}
+
+/// An http(s) URL from a message (a repository or project URL).
+pub(crate) fn http_url(field: &str, raw: &str) -> Result<url::Url, InvalidField> {
+    let url = url::Url::parse(raw.trim())
+        .map_err(|e| InvalidField::new(field, format_args!("{raw:?} is not a valid URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(InvalidField::new(
+            field,
+            format_args!("{raw:?} must use http or https"),
+        ));
+    }
+    Ok(url)
+}
+
+/// A credential carried in a message: serialised as the plain string the
+/// producer sent, never shown by `Debug`, so that logging a message cannot leak it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Sensitive(String);
+
+impl Sensitive {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Sensitive {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Sensitive(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_selector_reads_absent_empty_and_star_as_all() {
+        for raw in [None, Some(""), Some(" "), Some("*")] {
+            assert_eq!(
+                VersionSelector::from_field("package_version", raw),
+                Ok(VersionSelector::All),
+                "{raw:?}"
+            );
+        }
+        assert_eq!(
+            VersionSelector::from_field("package_version", Some("4.2.0")),
+            Ok(VersionSelector::Exact(
+                PackageVersion::parse("4.2.0").unwrap()
+            ))
+        );
+        let err = VersionSelector::from_field("package_version", Some(">=1.0")).unwrap_err();
+        assert_eq!(err.field, "package_version");
+    }
+
+    #[test]
+    fn identifiers_must_be_dns_labels() {
+        assert!(SolverName::parse("solver", "solver-fedora-35-py310").is_ok());
+        assert!(JobId::parse("job_id", "adviser-210312182025-5e8c8f2a1b3c4d5e").is_ok());
+        for bad in [
+            "",
+            "Solver-RHEL",
+            "solver_rhel",
+            "-solver",
+            "solver-",
+            "a;b",
+        ] {
+            let err = SolverName::parse("solver", bad).unwrap_err();
+            assert_eq!(err.field, "solver", "{bad:?}");
+        }
+        assert!(JobId::parse("job_id", &"a".repeat(MAX_IDENTIFIER_LEN + 1)).is_err());
+    }
+
+    #[test]
+    fn sensitive_values_are_not_debug_printed() {
+        let secret = Sensitive::new("hunter2");
+        assert!(!format!("{secret:?}").contains("hunter2"));
+        assert_eq!(serde_json::to_string(&secret).unwrap(), "\"hunter2\"");
+    }
+}

@@ -1,0 +1,585 @@
+//! Bytes from a topic → a typed, validated [`Message`], or a [`ParseError`]
+//! that says what was wrong and where. Nothing a producer sends can make this panic.
+
+use serde_json::Value;
+
+use super::catalogue::{MessageBody, MessageKind, Validate};
+use super::envelope::{DEFAULT_VERSION, Envelope, WireEnvelope};
+use super::fields::InvalidField;
+use super::topics::{TopicMatch, TopicPrefix};
+use super::trigger_messages::JsonObject;
+
+/// Bodies larger than this are refused before parsing. Thoth's largest
+/// messages (Kebechet webhooks, advise stack info) are tens of kilobytes.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+const ENVELOPE_FIELDS: [&str; 3] = ["component_name", "service_version", "version"];
+
+/// How to read topics and bodies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseConfig {
+    pub topic_prefix: TopicPrefix,
+    pub max_body_bytes: usize,
+}
+
+impl Default for ParseConfig {
+    fn default() -> Self {
+        Self {
+            topic_prefix: TopicPrefix::none(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+impl ParseConfig {
+    pub fn with_prefix(topic_prefix: TopicPrefix) -> Self {
+        Self {
+            topic_prefix,
+            ..Self::default()
+        }
+    }
+}
+
+/// A Thoth message: envelope, typed body, and any fields the producer sent
+/// that the current model does not know (older schema versions' fields), kept
+/// so that re-serialising gives back what was received.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub envelope: Envelope,
+    pub body: MessageBody,
+    pub extra_fields: JsonObject,
+}
+
+impl Message {
+    /// A message to publish, in the type's current schema version.
+    pub fn new(
+        component_name: impl Into<String>,
+        service_version: impl Into<String>,
+        body: impl Into<MessageBody>,
+    ) -> Self {
+        let body = body.into();
+        Self {
+            envelope: Envelope::new(
+                component_name,
+                service_version,
+                body.kind().current_version(),
+            ),
+            body,
+            extra_fields: JsonObject::new(),
+        }
+    }
+
+    pub fn kind(&self) -> MessageKind {
+        self.body.kind()
+    }
+
+    /// The topic this message belongs on, for the given deployment.
+    pub fn topic(&self, prefix: &TopicPrefix) -> String {
+        prefix.topic_for(self.kind())
+    }
+
+    /// Checks the body's values as `parse` does (for messages built in code).
+    pub fn validate(&self) -> Result<(), InvalidField> {
+        self.body.validate()
+    }
+
+    /// The message as Thoth's producers write it: one flat JSON object with
+    /// the body's fields, the envelope and the extra fields.
+    pub fn to_json(&self) -> Result<Value, serde_json::Error> {
+        let mut object = self.extra_fields.clone();
+        if let Value::Object(body) = self.body.to_value()? {
+            object.extend(body);
+        }
+        object.insert(
+            "component_name".into(),
+            Value::String(self.envelope.component_name.clone()),
+        );
+        object.insert(
+            "service_version".into(),
+            Value::String(self.envelope.service_version.clone()),
+        );
+        object.insert(
+            "version".into(),
+            Value::String(self.envelope.version.clone()),
+        );
+        Ok(Value::Object(object))
+    }
+
+    /// The Kafka record value: UTF-8 JSON.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(&self.to_json()?)
+    }
+}
+
+/// Why a record could not become a [`Message`]. Every variant names the topic;
+/// those past topic resolution name the message type, and those about one
+/// field name it by its path in the body (`metadata.package_index`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("topic {topic:?}: body of {size} bytes exceeds the {limit}-byte limit")]
+    OversizedBody {
+        topic: String,
+        size: usize,
+        limit: usize,
+    },
+    #[error("topic {topic:?} is not a Thoth message topic of deployment {deployment}")]
+    UnknownTopic { topic: String, deployment: String },
+    #[error(
+        "topic {topic:?} carries {message_type} messages, a type Thoth retired; they are not processed"
+    )]
+    RetiredTopic {
+        topic: String,
+        message_type: &'static str,
+    },
+    #[error(
+        "topic {topic:?} ({message_type}): body is not JSON: {detail} (line {line}, column {column})"
+    )]
+    MalformedJson {
+        topic: String,
+        message_type: &'static str,
+        detail: String,
+        line: usize,
+        column: usize,
+    },
+    #[error("topic {topic:?} ({message_type}): field `{field}` has the wrong type: {detail}")]
+    WrongType {
+        topic: String,
+        message_type: &'static str,
+        field: String,
+        detail: String,
+    },
+    #[error("topic {topic:?} ({message_type}): required field `{field}` is missing")]
+    MissingField {
+        topic: String,
+        message_type: &'static str,
+        field: String,
+    },
+    #[error(
+        "topic {topic:?} ({message_type}): field `version` is {version:?}, not one of the versions handled ({})",
+        accepted.join(", ")
+    )]
+    UnknownVersion {
+        topic: String,
+        message_type: &'static str,
+        version: String,
+        accepted: &'static [&'static str],
+    },
+    #[error("topic {topic:?} ({message_type}): field `{field}` has an invalid value: {detail}")]
+    InvalidValue {
+        topic: String,
+        message_type: &'static str,
+        field: String,
+        detail: String,
+    },
+}
+
+impl ParseError {
+    /// A short stable label for ledgers and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::OversizedBody { .. } => "oversized_body",
+            Self::UnknownTopic { .. } => "unknown_topic",
+            Self::RetiredTopic { .. } => "retired_topic",
+            Self::MalformedJson { .. } => "malformed_json",
+            Self::WrongType { .. } => "wrong_type",
+            Self::MissingField { .. } => "missing_field",
+            Self::UnknownVersion { .. } => "unknown_version",
+            Self::InvalidValue { .. } => "invalid_value",
+        }
+    }
+
+    pub fn topic(&self) -> &str {
+        match self {
+            Self::OversizedBody { topic, .. }
+            | Self::UnknownTopic { topic, .. }
+            | Self::RetiredTopic { topic, .. }
+            | Self::MalformedJson { topic, .. }
+            | Self::WrongType { topic, .. }
+            | Self::MissingField { topic, .. }
+            | Self::UnknownVersion { topic, .. }
+            | Self::InvalidValue { topic, .. } => topic,
+        }
+    }
+
+    /// The Thoth message type, once the topic has told it.
+    pub fn message_type(&self) -> Option<&'static str> {
+        match self {
+            Self::OversizedBody { .. } | Self::UnknownTopic { .. } => None,
+            Self::RetiredTopic { message_type, .. }
+            | Self::MalformedJson { message_type, .. }
+            | Self::WrongType { message_type, .. }
+            | Self::MissingField { message_type, .. }
+            | Self::UnknownVersion { message_type, .. }
+            | Self::InvalidValue { message_type, .. } => Some(message_type),
+        }
+    }
+
+    /// The path of the offending field (`$` for the body itself).
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Self::WrongType { field, .. }
+            | Self::MissingField { field, .. }
+            | Self::InvalidValue { field, .. } => Some(field),
+            Self::UnknownVersion { .. } => Some("version"),
+            _ => None,
+        }
+    }
+}
+
+/// Parses one record value from `topic`. Checks, in order: body size, topic,
+/// JSON syntax, that the body is an object, the schema version, the envelope,
+/// the body's fields and types, and finally the values (package names,
+/// versions, index URLs, ids) that the operator will act on.
+pub fn parse(topic: &str, payload: &[u8], config: &ParseConfig) -> Result<Message, ParseError> {
+    if payload.len() > config.max_body_bytes {
+        return Err(ParseError::OversizedBody {
+            topic: topic.to_string(),
+            size: payload.len(),
+            limit: config.max_body_bytes,
+        });
+    }
+    let kind = match config.topic_prefix.resolve(topic) {
+        TopicMatch::Live(kind) => kind,
+        TopicMatch::Retired(retired) => {
+            return Err(ParseError::RetiredTopic {
+                topic: topic.to_string(),
+                message_type: retired.name(),
+            });
+        }
+        TopicMatch::Unknown => {
+            return Err(ParseError::UnknownTopic {
+                topic: topic.to_string(),
+                deployment: config.topic_prefix.to_string(),
+            });
+        }
+    };
+    let context = Context { topic, kind };
+
+    let value: Value = serde_json::from_slice(payload).map_err(|e| context.malformed(&e))?;
+    let Value::Object(object) = &value else {
+        return Err(context.wrong_type(
+            "$",
+            format!("expected a JSON object, found {}", json_type(&value)),
+        ));
+    };
+
+    let version = match object.get("version") {
+        None => DEFAULT_VERSION.to_string(),
+        Some(Value::String(version)) => version.clone(),
+        Some(other) => {
+            return Err(context.wrong_type(
+                "version",
+                format!("expected a string, found {}", json_type(other)),
+            ));
+        }
+    };
+    if !kind.accepts_version(&version) {
+        return Err(ParseError::UnknownVersion {
+            topic: topic.to_string(),
+            message_type: kind.name(),
+            version,
+            accepted: kind.accepted_versions(),
+        });
+    }
+
+    let wire_envelope: WireEnvelope =
+        serde_path_to_error::deserialize(&value).map_err(|e| context.field_error(&e))?;
+    let body = MessageBody::deserialize(kind, &value).map_err(|e| context.field_error(&e))?;
+    body.validate().map_err(|e| context.invalid(e))?;
+
+    let extra_fields = extra_fields(object, &body);
+    Ok(Message {
+        envelope: Envelope {
+            component_name: wire_envelope.component_name,
+            service_version: wire_envelope.service_version,
+            version,
+        },
+        body,
+        extra_fields,
+    })
+}
+
+/// Fields of the received object that neither the envelope nor the body model
+/// wrote back: kept so that older schema versions round-trip unchanged.
+fn extra_fields(received: &JsonObject, body: &MessageBody) -> JsonObject {
+    // Serialising a model of strings, numbers and JSON objects cannot fail; if
+    // it ever did, keeping no extras only loses fields the model ignores anyway.
+    let known = match body.to_value() {
+        Ok(Value::Object(known)) => known,
+        _ => return JsonObject::new(),
+    };
+    received
+        .iter()
+        .filter(|(key, _)| !known.contains_key(*key) && !ENVELOPE_FIELDS.contains(&key.as_str()))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect()
+}
+
+struct Context<'a> {
+    topic: &'a str,
+    kind: MessageKind,
+}
+
+impl Context<'_> {
+    fn malformed(&self, err: &serde_json::Error) -> ParseError {
+        let text = err.to_string();
+        // serde_json appends the position; the position goes in its own fields
+        // so that the detail is the same wherever in the body the fault is.
+        let detail = match text.rsplit_once(" at line ") {
+            Some((detail, _)) => detail.to_string(),
+            None => text,
+        };
+        ParseError::MalformedJson {
+            topic: self.topic.to_string(),
+            message_type: self.kind.name(),
+            detail,
+            line: err.line(),
+            column: err.column(),
+        }
+    }
+
+    fn wrong_type(&self, field: &str, detail: String) -> ParseError {
+        ParseError::WrongType {
+            topic: self.topic.to_string(),
+            message_type: self.kind.name(),
+            field: field.to_string(),
+            detail,
+        }
+    }
+
+    fn invalid(&self, err: InvalidField) -> ParseError {
+        ParseError::InvalidValue {
+            topic: self.topic.to_string(),
+            message_type: self.kind.name(),
+            field: err.field,
+            detail: err.detail,
+        }
+    }
+
+    /// Sorts serde's data errors into missing field / wrong type / invalid
+    /// value. serde gives these errors fixed wordings ("missing field `x`",
+    /// "invalid type: ...") that are part of its documented `de::Error`
+    /// defaults; the tests pin each one so a change there fails loudly.
+    fn field_error(&self, err: &serde_path_to_error::Error<serde_json::Error>) -> ParseError {
+        let path = err.path().to_string();
+        let detail = err.inner().to_string();
+        if let Some(rest) = detail.strip_prefix("missing field `") {
+            let name = rest.trim_end_matches('`');
+            return ParseError::MissingField {
+                topic: self.topic.to_string(),
+                message_type: self.kind.name(),
+                field: join_path(&path, name),
+            };
+        }
+        let field = if path == "." { "$".to_string() } else { path };
+        if detail.starts_with("invalid type:") {
+            self.wrong_type(&field, detail)
+        } else {
+            self.invalid(InvalidField { field, detail })
+        }
+    }
+}
+
+fn join_path(parent: &str, name: &str) -> String {
+    if parent == "." {
+        name.to_string()
+    } else {
+        format!("{parent}.{name}")
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::fields::VersionSelector;
+    use crate::ingest::package_messages::{SolvedPackage, UnresolvedPackage};
+
+    const SOLVED: &str = "thoth.solver.solved-package";
+
+    fn solved_json() -> Value {
+        serde_json::json!({
+            "component_name": "solver",
+            "service_version": "1.15.0",
+            "package_name": "PyYAML",
+            "package_version": "5.3.1",
+            "index_url": "https://pypi.python.org/simple",
+            "solver": "solver-fedora-35-py310",
+            "version": "v1"
+        })
+    }
+
+    fn parse_value(topic: &str, value: &Value) -> Result<Message, ParseError> {
+        parse(topic, value.to_string().as_bytes(), &ParseConfig::default())
+    }
+
+    fn with(mut value: Value, key: &str, new: Value) -> Value {
+        value.as_object_mut().unwrap().insert(key.into(), new);
+        value
+    }
+
+    fn without(mut value: Value, key: &str) -> Value {
+        value.as_object_mut().unwrap().remove(key);
+        value
+    }
+
+    #[test]
+    fn a_solved_package_parses_and_normalises_through_its_accessors() {
+        let message = parse_value(SOLVED, &solved_json()).unwrap();
+        assert_eq!(message.envelope.component_name, "solver");
+        assert_eq!(message.envelope.version, "v1");
+        let MessageBody::SolvedPackage(solved) = &message.body else {
+            panic!("{message:?}");
+        };
+        assert_eq!(solved.package_name, "PyYAML", "raw spelling kept");
+        let release = solved.release().unwrap();
+        assert_eq!(release.name.as_str(), "pyyaml");
+        assert_eq!(release.index.as_str(), "https://pypi.org/simple");
+        assert_eq!(
+            solved.solver_name().unwrap().as_str(),
+            "solver-fedora-35-py310"
+        );
+        assert_eq!(message.to_json().unwrap(), solved_json());
+    }
+
+    #[test]
+    fn a_missing_version_means_v1() {
+        let message = parse_value(SOLVED, &without(solved_json(), "version")).unwrap();
+        assert_eq!(message.envelope.version, "v1");
+    }
+
+    #[test]
+    fn each_serde_wording_is_sorted_into_its_reason() {
+        let missing = parse_value(SOLVED, &without(solved_json(), "solver")).unwrap_err();
+        assert_eq!(missing.reason(), "missing_field");
+        assert_eq!(missing.field(), Some("solver"));
+
+        let wrong =
+            parse_value(SOLVED, &with(solved_json(), "package_version", 5.into())).unwrap_err();
+        assert_eq!(wrong.reason(), "wrong_type");
+        assert_eq!(wrong.field(), Some("package_version"));
+
+        let null_required =
+            parse_value(SOLVED, &with(solved_json(), "solver", Value::Null)).unwrap_err();
+        assert_eq!(null_required.reason(), "wrong_type");
+
+        let negative = parse_value(
+            "thoth.adviser-trigger",
+            &serde_json::json!({
+                "component_name": "user-api", "service_version": "0.1",
+                "recommendation_type": "latest", "count": -1, "version": "v5"
+            }),
+        )
+        .unwrap_err();
+        assert_eq!(negative.reason(), "invalid_value");
+        assert_eq!(negative.field(), Some("count"));
+    }
+
+    #[test]
+    fn envelope_fields_are_required_and_strict() {
+        let err = parse_value(SOLVED, &without(solved_json(), "component_name")).unwrap_err();
+        assert_eq!(err.reason(), "missing_field");
+        assert_eq!(err.field(), Some("component_name"));
+        let err =
+            parse_value(SOLVED, &with(solved_json(), "service_version", 1.into())).unwrap_err();
+        assert_eq!(err.reason(), "wrong_type");
+        assert_eq!(err.field(), Some("service_version"));
+        let err = parse_value(SOLVED, &with(solved_json(), "version", Value::Null)).unwrap_err();
+        assert_eq!(err.reason(), "wrong_type");
+        assert_eq!(err.field(), Some("version"));
+    }
+
+    #[test]
+    fn the_body_must_be_an_object() {
+        let err = parse(SOLVED, b"[1, 2]", &ParseConfig::default()).unwrap_err();
+        assert_eq!(err.reason(), "wrong_type");
+        assert_eq!(err.field(), Some("$"));
+    }
+
+    #[test]
+    fn malformed_json_detail_does_not_depend_on_the_position() {
+        let short = parse(SOLVED, b"{\"a\": }", &ParseConfig::default()).unwrap_err();
+        let long = parse(SOLVED, b"{\"aaaaaaaa\":   }", &ParseConfig::default()).unwrap_err();
+        let (
+            ParseError::MalformedJson { detail: d1, .. },
+            ParseError::MalformedJson {
+                detail: d2, column, ..
+            },
+        ) = (&short, &long)
+        else {
+            panic!("{short:?} {long:?}");
+        };
+        assert_eq!(d1, d2);
+        assert_eq!(*column, 16);
+        assert_eq!(short.reason(), "malformed_json");
+    }
+
+    #[test]
+    fn unresolved_package_version_and_index_may_be_absent() {
+        let value = serde_json::json!({
+            "component_name": "adviser", "service_version": "0.21.1",
+            "package_name": "black", "package_version": "*",
+            "solver": "solver-rhel-8-py36", "version": "v1"
+        });
+        let message = parse_value("thoth.investigator.unresolved-package", &value).unwrap();
+        let MessageBody::UnresolvedPackage(unresolved) = &message.body else {
+            panic!("{message:?}");
+        };
+        let request = unresolved.request().unwrap();
+        assert_eq!(request.versions, VersionSelector::All);
+        assert_eq!(request.index, None);
+        assert_eq!(message.to_json().unwrap(), value, "index stays absent");
+    }
+
+    #[test]
+    fn outbound_messages_take_the_current_version_and_their_topic() {
+        let body = UnresolvedPackage {
+            package_name: "flask".into(),
+            index_url: Some("https://pypi.org/simple".into()),
+            package_version: Some("2.0.1".into()),
+            solver: None,
+        };
+        let message = Message::new("thoth-operator", "0.1.0", body);
+        assert_eq!(message.envelope.version, "v1");
+        assert_eq!(
+            message.topic(&TopicPrefix::new("ocp4-stage").unwrap()),
+            "ocp4-stage.thoth.investigator.unresolved-package"
+        );
+        let bytes = message.to_bytes().unwrap();
+        let config = ParseConfig::with_prefix(TopicPrefix::new("ocp4-stage").unwrap());
+        let reparsed = parse(
+            "ocp4-stage.thoth.investigator.unresolved-package",
+            &bytes,
+            &config,
+        )
+        .unwrap();
+        assert_eq!(reparsed, message);
+        let json = message.to_json().unwrap();
+        assert_eq!(
+            json["solver"],
+            Value::Null,
+            "None is written as null, as pydantic does"
+        );
+    }
+
+    #[test]
+    fn solved_package_model_is_usable_directly() {
+        let body = SolvedPackage {
+            package_name: "Flask".into(),
+            package_version: "2.0.1".into(),
+            index_url: "https://pypi.org/simple/".into(),
+            solver: "solver-rhel-8-py38".into(),
+        };
+        assert!(Message::new("solver", "1.0", body).validate().is_ok());
+    }
+}

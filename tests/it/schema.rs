@@ -70,7 +70,11 @@ fn arguments_parameters_example() -> Value {
 }
 
 fn rendered(schema: &CompiledSchema, object: &Value) -> Vec<String> {
-    schema.validate(object).iter().map(ToString::to_string).collect()
+    schema
+        .validate(object)
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }
 
 #[test]
@@ -200,8 +204,14 @@ fn pruning_drops_unknown_fields_but_keeps_preserved_ones() {
     workflow["metadata"]["unknownMetadata"] = json!("kept at the root");
     schema.prune(&mut workflow);
     assert!(workflow["spec"].get("notAField").is_none());
-    assert_eq!(workflow["spec"]["templates"][0]["plugin"], json!({"any": {"thing": 1}}));
-    assert_eq!(workflow["metadata"]["unknownMetadata"], json!("kept at the root"));
+    assert_eq!(
+        workflow["spec"]["templates"][0]["plugin"],
+        json!({"any": {"thing": 1}})
+    );
+    assert_eq!(
+        workflow["metadata"]["unknownMetadata"],
+        json!("kept at the root")
+    );
 }
 
 #[test]

@@ -448,10 +448,6 @@ impl Node {
         Ok(node)
     }
 
-    fn has_default(&self) -> bool {
-        self.default.is_some()
-    }
-
     fn is_non_nullable_null(&self, value: &Value) -> bool {
         value.is_null() && !self.nullable
     }
@@ -474,10 +470,10 @@ impl Node {
                     if let Some(prop) = self.properties.get(name) {
                         prop.apply_defaults(child);
                     } else if let Additional::Schema(additional) = &self.additional {
-                        if additional.has_default() && additional.is_non_nullable_null(child) {
-                            if let Some(default) = &additional.default {
-                                *child = default.clone();
-                            }
+                        if let Some(default) = &additional.default
+                            && additional.is_non_nullable_null(child)
+                        {
+                            *child = default.clone();
                         }
                         additional.apply_defaults(child);
                     }
@@ -1079,7 +1075,7 @@ fn format_accepts(format: Format, text: &str) -> bool {
 
 fn is_base64(text: &str) -> bool {
     let bytes = text.as_bytes();
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return false;
     }
     let padding = bytes.iter().rev().take_while(|&&b| b == b'=').count();

@@ -3,3 +3,4 @@
 
 mod catalogue;
 mod crds;
+mod schema;

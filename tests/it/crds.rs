@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use thoth_operator::api;
+use thoth_operator::sandbox::apiserver::schema::CompiledSchema;
 
 const REGENERATE: &str =
     "regenerate them with `cargo run -- crd --output-dir crds` and commit the result";
@@ -86,4 +87,102 @@ fn example_resources_deserialise_into_the_typed_resources() {
         advice.spec.recommendation_type,
         api::RecommendationType::Latest
     );
+}
+
+fn compiled_schema(plural: &str) -> CompiledSchema {
+    let crd = api::all_crds()
+        .into_iter()
+        .find(|crd| crd.spec.names.plural == plural)
+        .expect("CRD exists");
+    let crd = serde_json::to_value(crd).expect("CRD serialises");
+    CompiledSchema::from_crd_version(&crd, api::VERSION).expect("our schema compiles")
+}
+
+/// Validates `object` as the API server would against the CRD of its kind.
+fn schema_errors(plural: &str, mut object: serde_json::Value) -> Vec<String> {
+    let schema = compiled_schema(plural);
+    schema.apply_defaults(&mut object);
+    schema.prune(&mut object);
+    schema
+        .validate(&object)
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+fn solver_run(spec: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": api::API_VERSION, "kind": "SolverRun",
+        "metadata": {"name": "x", "namespace": "thoth"}, "spec": spec,
+    })
+}
+
+#[test]
+fn the_schema_accepts_thoth_resources() {
+    let good = solver_run(serde_json::json!({
+        "packageName": "PyYAML", "packageVersion": "5.3.1",
+        "indexUrl": "https://pypi.org/simple", "solver": "solver-fedora-35-py310",
+    }));
+    assert_eq!(schema_errors("solverruns", good), Vec::<String>::new());
+    let every_version = solver_run(serde_json::json!({
+        "packageName": "thoth-common", "indexUrl": "https://pypi.org/simple", "solver": "solver-rhel-8-py38",
+    }));
+    assert_eq!(
+        schema_errors("solverruns", every_version),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn the_schema_refuses_bad_specs_naming_the_field() {
+    let errors = schema_errors(
+        "solverruns",
+        solver_run(serde_json::json!({
+            "packageName": "", "indexUrl": "pypi.org/simple", "solver": "rhel-8-py38",
+        })),
+    );
+    let joined = errors.join("\n");
+    for field in ["spec.packageName", "spec.indexUrl", "spec.solver"] {
+        assert!(
+            joined.contains(&format!("{field}: Invalid value")),
+            "no error for {field} in:\n{joined}"
+        );
+    }
+
+    let missing = schema_errors(
+        "solverruns",
+        solver_run(serde_json::json!({"packageName": "x"})),
+    );
+    assert!(
+        missing.contains(&"spec.indexUrl: Required value".to_string()),
+        "{missing:?}"
+    );
+    assert!(
+        missing.contains(&"spec.solver: Required value".to_string()),
+        "{missing:?}"
+    );
+
+    let advice = serde_json::json!({
+        "apiVersion": api::API_VERSION, "kind": "AdviceRequest",
+        "metadata": {"name": "adviser-1", "namespace": "thoth"},
+        "spec": {"jobId": "adviser-1", "recommendationType": "fastest", "count": 0},
+    });
+    let errors = schema_errors("advicerequests", advice).join("\n");
+    assert!(
+        errors.contains("spec.recommendationType: Unsupported value: \"fastest\""),
+        "{errors}"
+    );
+    assert!(errors.contains("spec.count: Invalid value: 0"), "{errors}");
+}
+
+#[test]
+fn the_schema_defaults_the_aggregation_function() {
+    let schema = compiled_schema("securityindicatorruns");
+    let mut object = serde_json::json!({
+        "apiVersion": api::API_VERSION, "kind": "SecurityIndicatorRun",
+        "metadata": {"name": "x"},
+        "spec": {"packageName": "crossbar", "packageVersion": "0.10.0", "indexUrl": "https://pypi.org/simple"},
+    });
+    schema.apply_defaults(&mut object);
+    assert_eq!(object["spec"]["aggregationFunction"], "process_data");
 }

@@ -5,7 +5,10 @@
 //! fields stay as the producer spelled them, the validated view comes from the
 //! accessors (which `parse` has already run once, so they succeed on a parsed message).
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use serde::de::{self, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::catalogue::Validate;
 use super::fields::{
@@ -14,19 +17,63 @@ use super::fields::{
 };
 use crate::package::{IndexUrl, PackageName, PackageVersion};
 
-/// A package (and optionally a version and solver) the knowledge graph has no
-/// solver result for. Sent by graph-refresh-job with every field set, and by
-/// the adviser's self-heal task with version `*` and no index.
+/// A package (and optionally a version, indexes and solver) the knowledge
+/// graph has no solver result for. Sent by graph-refresh-job with every field
+/// set, and by the adviser's self-heal task with version `*` and no index.
+///
+/// `index_url` is a list in thoth-messaging's current model (graph-refresh-job
+/// sends `[url]`, the investigator iterates it). Producers of the same schema
+/// version once sent a single string; we read that as a one-element list, so
+/// the message re-serialises in the current form. Like every optional field
+/// it is written as `null` when unset, never left out, because the
+/// investigator's handler indexes the key unconditionally.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UnresolvedPackage {
     pub package_name: String,
-    /// Absent in adviser-originated messages: kept absent on re-serialisation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub index_url: Option<String>,
+    #[serde(default, deserialize_with = "one_or_many_strings")]
+    pub index_url: Option<Vec<String>>,
     #[serde(default)]
     pub package_version: Option<String>,
     #[serde(default)]
     pub solver: Option<String>,
+}
+
+/// `null`, a string, or a list of strings, read as an optional list.
+fn one_or_many_strings<'de, D>(deserializer: D) -> Result<Option<Vec<String>>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct OneOrMany;
+
+    impl<'de> Visitor<'de> for OneOrMany {
+        type Value = Option<Vec<String>>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string, a list of strings or null")
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
+            Ok(Some(vec![value.to_string()]))
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(16));
+            while let Some(item) = seq.next_element::<String>()? {
+                items.push(item);
+            }
+            Ok(Some(items))
+        }
+    }
+
+    deserializer.deserialize_any(OneOrMany)
 }
 
 /// The validated request an UnresolvedPackage message makes.
@@ -34,25 +81,29 @@ pub struct UnresolvedPackage {
 pub struct UnresolvedRequest {
     pub name: PackageName,
     pub versions: VersionSelector,
-    /// `None`: the message named no index (Thoth then looks at every registered one).
-    pub index: Option<IndexUrl>,
+    /// The indexes asked for. Empty (no list, `null` or `[]`): every
+    /// registered index, as Thoth reads it.
+    pub indexes: Vec<IndexUrl>,
     /// `None`: every configured solver.
     pub solver: Option<SolverName>,
 }
 
 impl UnresolvedPackage {
     pub fn request(&self) -> Result<UnresolvedRequest, InvalidField> {
+        let indexes = self
+            .index_url
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(position, raw)| index_url(&format!("index_url[{position}]"), raw))
+            .collect::<Result<_, _>>()?;
         Ok(UnresolvedRequest {
             name: package_name("package_name", &self.package_name)?,
             versions: VersionSelector::from_field(
                 "package_version",
                 self.package_version.as_deref(),
             )?,
-            index: self
-                .index_url
-                .as_deref()
-                .map(|raw| index_url("index_url", raw))
-                .transpose()?,
+            indexes,
             solver: self
                 .solver
                 .as_deref()

@@ -525,7 +525,7 @@ mod tests {
     }
 
     #[test]
-    fn unresolved_package_version_and_index_may_be_absent() {
+    fn an_absent_unresolved_index_is_written_back_as_null() {
         let value = serde_json::json!({
             "component_name": "adviser", "service_version": "0.21.1",
             "package_name": "black", "package_version": "*",
@@ -537,15 +537,81 @@ mod tests {
         };
         let request = unresolved.request().unwrap();
         assert_eq!(request.versions, VersionSelector::All);
-        assert_eq!(request.index, None);
-        assert_eq!(message.to_json().unwrap(), value, "index stays absent");
+        assert!(request.indexes.is_empty());
+        // pydantic writes every field; the investigator reads `index_url` by key.
+        let written = message.to_json().unwrap();
+        assert_eq!(written["index_url"], Value::Null);
+        assert_eq!(written, with(value, "index_url", Value::Null));
+    }
+
+    #[test]
+    fn unresolved_index_is_a_list_and_a_legacy_string_becomes_one() {
+        let topic = "thoth.investigator.unresolved-package";
+        let listed = serde_json::json!({
+            "component_name": "graph-refresh-job", "service_version": "0.9.3",
+            "package_name": "textdistance", "package_version": "4.2.0",
+            "index_url": ["https://pypi.org/simple", "https://pypi.python.org/simple/"],
+            "solver": "solver-rhel-8-py38", "version": "v1"
+        });
+        let message = parse_value(topic, &listed).unwrap();
+        let MessageBody::UnresolvedPackage(unresolved) = &message.body else {
+            panic!("{message:?}");
+        };
+        let indexes: Vec<_> = unresolved
+            .request()
+            .unwrap()
+            .indexes
+            .iter()
+            .map(|index| index.as_str().to_string())
+            .collect();
+        assert_eq!(
+            indexes,
+            ["https://pypi.org/simple", "https://pypi.org/simple"]
+        );
+        assert_eq!(message.to_json().unwrap(), listed);
+
+        let legacy = with(
+            listed.clone(),
+            "index_url",
+            "https://pypi.org/simple".into(),
+        );
+        let message = parse_value(topic, &legacy).unwrap();
+        assert_eq!(
+            message.to_json().unwrap()["index_url"],
+            serde_json::json!(["https://pypi.org/simple"])
+        );
+
+        let empty = with(listed.clone(), "index_url", serde_json::json!([]));
+        let MessageBody::UnresolvedPackage(unresolved) = parse_value(topic, &empty).unwrap().body
+        else {
+            panic!("not an UnresolvedPackage");
+        };
+        assert!(unresolved.request().unwrap().indexes.is_empty());
+
+        let bad_entry = with(listed.clone(), "index_url", serde_json::json!(["x", 5]));
+        let err = parse_value(topic, &bad_entry).unwrap_err();
+        assert_eq!(err.reason(), "wrong_type");
+        assert_eq!(err.field(), Some("index_url[1]"));
+
+        let bad_url = with(
+            listed.clone(),
+            "index_url",
+            serde_json::json!(["https://pypi.org/simple", "file:///etc"]),
+        );
+        let err = parse_value(topic, &bad_url).unwrap_err();
+        assert_eq!(err.reason(), "invalid_value");
+        assert_eq!(err.field(), Some("index_url[1]"));
+
+        let err = parse_value(topic, &with(listed, "index_url", 7.into())).unwrap_err();
+        assert_eq!(err.reason(), "wrong_type");
+        assert_eq!(err.field(), Some("index_url"));
     }
 
     #[test]
     fn outbound_messages_take_the_current_version_and_their_topic() {
         let body = UnresolvedPackage {
             package_name: "flask".into(),
-            index_url: Some("https://pypi.org/simple".into()),
+            index_url: Some(vec!["https://pypi.org/simple".into()]),
             package_version: Some("2.0.1".into()),
             solver: None,
         };

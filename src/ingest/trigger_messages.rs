@@ -357,6 +357,7 @@ impl KebechetJustification {
 }
 
 /// The package event that made kebechet-administrator pick a repository.
+/// Every field may be `null`; unknown fields are dropped, as Thoth's model does.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct KebechetRunUrlMetadata {
     #[serde(default)]
@@ -380,8 +381,11 @@ pub struct KebechetRunUrlTrigger {
     pub installation_id: Option<String>,
     #[serde(default)]
     pub job_id: Option<String>,
+    /// Never `null` in thoth-messaging's model: an absent object means every
+    /// field unset, and is written back as an object of `null`s, as Thoth's
+    /// producers write it; an explicit `null` is refused, as Thoth refuses it.
     #[serde(default)]
-    pub metadata: Option<KebechetRunUrlMetadata>,
+    pub metadata: KebechetRunUrlMetadata,
 }
 
 impl KebechetRunUrlTrigger {
@@ -397,7 +401,7 @@ impl KebechetRunUrlTrigger {
     }
 
     pub fn justification(&self) -> Result<Option<KebechetJustification>, InvalidField> {
-        let Some(code) = self.metadata.as_ref().and_then(|m| m.message_justification) else {
+        let Some(code) = self.metadata.message_justification else {
             return Ok(None);
         };
         KebechetJustification::from_code(code)
@@ -412,9 +416,7 @@ impl KebechetRunUrlTrigger {
 
     /// The package the metadata names, when it names all three of name, version and index.
     pub fn package(&self) -> Result<Option<PackageRelease>, InvalidField> {
-        let Some(meta) = &self.metadata else {
-            return Ok(None);
-        };
+        let meta = &self.metadata;
         let name = meta
             .package_name
             .as_deref()

@@ -82,6 +82,73 @@ fn every_fixture_round_trips_with_its_field_names_and_version() {
     }
 }
 
+/// Thoth's producers serialise their pydantic models whole: an unset optional
+/// field is written as `null`, never left out (and the investigator's handlers
+/// read such fields by key). So a payload that leaves the `null`s out must
+/// parse to the same message and be written back with them.
+#[test]
+fn absent_optional_fields_are_written_back_as_null() {
+    for fixture in fixtures() {
+        let full: Value = serde_json::from_slice(&fixture.bytes).unwrap();
+        let mut sparse = full.clone();
+        sparse
+            .as_object_mut()
+            .unwrap()
+            .retain(|_, value| !value.is_null());
+        let topic = fixture.kind.base_topic();
+        let from_sparse = parse(topic, sparse.to_string().as_bytes(), &bare())
+            .unwrap_or_else(|e| panic!("{}: {e}", fixture.file));
+        assert_eq!(from_sparse.to_json().unwrap(), full, "{}", fixture.file);
+    }
+}
+
+/// thoth-messaging's KebechetRunUrlTrigger model gives `metadata` a default
+/// object instead of making it optional.
+#[test]
+fn kebechet_run_url_metadata_is_an_object_never_null() {
+    const TOPIC: &str = "thoth.kebechet-run-url-trigger";
+    let without = json!({
+        "component_name": "kebechet-administrator", "service_version": "1.9.2",
+        "url": "https://github.com/thoth-station/jupyter-nbrequirements",
+        "service_name": "github", "installation_id": "193650988", "job_id": null,
+        "version": "v2"
+    });
+    let message = parse(TOPIC, without.to_string().as_bytes(), &bare()).unwrap();
+    let MessageBody::KebechetRunUrlTrigger(trigger) = &message.body else {
+        panic!("{message:?}");
+    };
+    assert_eq!(trigger.package().unwrap(), None);
+    assert_eq!(trigger.justification().unwrap(), None);
+    assert_eq!(
+        message.to_json().unwrap()["metadata"],
+        json!({
+            "message_justification": null, "package_name": null,
+            "package_version": null, "package_index": null
+        })
+    );
+
+    let mut null_metadata = without;
+    null_metadata["metadata"] = Value::Null;
+    let err = parse(TOPIC, null_metadata.to_string().as_bytes(), &bare()).unwrap_err();
+    assert_eq!(err.reason(), "wrong_type");
+    assert_eq!(err.field(), Some("metadata"));
+}
+
+#[test]
+fn unresolved_package_indexes_are_a_list() {
+    let fixture = fixtures()
+        .into_iter()
+        .find(|f| f.file == "unresolved_package.v1.json")
+        .unwrap();
+    let message = parse(fixture.kind.base_topic(), &fixture.bytes, &bare()).unwrap();
+    let MessageBody::UnresolvedPackage(unresolved) = &message.body else {
+        panic!("{message:?}");
+    };
+    let request = unresolved.request().unwrap();
+    assert_eq!(request.indexes.len(), 1);
+    assert_eq!(request.indexes[0].as_str(), "https://pypi.org/simple");
+}
+
 #[test]
 fn older_versions_keep_the_fields_they_had() {
     let fixture = fixtures()
@@ -156,7 +223,7 @@ fn package_fields_are_normalised_behind_accessors() {
     };
     let request = unresolved.request().unwrap();
     assert_eq!(request.versions, VersionSelector::All);
-    assert_eq!(request.index, None);
+    assert!(request.indexes.is_empty());
 }
 
 fn solved(edit: impl FnOnce(&mut serde_json::Map<String, Value>)) -> Vec<u8> {
@@ -391,12 +458,12 @@ fn messages_built_in_code_round_trip_through_bytes() {
         service_name: Some("github".into()),
         installation_id: Some("193650988".into()),
         job_id: None,
-        metadata: Some(thoth_operator::ingest::KebechetRunUrlMetadata {
+        metadata: thoth_operator::ingest::KebechetRunUrlMetadata {
             message_justification: Some(5),
             package_name: Some("click".into()),
             package_version: Some("7.1.2".into()),
             package_index: Some("https://pypi.org/simple".into()),
-        }),
+        },
     };
     let message = Message::new("thoth-operator", "0.1.0", body);
     assert_eq!(message.envelope.version, "v2");

@@ -201,7 +201,7 @@ async fn a_failed_solve_counts_as_solved_until_re_armed() {
     assert!(!store.is_solved(&k, SOLVER).await.unwrap());
     assert_eq!(
         store
-            .record_solver_outcomes(&[failed.clone()])
+            .record_solver_outcomes(std::slice::from_ref(&failed))
             .await
             .unwrap(),
         1
@@ -368,11 +368,17 @@ async fn every_flag_is_set_once_and_an_identical_set_changes_nothing() {
         present: true,
     };
     assert_eq!(
-        store.record_artifacts(&[artifact.clone()]).await.unwrap(),
+        store
+            .record_artifacts(std::slice::from_ref(&artifact))
+            .await
+            .unwrap(),
         1
     );
     assert_eq!(
-        store.record_artifacts(&[artifact.clone()]).await.unwrap(),
+        store
+            .record_artifacts(std::slice::from_ref(&artifact))
+            .await
+            .unwrap(),
         0
     );
     let gone = ArtifactUpdate {
@@ -380,7 +386,13 @@ async fn every_flag_is_set_once_and_an_identical_set_changes_nothing() {
         artifact_name: None,
         ..artifact
     };
-    assert_eq!(store.record_artifacts(&[gone.clone()]).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .record_artifacts(std::slice::from_ref(&gone))
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(store.record_artifacts(&[gone]).await.unwrap(), 0);
     assert_eq!(store.artifact_present(&k, &sha).await.unwrap(), Some(false));
 

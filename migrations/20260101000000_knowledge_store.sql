@@ -21,9 +21,9 @@ CREATE TABLE package_version (
     provides_source_distro  BOOLEAN NOT NULL DEFAULT TRUE,
     created_at              TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at              TIMESTAMPTZ NOT NULL DEFAULT now(),
-    UNIQUE (index_id, package_name, package_version)
+    -- Name first: every lookup knows the name, and a probe by index alone would scan a whole index.
+    UNIQUE (package_name, package_version, index_id)
 );
-CREATE INDEX package_version_by_name ON package_version (package_name, package_version);
 COMMENT ON TABLE package_version IS 'A package version known on an index (PEP 503 name), with the flags is_missing and provides_source_distro.';
 
 CREATE TABLE artifact (

@@ -9,7 +9,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::postgres::PgRow;
 
 use super::error::{StoreError, StoreResult};
-use super::packages::{FlagUpdate, VersionColumns, VersionFlag, VersionKey, ensure_versions, get};
+use super::packages::{
+    FlagUpdate, VersionColumns, VersionFlag, VersionKey, ensure_versions, get, version_id_of_t,
+};
 use super::stats::Sql;
 use super::validate::{self, limits};
 use super::{Store, StoreTx, autocommit};
@@ -126,15 +128,19 @@ pub struct AdviceRunAwaitingRerun {
 
 const RECORD_SOLVER_OUTCOMES: Sql = Sql {
     name: "outcomes.record_solver",
-    text: "INSERT INTO solver_outcome (version_id, solver_name, status, document_id, duration_ms)
-           SELECT v.id, t.solver, t.status, t.document_id, t.duration_ms
-           FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[])
-                AS t(url, name, version, solver, status, document_id, duration_ms)
-           JOIN package_index i ON i.url = t.url
-           JOIN package_version v
-             ON v.index_id = i.id AND v.package_name = t.name AND v.package_version = t.version
-           ORDER BY 1, 2
-           ON CONFLICT (version_id, solver_name) DO NOTHING",
+    text: concat!(
+        "INSERT INTO solver_outcome (version_id, solver_name, status, document_id, duration_ms)
+         SELECT s.version_id, s.solver, s.status, s.document_id, s.duration_ms
+         FROM (SELECT ",
+        version_id_of_t!(),
+        " AS version_id, t.solver, t.status, t.document_id, t.duration_ms
+               FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                           $7::int8[])
+                    AS t(url, name, version, solver, status, document_id, duration_ms)) s
+         WHERE s.version_id IS NOT NULL
+         ORDER BY 1, 2
+         ON CONFLICT (version_id, solver_name) DO NOTHING"
+    ),
 };
 
 const SOLVER_OUTCOME: Sql = Sql {
@@ -165,15 +171,18 @@ const REARM_SOLVER: Sql = Sql {
 
 const RECORD_SI_OUTCOMES: Sql = Sql {
     name: "outcomes.record_security_indicator",
-    text: "INSERT INTO security_indicator_outcome (version_id, status, document_id, duration_ms)
-           SELECT v.id, t.status, t.document_id, t.duration_ms
-           FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[])
-                AS t(url, name, version, status, document_id, duration_ms)
-           JOIN package_index i ON i.url = t.url
-           JOIN package_version v
-             ON v.index_id = i.id AND v.package_name = t.name AND v.package_version = t.version
-           ORDER BY 1
-           ON CONFLICT (version_id) DO NOTHING",
+    text: concat!(
+        "INSERT INTO security_indicator_outcome (version_id, status, document_id, duration_ms)
+         SELECT s.version_id, s.status, s.document_id, s.duration_ms
+         FROM (SELECT ",
+        version_id_of_t!(),
+        " AS version_id, t.status, t.document_id, t.duration_ms
+               FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[])
+                    AS t(url, name, version, status, document_id, duration_ms)) s
+         WHERE s.version_id IS NOT NULL
+         ORDER BY 1
+         ON CONFLICT (version_id) DO NOTHING"
+    ),
 };
 
 const SI_OUTCOME: Sql = Sql {

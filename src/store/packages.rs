@@ -131,31 +131,49 @@ const ENSURE_INDEXES: Sql = Sql {
            ON CONFLICT (url) DO NOTHING",
 };
 
+// Ids are looked up by scalar subqueries, which PostgreSQL runs as one unique-index probe per row
+// whatever its statistics say; as joins, a freshly filled table with stale statistics got plans that
+// scanned every version of an index for each row (1,000 rows/s instead of tens of thousands).
 const ENSURE_VERSIONS: Sql = Sql {
     name: "packages.ensure_versions",
     text: "INSERT INTO package_version (index_id, package_name, package_version)
-           SELECT DISTINCT i.id, t.name, t.version
-           FROM UNNEST($1::text[], $2::text[], $3::text[]) AS t(url, name, version)
-           JOIN package_index i ON i.url = t.url
-           WHERE NOT EXISTS (
-               SELECT 1 FROM package_version v
-               WHERE v.index_id = i.id AND v.package_name = t.name AND v.package_version = t.version)
-           ORDER BY 1, 2, 3
-           ON CONFLICT (index_id, package_name, package_version) DO NOTHING",
+           SELECT s.index_id, s.name, s.version
+           FROM (SELECT DISTINCT (SELECT i.id FROM package_index i WHERE i.url = t.url) AS index_id,
+                        t.name, t.version
+                 FROM UNNEST($1::text[], $2::text[], $3::text[]) AS t(url, name, version)) s
+           WHERE (SELECT v.id FROM package_version v
+                  WHERE v.package_name = s.name AND v.package_version = s.version
+                    AND v.index_id = s.index_id) IS NULL
+           ORDER BY 2, 3, 1
+           ON CONFLICT (package_name, package_version, index_id) DO NOTHING",
 };
+
+/// The id of the version named by `t.url`, `t.name`, `t.version`, as one index probe per row.
+macro_rules! version_id_of_t {
+    () => {
+        "(SELECT v.id FROM package_version v
+          WHERE v.package_name = t.name AND v.package_version = t.version
+            AND v.index_id = (SELECT i.id FROM package_index i WHERE i.url = t.url))"
+    };
+}
+pub(super) use version_id_of_t;
 
 const SET_FLAGS: Sql = Sql {
     name: "packages.set_flags",
-    text: "UPDATE package_version v
-           SET is_missing = COALESCE(t.is_missing, v.is_missing),
-               provides_source_distro = COALESCE(t.provides_source_distro, v.provides_source_distro),
-               updated_at = now()
-           FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bool[], $5::bool[])
-                AS t(url, name, version, is_missing, provides_source_distro)
-           JOIN package_index i ON i.url = t.url
-           WHERE v.index_id = i.id AND v.package_name = t.name AND v.package_version = t.version
-             AND (v.is_missing <> COALESCE(t.is_missing, v.is_missing)
-                  OR v.provides_source_distro <> COALESCE(t.provides_source_distro, v.provides_source_distro))",
+    text: concat!(
+        "UPDATE package_version v
+         SET is_missing = COALESCE(s.is_missing, v.is_missing),
+             provides_source_distro = COALESCE(s.provides_source_distro, v.provides_source_distro),
+             updated_at = now()
+         FROM (SELECT ",
+        version_id_of_t!(),
+        " AS id, t.is_missing, t.provides_source_distro
+               FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bool[], $5::bool[])
+                    AS t(url, name, version, is_missing, provides_source_distro)) s
+         WHERE v.id = s.id
+           AND (v.is_missing <> COALESCE(s.is_missing, v.is_missing)
+                OR v.provides_source_distro <> COALESCE(s.provides_source_distro, v.provides_source_distro))"
+    ),
 };
 
 const SET_INDEX_ENABLED: Sql = Sql {
@@ -187,20 +205,23 @@ const VERSIONS_OF: Sql = Sql {
 
 const RECORD_ARTIFACTS: Sql = Sql {
     name: "packages.record_artifacts",
-    text: "INSERT INTO artifact (version_id, sha256, artifact_name, present)
-           SELECT v.id, t.sha256, t.artifact_name, t.present
-           FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[])
-                AS t(url, name, version, sha256, artifact_name, present)
-           JOIN package_index i ON i.url = t.url
-           JOIN package_version v
-             ON v.index_id = i.id AND v.package_name = t.name AND v.package_version = t.version
-           ORDER BY 1, 2
-           ON CONFLICT (version_id, sha256) DO UPDATE
-           SET present = EXCLUDED.present,
-               artifact_name = COALESCE(EXCLUDED.artifact_name, artifact.artifact_name),
-               updated_at = now()
-           WHERE artifact.present <> EXCLUDED.present
-              OR artifact.artifact_name IS DISTINCT FROM COALESCE(EXCLUDED.artifact_name, artifact.artifact_name)",
+    text: concat!(
+        "INSERT INTO artifact (version_id, sha256, artifact_name, present)
+         SELECT s.version_id, s.sha256, s.artifact_name, s.present
+         FROM (SELECT ",
+        version_id_of_t!(),
+        " AS version_id, t.sha256, t.artifact_name, t.present
+               FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[])
+                    AS t(url, name, version, sha256, artifact_name, present)) s
+         WHERE s.version_id IS NOT NULL
+         ORDER BY 1, 2
+         ON CONFLICT (version_id, sha256) DO UPDATE
+         SET present = EXCLUDED.present,
+             artifact_name = COALESCE(EXCLUDED.artifact_name, artifact.artifact_name),
+             updated_at = now()
+         WHERE artifact.present <> EXCLUDED.present
+            OR artifact.artifact_name IS DISTINCT FROM COALESCE(EXCLUDED.artifact_name, artifact.artifact_name)"
+    ),
 };
 
 const ARTIFACT_PRESENT: Sql = Sql {

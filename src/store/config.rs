@@ -39,6 +39,12 @@ impl StoreConfig {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, StoreError> {
         let non_empty = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let connect = match non_empty("DATABASE_URL") {
+            Some(url) if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) => {
+                return Err(StoreError::Config {
+                    variable: "DATABASE_URL",
+                    reason: "must start with postgres:// or postgresql://".into(),
+                });
+            }
             Some(url) => PgConnectOptions::from_str(&url).map_err(|e| StoreError::Config {
                 variable: "DATABASE_URL",
                 reason: format!("is not a PostgreSQL URL: {e}"),

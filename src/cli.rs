@@ -24,6 +24,30 @@ pub enum Command {
     ///
     /// The output is what `crds/` holds; pipe it to `kubectl apply -f -` to install them.
     Crd(CrdArgs),
+    /// Apply pending database migrations to the knowledge store, then exit.
+    ///
+    /// Connection settings come from DATABASE_URL or, when it is unset, KNOWLEDGE_GRAPH_HOST/PORT/USER/
+    /// PASSWORD/DATABASE/SSL_DISABLED (default postgres://postgres:postgres@localhost:5432/thoth). A
+    /// missing database is created. Safe to run twice and from several replicas at once.
+    Migrate,
+    /// Inspect the knowledge store (PostgreSQL).
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Print the schema version, row counts, flags set, outcomes and the message ledger by fate.
+    Status,
+    /// Print the live schema's tables and relations as a diagram.
+    ///
+    /// `--format markdown` is what docs/schema.md holds; run it against a freshly migrated database.
+    Schema {
+        #[arg(long, value_enum, default_value = "mermaid")]
+        format: crate::store::SchemaFormat,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -48,6 +72,28 @@ pub async fn main() -> ExitCode {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Crd(args) => print_crds(args),
+        Command::Migrate => {
+            let config = crate::store::StoreConfig::from_env()?;
+            let store = crate::store::Store::connect(&config).await?;
+            store.migrate().await?;
+            println!(
+                "{}: schema at version {}",
+                config.describe(),
+                crate::store::latest_version()
+            );
+            store.close().await;
+            Ok(())
+        }
+        Command::Db { command } => {
+            let config = crate::store::StoreConfig::from_env()?;
+            let store = crate::store::Store::connect(&config).await?;
+            match command {
+                DbCommand::Status => print!("{}", store.status().await?),
+                DbCommand::Schema { format } => print!("{}", store.schema(format).await?),
+            }
+            store.close().await;
+            Ok(())
+        }
     }
 }
 

@@ -1,1 +1,177 @@
 //! The PostgreSQL knowledge store: the only module that speaks SQL.
+//!
+//! Everything the operator learns lives here, because Argo deletes Workflows seconds after they end and
+//! resources are deleted by retention: package indexes and versions with their flags, solver,
+//! security-indicator and advice outcomes, every Workflow attempt, the ledger of consumed Kafka messages
+//! and the outbox of messages to publish.
+//!
+//! Every write is keyed by a natural unique key, so a redelivered identical write changes nothing.
+//! Writes happen on a [`StoreTx`]; several writes (a flag, its ledger row, the follow-up message in the
+//! outbox) commit together or not at all. [`Store`] offers each write as its own transaction too.
+//! Queries are runtime-checked (`sqlx::query` with static SQL), so building needs no database.
+
+mod attempts;
+mod config;
+mod diagram;
+mod error;
+mod ledger;
+mod migrate;
+mod outbox;
+mod outcomes;
+mod packages;
+mod stats;
+mod status;
+pub mod testing;
+mod validate;
+
+use std::sync::Arc;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Connection, Postgres, Transaction};
+
+pub use attempts::{AttemptWrite, ResourceKind, WorkflowAttempt, WorkflowPhase};
+pub use config::StoreConfig;
+pub use diagram::SchemaFormat;
+pub use error::{StoreError, StoreResult};
+pub use ledger::{Fate, LedgerEntry, ResourceRef};
+pub use migrate::{MIGRATOR, create_database, latest_version};
+pub use outbox::{ClaimedMessage, OutboxMessage};
+pub use outcomes::{
+    AdviceRun, AdviceRunAwaitingRerun, RecordedOutcome, SecurityIndicatorOutcome,
+    SecurityIndicatorStatus, SolverOutcome, SolverStatus, UnresolvedPackage,
+};
+pub use packages::{ArtifactUpdate, FlagUpdate, Sha256, VersionFlag, VersionKey, VersionRecord};
+pub use stats::QueryStat;
+pub use status::StoreStatus;
+pub use validate::{MAX_BATCH, limits, text_from_bytes};
+
+use stats::{Observer, Sql};
+
+/// A pool of connections to the knowledge store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: PgPool,
+    options: PgConnectOptions,
+    observer: Arc<Observer>,
+}
+
+/// A transaction on the store: writes made through it become durable together at [`StoreTx::commit`],
+/// or not at all when it is dropped or rolled back.
+#[derive(Debug)]
+pub struct StoreTx {
+    tx: Transaction<'static, Postgres>,
+    observer: Arc<Observer>,
+}
+
+const BEGIN: Sql = Sql {
+    name: "begin",
+    text: "BEGIN",
+};
+const COMMIT: Sql = Sql {
+    name: "commit",
+    text: "COMMIT",
+};
+const ROLLBACK: Sql = Sql {
+    name: "rollback",
+    text: "ROLLBACK",
+};
+
+impl Store {
+    /// Connects, creating the database when it does not exist; does not migrate.
+    pub async fn connect(config: &StoreConfig) -> StoreResult<Self> {
+        let (probe, created) = migrate::connect_creating_database(&config.connect).await?;
+        let _ = probe.close().await;
+        if created {
+            tracing::info!(
+                database = config.database_name(),
+                "created the store's database"
+            );
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .connect_with(config.connect.clone())
+            .await
+            .map_err(|source| StoreError::Connect {
+                target: config.describe(),
+                source,
+            })?;
+        Ok(Self {
+            pool,
+            options: config.connect.clone(),
+            observer: Arc::new(Observer::new(config.debug_queries, config.log_stats)),
+        })
+    }
+
+    /// Connects as [`Store::connect`] and, unless `THOTH_STORE_MIGRATE=0`, migrates: what the operator
+    /// does at start-up.
+    pub async fn open(config: &StoreConfig) -> StoreResult<Self> {
+        let store = Self::connect(config).await?;
+        if config.migrate_on_start {
+            store.migrate().await?;
+        }
+        Ok(store)
+    }
+
+    /// Applies pending migrations; safe to run twice and from several replicas at once.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        migrate::migrate(&self.options).await
+    }
+
+    pub async fn begin(&self) -> StoreResult<StoreTx> {
+        let tx = self.observer.run(BEGIN, self.pool.begin()).await?;
+        Ok(StoreTx {
+            tx,
+            observer: self.observer.clone(),
+        })
+    }
+
+    /// Per-query counts and timings gathered so far (empty unless statistics are on).
+    pub fn query_stats(&self) -> Vec<QueryStat> {
+        self.observer.snapshot()
+    }
+
+    /// Logs the statistics when `THOTH_STORAGES_LOG_STATS=1` and closes every connection.
+    pub async fn close(&self) {
+        self.observer.log_stats();
+        self.pool.close().await;
+    }
+
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub(crate) fn observer(&self) -> &Observer {
+        &self.observer
+    }
+}
+
+impl StoreTx {
+    pub async fn commit(self) -> StoreResult<()> {
+        self.observer.clone().run(COMMIT, self.tx.commit()).await
+    }
+
+    pub async fn rollback(self) -> StoreResult<()> {
+        self.observer
+            .clone()
+            .run(ROLLBACK, self.tx.rollback())
+            .await
+    }
+}
+
+/// Offers writes defined on [`StoreTx`] on [`Store`] as well, each in a transaction of its own.
+macro_rules! autocommit {
+    ($( $(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty; )*) => {
+        impl Store {
+            $(
+                $(#[$doc])*
+                pub async fn $name(&self, $($arg: $ty),*) -> StoreResult<$ret> {
+                    let mut tx = self.begin().await?;
+                    let out = tx.$name($($arg),*).await?;
+                    tx.commit().await?;
+                    Ok(out)
+                }
+            )*
+        }
+    };
+}
+use autocommit;

@@ -4,3 +4,4 @@
 mod catalogue;
 mod crds;
 mod schema;
+mod store;

@@ -1,0 +1,350 @@
+//! Store throughput: ledger rows, solver outcomes and flag updates per second through the store's
+//! batched API, beside PostgreSQL's own COPY of the same rows (the ceiling) and beside one commit per
+//! row (how Thoth's storages wrote).
+
+use std::time::Instant;
+
+use chrono::{TimeDelta, Utc};
+use sqlx::postgres::PgPool;
+use thoth_operator::package::{IndexUrl, PackageName, PackageVersion};
+use thoth_operator::store::testing::TestDatabase;
+use thoth_operator::store::{
+    Fate, FlagUpdate, LedgerEntry, ResourceKind, ResourceRef, SolverOutcome, SolverStatus, Store,
+    VersionFlag, VersionKey,
+};
+
+const ROWS: usize = 20_000;
+const BATCH: usize = 1_000;
+const ONE_BY_ONE: usize = 1_000;
+const SOLVER: &str = "solver-fedora-38-py311";
+
+pub fn run() {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("store bench: no tokio runtime: {err}");
+            return;
+        }
+    };
+    if let Err(err) = runtime.block_on(bench()) {
+        eprintln!("store bench failed: {err}");
+    }
+}
+
+fn rate(rows: usize, started: Instant) -> f64 {
+    rows as f64 / started.elapsed().as_secs_f64()
+}
+
+fn report(what: &str, batched: f64, copy: f64, one_by_one: f64) {
+    println!(
+        "store/{what:<16} batched {batched:>9.0} rows/s | COPY {copy:>9.0} rows/s | ratio {:.2} | one commit per row {one_by_one:>7.0} rows/s",
+        batched / copy
+    );
+}
+
+fn keys(prefix: &str) -> Result<Vec<VersionKey>, Box<dyn std::error::Error>> {
+    let index = IndexUrl::parse("https://pypi.org/simple")?;
+    (0..ROWS)
+        .map(|i| {
+            Ok(VersionKey::new(
+                PackageName::parse(&format!("{prefix}-{}", i / 10))?,
+                PackageVersion::parse(&format!("1.{}.0", i % 10))?,
+                index.clone(),
+            ))
+        })
+        .collect()
+}
+
+/// COPY text format: backslash, tab and line breaks escaped, `\N` for NULL.
+fn copy_field(out: &mut String, value: Option<&str>) {
+    match value {
+        None => out.push_str("\\N"),
+        Some(v) => {
+            for c in v.chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '\t' => out.push_str("\\t"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    c => out.push(c),
+                }
+            }
+        }
+    }
+}
+
+fn copy_rows<'a>(rows: impl Iterator<Item = Vec<Option<&'a str>>>) -> String {
+    let mut out = String::new();
+    for row in rows {
+        for (i, field) in row.iter().enumerate() {
+            if i > 0 {
+                out.push('\t');
+            }
+            copy_field(&mut out, *field);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+async fn copy_in(pool: &PgPool, statement: &str, data: String) -> Result<(), sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    let mut copy = conn.copy_in_raw(statement).await?;
+    copy.send(data.into_bytes()).await?;
+    copy.finish().await?;
+    Ok(())
+}
+
+fn ledger_rows(offset_base: i64, count: usize) -> Vec<LedgerEntry> {
+    (0..count)
+        .map(|i| LedgerEntry {
+            topic: "thoth.investigator.unresolved-package".into(),
+            partition: (i % 6) as i32,
+            offset: offset_base + i as i64,
+            message_type: Some("UnresolvedPackageMessage".into()),
+            message_version: Some("v1".into()),
+            received_at: Utc::now(),
+            fate: Fate::Created(ResourceRef {
+                kind: ResourceKind::SolverRun,
+                namespace: "thoth-infra".into(),
+                name: format!("package-{i}-1-0-0-{SOLVER}"),
+            }),
+        })
+        .collect()
+}
+
+async fn bench_ledger(store: &Store, pool: &PgPool) -> Result<(), Box<dyn std::error::Error>> {
+    let rows = ledger_rows(0, ROWS);
+    let started = Instant::now();
+    for chunk in rows.chunks(BATCH) {
+        store.record_ledger(chunk).await?;
+    }
+    let batched = rate(ROWS, started);
+
+    sqlx::query("TRUNCATE message_ledger").execute(pool).await?;
+    let started = Instant::now();
+    let partitions: Vec<String> = rows.iter().map(|r| r.partition.to_string()).collect();
+    let offsets: Vec<String> = rows.iter().map(|r| r.offset.to_string()).collect();
+    let received: Vec<String> = rows.iter().map(|r| r.received_at.to_rfc3339()).collect();
+    let data = copy_rows(rows.iter().enumerate().map(|(i, r)| {
+        let Fate::Created(resource) = &r.fate else {
+            return vec![];
+        };
+        vec![
+            Some(r.topic.as_str()),
+            Some(partitions[i].as_str()),
+            Some(offsets[i].as_str()),
+            r.message_type.as_deref(),
+            r.message_version.as_deref(),
+            Some(received[i].as_str()),
+            Some("created"),
+            Some(resource.kind.as_str()),
+            Some(resource.namespace.as_str()),
+            Some(resource.name.as_str()),
+            None,
+            None,
+        ]
+    }));
+    copy_in(
+        pool,
+        "COPY message_ledger (topic, kafka_partition, kafka_offset, message_type, message_version, \
+         received_at, fate, resource_kind, resource_namespace, resource_name, flag, reason) FROM STDIN",
+        data,
+    )
+    .await?;
+    let copy = rate(ROWS, started);
+
+    let singles = ledger_rows(ROWS as i64 * 10, ONE_BY_ONE);
+    let started = Instant::now();
+    for row in &singles {
+        store.record_ledger(std::slice::from_ref(row)).await?;
+    }
+    report("ledger", batched, copy, rate(ONE_BY_ONE, started));
+    Ok(())
+}
+
+async fn bench_outcomes(store: &Store, pool: &PgPool) -> Result<(), Box<dyn std::error::Error>> {
+    let versions = keys("solved")?;
+    // Versions are known before they are solved (package releases, unresolved messages).
+    for chunk in versions.chunks(BATCH) {
+        store.ensure_versions(chunk).await?;
+    }
+    let outcomes: Vec<SolverOutcome> = versions
+        .iter()
+        .enumerate()
+        .map(|(i, v)| SolverOutcome {
+            version: v.clone(),
+            solver: SOLVER.into(),
+            status: if i % 7 == 0 {
+                SolverStatus::Unsolvable
+            } else {
+                SolverStatus::Success
+            },
+            document_id: Some(format!("solver-{SOLVER}-{i:08}")),
+            duration: Some(TimeDelta::milliseconds(1500 + i as i64)),
+        })
+        .collect();
+    let started = Instant::now();
+    for chunk in outcomes.chunks(BATCH) {
+        store.record_solver_outcomes(chunk).await?;
+    }
+    let batched = rate(ROWS, started);
+
+    let ids: Vec<(i64, String, String)> =
+        sqlx::query_as("SELECT id, package_name, package_version FROM package_version")
+            .fetch_all(pool)
+            .await?;
+    let id_of: std::collections::HashMap<(String, String), i64> =
+        ids.into_iter().map(|(id, n, v)| ((n, v), id)).collect();
+    sqlx::query("TRUNCATE solver_outcome").execute(pool).await?;
+    let started = Instant::now();
+    let fields: Vec<[String; 2]> = outcomes
+        .iter()
+        .map(|o| {
+            let id = id_of
+                .get(&(o.version.name.to_string(), o.version.version.to_string()))
+                .copied()
+                .unwrap_or_default();
+            [
+                id.to_string(),
+                o.duration
+                    .map(|d| d.num_milliseconds())
+                    .unwrap_or(0)
+                    .to_string(),
+            ]
+        })
+        .collect();
+    let data = copy_rows(outcomes.iter().zip(&fields).map(|(o, f)| {
+        vec![
+            Some(f[0].as_str()),
+            Some(o.solver.as_str()),
+            Some(o.status.as_str()),
+            o.document_id.as_deref(),
+            Some(f[1].as_str()),
+        ]
+    }));
+    copy_in(
+        pool,
+        "COPY solver_outcome (version_id, solver_name, status, document_id, duration_ms) FROM STDIN",
+        data,
+    )
+    .await?;
+    let copy = rate(ROWS, started);
+
+    sqlx::query("TRUNCATE solver_outcome").execute(pool).await?;
+    let started = Instant::now();
+    for outcome in &outcomes[..ONE_BY_ONE] {
+        store
+            .record_solver_outcomes(std::slice::from_ref(outcome))
+            .await?;
+    }
+    report("solver outcomes", batched, copy, rate(ONE_BY_ONE, started));
+    Ok(())
+}
+
+async fn bench_flags(store: &Store, pool: &PgPool) -> Result<(), Box<dyn std::error::Error>> {
+    let versions = keys("flagged")?;
+    for chunk in versions.chunks(BATCH) {
+        store.ensure_versions(chunk).await?;
+    }
+    let updates: Vec<FlagUpdate> = versions
+        .iter()
+        .map(|v| FlagUpdate {
+            version: v.clone(),
+            flag: VersionFlag::IsMissing,
+            value: true,
+        })
+        .collect();
+    let started = Instant::now();
+    for chunk in updates.chunks(BATCH) {
+        store.set_flags(chunk).await?;
+    }
+    let batched = rate(ROWS, started);
+
+    // The ceiling for an update: COPY the same rows into a staging table, then one join UPDATE.
+    sqlx::query("UPDATE package_version SET is_missing = false")
+        .execute(pool)
+        .await?;
+    let started = Instant::now();
+    let data = copy_rows(updates.iter().map(|u| {
+        vec![
+            Some(u.version.index.as_str()),
+            Some(u.version.name.as_str()),
+            Some(u.version.version.as_str()),
+            Some("t"),
+        ]
+    }));
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "CREATE TEMP TABLE flag_staging (url text, name text, version text, value bool) ON COMMIT DROP",
+    )
+    .execute(&mut *tx)
+    .await?;
+    let mut copy = tx
+        .copy_in_raw("COPY flag_staging (url, name, version, value) FROM STDIN")
+        .await?;
+    copy.send(data.into_bytes()).await?;
+    copy.finish().await?;
+    sqlx::query(
+        "UPDATE package_version v SET is_missing = s.value, updated_at = now()
+         FROM flag_staging s JOIN package_index i ON i.url = s.url
+         WHERE v.index_id = i.id AND v.package_name = s.name AND v.package_version = s.version",
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let copy = rate(ROWS, started);
+
+    sqlx::query("UPDATE package_version SET is_missing = false")
+        .execute(pool)
+        .await?;
+    let started = Instant::now();
+    for update in &updates[..ONE_BY_ONE] {
+        store.set_flags(std::slice::from_ref(update)).await?;
+    }
+    report("flag updates", batched, copy, rate(ONE_BY_ONE, started));
+    Ok(())
+}
+
+async fn bench() -> Result<(), Box<dyn std::error::Error>> {
+    let db = TestDatabase::create().await?;
+    if std::env::var("STORE_BENCH_EXPLAIN").is_ok() {
+        let admin = PgPool::connect_with(db.options.clone()).await?;
+        let sql = format!(
+            "ALTER DATABASE {} SET session_preload_libraries = 'auto_explain'",
+            db.name
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&admin)
+            .await?;
+        let sql = format!(
+            "ALTER DATABASE {} SET auto_explain.log_min_duration = '150ms'",
+            db.name
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&admin)
+            .await?;
+        admin.close().await;
+    }
+    let store = db.store().await?;
+    let pool = PgPool::connect_with(db.options.clone()).await?;
+    println!(
+        "store: {ROWS} rows in batches of {BATCH}; one-commit-per-row over {ONE_BY_ONE} rows; database {}",
+        db.name
+    );
+    bench_ledger(&store, &pool).await?;
+    bench_outcomes(&store, &pool).await?;
+    bench_flags(&store, &pool).await?;
+    for stat in store.query_stats() {
+        println!(
+            "store/query {:<40} calls {:>6} mean {:>8} us max {:>8} us",
+            stat.name,
+            stat.calls,
+            stat.total.as_micros() as u64 / stat.calls.max(1),
+            stat.max.as_micros()
+        );
+    }
+    store.close().await;
+    pool.close().await;
+    Ok(())
+}

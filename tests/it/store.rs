@@ -1,0 +1,816 @@
+//! The knowledge store against a real PostgreSQL: each test gets a database of its own.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use sqlx::postgres::PgPool;
+use thoth_operator::package::{IndexUrl, PackageName, PackageVersion};
+use thoth_operator::store::testing::TestDatabase;
+use thoth_operator::store::{
+    AdviceRun, ArtifactUpdate, AttemptWrite, Fate, FlagUpdate, LedgerEntry, OutboxMessage,
+    ResourceKind, ResourceRef, SchemaFormat, SecurityIndicatorOutcome, SecurityIndicatorStatus,
+    Sha256, SolverOutcome, SolverStatus, Store, StoreError, UnresolvedPackage, VersionFlag,
+    VersionKey, WorkflowAttempt, WorkflowPhase, latest_version,
+};
+
+const SOLVER: &str = "solver-fedora-38-py311";
+const PYPI: &str = "https://pypi.org/simple";
+
+fn key(name: &str, version: &str) -> VersionKey {
+    VersionKey::new(
+        PackageName::parse(name).unwrap(),
+        PackageVersion::parse(version).unwrap(),
+        IndexUrl::parse(PYPI).unwrap(),
+    )
+}
+
+async fn fresh() -> (TestDatabase, Store, PgPool) {
+    let db = TestDatabase::create().await.unwrap();
+    let store = db.store().await.unwrap();
+    let pool = PgPool::connect_with(db.options.clone()).await.unwrap();
+    (db, store, pool)
+}
+
+async fn count(pool: &PgPool, table: &'static str) -> i64 {
+    let sql = format!("SELECT count(*) FROM {table}");
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+fn solver_outcome(name: &str, status: SolverStatus) -> SolverOutcome {
+    SolverOutcome {
+        version: key(name, "1.0.0"),
+        solver: SOLVER.into(),
+        status,
+        document_id: Some(format!("solver-{name}")),
+        duration: Some(TimeDelta::seconds(12)),
+    }
+}
+
+fn ledger(offset: i64, fate: Fate) -> LedgerEntry {
+    LedgerEntry {
+        topic: "thoth.investigator.unresolved-package".into(),
+        partition: 0,
+        offset,
+        message_type: Some("UnresolvedPackageMessage".into()),
+        message_version: Some("v1".into()),
+        received_at: Utc::now(),
+        fate,
+    }
+}
+
+fn solver_run(name: &str) -> ResourceRef {
+    ResourceRef {
+        kind: ResourceKind::SolverRun,
+        namespace: "thoth-backend".into(),
+        name: name.into(),
+    }
+}
+
+#[tokio::test]
+async fn migrating_an_empty_database_creates_it_and_every_table() {
+    let db = TestDatabase::unique().unwrap();
+    // The database does not exist yet: the store creates it, then migrates.
+    let store = db.store().await.unwrap();
+    let status = store.status().await.unwrap();
+    assert_eq!(status.schema_version, Some(latest_version()));
+    let tables: Vec<&str> = status.table_rows.iter().map(|(t, _)| t.as_str()).collect();
+    for table in [
+        "package_index",
+        "package_version",
+        "artifact",
+        "solver_outcome",
+        "security_indicator_outcome",
+        "rearm",
+        "advice_run",
+        "advice_unresolved",
+        "workflow_attempt",
+        "message_ledger",
+        "outbox",
+    ] {
+        assert!(tables.contains(&table), "{table} missing from {tables:?}");
+    }
+    assert!(status.table_rows.iter().all(|(_, n)| *n == 0));
+    assert!(status.to_string().contains("(up to date)"), "{status}");
+}
+
+#[tokio::test]
+async fn migrating_twice_changes_nothing() {
+    let (_db, store, pool) = fresh().await;
+    store
+        .ensure_versions(&[key("flask", "2.0.0")])
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        applied,
+        thoth_operator::store::MIGRATOR.iter().count() as i64
+    );
+    assert_eq!(count(&pool, "package_version").await, 1);
+}
+
+#[tokio::test]
+async fn two_replicas_starting_at_once_on_a_missing_database_both_succeed() {
+    let db = TestDatabase::unique().unwrap();
+    let config = db.config();
+    let (a, b, c) = tokio::join!(
+        Store::open(&config),
+        Store::open(&config),
+        Store::open(&config)
+    );
+    let (a, _b, _c) = (a.unwrap(), b.unwrap(), c.unwrap());
+    assert_eq!(
+        a.status().await.unwrap().schema_version,
+        Some(latest_version())
+    );
+}
+
+#[tokio::test]
+async fn a_ledger_row_is_written_once_and_keeps_its_first_fate() {
+    let (_db, store, pool) = fresh().await;
+    let rows = vec![
+        ledger(1, Fate::Created(solver_run("flask-2-0-0-abc"))),
+        ledger(2, Fate::Duplicate(solver_run("flask-2-0-0-abc"))),
+        ledger(
+            3,
+            Fate::FlagSet {
+                flag: "is_missing".into(),
+            },
+        ),
+        ledger(
+            4,
+            Fate::Skipped {
+                reason: "already solved".into(),
+            },
+        ),
+        ledger(
+            5,
+            Fate::DeadLettered {
+                reason: "unknown message version v9".into(),
+            },
+        ),
+    ];
+    assert_eq!(store.record_ledger(&rows).await.unwrap(), 5);
+    let before: Vec<(i64, chrono::DateTime<Utc>)> =
+        sqlx::query_as("SELECT kafka_offset, recorded_at FROM message_ledger ORDER BY 1")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+
+    // Redelivery, even with a different decision, changes nothing.
+    let mut redelivered = rows.clone();
+    redelivered[0].fate = Fate::Skipped {
+        reason: "second thoughts".into(),
+    };
+    assert_eq!(store.record_ledger(&redelivered).await.unwrap(), 0);
+    let after: Vec<(i64, chrono::DateTime<Utc>)> =
+        sqlx::query_as("SELECT kafka_offset, recorded_at FROM message_ledger ORDER BY 1")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(before, after);
+
+    for row in &rows {
+        let stored = store
+            .ledger_entry(&row.topic, row.partition, row.offset)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.fate, row.fate);
+        assert_eq!(stored.message_type, row.message_type);
+    }
+    assert!(store.ledger_entry("other", 0, 1).await.unwrap().is_none());
+    let status = store.status().await.unwrap();
+    assert_eq!(status.ledger_by_fate.len(), 5);
+    assert!(status.ledger_by_fate.iter().all(|(_, n)| *n == 1));
+}
+
+#[tokio::test]
+async fn a_failed_solve_counts_as_solved_until_re_armed() {
+    let (_db, store, pool) = fresh().await;
+    let failed = solver_outcome("tensorflow", SolverStatus::Unsolvable);
+    let k = failed.version.clone();
+    assert!(!store.is_solved(&k, SOLVER).await.unwrap());
+    assert_eq!(
+        store
+            .record_solver_outcomes(std::slice::from_ref(&failed))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store.is_solved(&k, SOLVER).await.unwrap());
+    assert!(!store.is_solved(&k, "solver-rhel-9-py39").await.unwrap());
+
+    // Redelivered, or a later success: the failure stands ("fail only once").
+    let recorded = store.solver_outcome(&k, SOLVER).await.unwrap().unwrap();
+    let success = SolverOutcome {
+        status: SolverStatus::Success,
+        ..failed.clone()
+    };
+    assert_eq!(
+        store
+            .record_solver_outcomes(&[failed.clone(), success.clone()])
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store.solver_outcome(&k, SOLVER).await.unwrap().unwrap(),
+        recorded
+    );
+    assert_eq!(recorded.status, SolverStatus::Unsolvable);
+    assert_eq!(recorded.duration, Some(TimeDelta::seconds(12)));
+
+    // Re-arming is explicit and recorded; then the version may be solved again.
+    let removed = store
+        .rearm_solver(&k, SOLVER, "storages#2308: wrongly unsolvable")
+        .await
+        .unwrap();
+    assert_eq!(removed.map(|r| r.status), Some(SolverStatus::Unsolvable));
+    assert!(!store.is_solved(&k, SOLVER).await.unwrap());
+    let reason: String = sqlx::query_scalar("SELECT reason FROM rearm")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(reason, "storages#2308: wrongly unsolvable");
+    assert_eq!(store.rearm_solver(&k, SOLVER, "again").await.unwrap(), None);
+    assert_eq!(store.record_solver_outcomes(&[success]).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .solver_outcome(&k, SOLVER)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        SolverStatus::Success
+    );
+}
+
+#[tokio::test]
+async fn security_indicator_errors_count_as_analysed_and_no_sdist_clears_the_flag() {
+    let (_db, store, _pool) = fresh().await;
+    let errored = SecurityIndicatorOutcome {
+        version: key("numpy", "1.26.0"),
+        status: SecurityIndicatorStatus::Error,
+        document_id: Some("security-indicator-1".into()),
+        duration: None,
+    };
+    let no_sdist = SecurityIndicatorOutcome {
+        version: key("torch", "2.1.0"),
+        status: SecurityIndicatorStatus::NoSourceDistribution,
+        document_id: None,
+        duration: Some(TimeDelta::milliseconds(1)),
+    };
+    assert_eq!(
+        store
+            .record_security_indicator_outcomes(&[errored.clone(), no_sdist.clone()])
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .record_security_indicator_outcomes(&[errored.clone(), no_sdist.clone()])
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(store.is_analysed(&errored.version).await.unwrap());
+    assert!(!store.is_analysed(&key("numpy", "2.0.0")).await.unwrap());
+    let torch = store.version(&no_sdist.version).await.unwrap().unwrap();
+    assert!(!torch.provides_source_distro);
+    let removed = store
+        .rearm_security_indicator(&errored.version, "bandit upgraded")
+        .await
+        .unwrap();
+    assert_eq!(
+        removed.map(|r| r.status),
+        Some(SecurityIndicatorStatus::Error)
+    );
+    assert!(!store.is_analysed(&errored.version).await.unwrap());
+}
+
+#[tokio::test]
+async fn every_flag_is_set_once_and_an_identical_set_changes_nothing() {
+    let (_db, store, pool) = fresh().await;
+    let k = key("Django", "4.2.0");
+    assert!(!store.is_missing(&k).await.unwrap());
+    let updates = [
+        FlagUpdate {
+            version: k.clone(),
+            flag: VersionFlag::IsMissing,
+            value: true,
+        },
+        FlagUpdate {
+            version: k.clone(),
+            flag: VersionFlag::ProvidesSourceDistro,
+            value: false,
+        },
+    ];
+    assert_eq!(store.set_flags(&updates).await.unwrap(), 1);
+    let record = store.version(&k).await.unwrap().unwrap();
+    assert!(record.is_missing && !record.provides_source_distro && !record.index_enabled);
+    let stamp = || async {
+        sqlx::query_scalar::<_, chrono::DateTime<Utc>>("SELECT updated_at FROM package_version")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    let before = stamp().await;
+    assert_eq!(store.set_flags(&updates).await.unwrap(), 0);
+    assert_eq!(stamp().await, before);
+    assert_eq!(count(&pool, "package_version").await, 1);
+
+    // Last update of a flag in a batch wins; the other flag is left alone.
+    let flip = [
+        FlagUpdate {
+            version: k.clone(),
+            flag: VersionFlag::IsMissing,
+            value: true,
+        },
+        FlagUpdate {
+            version: k.clone(),
+            flag: VersionFlag::IsMissing,
+            value: false,
+        },
+    ];
+    assert_eq!(store.set_flags(&flip).await.unwrap(), 1);
+    let record = store.version(&k).await.unwrap().unwrap();
+    assert!(!record.is_missing && !record.provides_source_distro);
+
+    // Index enabled flag.
+    let index = IndexUrl::parse("https://pypi.python.org/simple/").unwrap();
+    assert!(store.set_index_enabled(&index, true).await.unwrap());
+    assert!(!store.set_index_enabled(&index, true).await.unwrap());
+    assert_eq!(
+        store.indexes(true).await.unwrap(),
+        vec![(index.clone(), true)]
+    );
+    let other = IndexUrl::parse("https://download.pytorch.org/whl").unwrap();
+    store.set_index_enabled(&other, false).await.unwrap();
+    assert_eq!(store.indexes(false).await.unwrap().len(), 2);
+    assert!(store.version(&k).await.unwrap().unwrap().index_enabled);
+
+    // Artifact present flag.
+    let sha = Sha256::parse(&"AB".repeat(32)).unwrap();
+    let artifact = ArtifactUpdate {
+        version: k.clone(),
+        sha256: sha.clone(),
+        artifact_name: Some("Django-4.2.0-py3-none-any.whl".into()),
+        present: true,
+    };
+    assert_eq!(
+        store
+            .record_artifacts(std::slice::from_ref(&artifact))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .record_artifacts(std::slice::from_ref(&artifact))
+            .await
+            .unwrap(),
+        0
+    );
+    let gone = ArtifactUpdate {
+        present: false,
+        artifact_name: None,
+        ..artifact
+    };
+    assert_eq!(
+        store
+            .record_artifacts(std::slice::from_ref(&gone))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.record_artifacts(&[gone]).await.unwrap(), 0);
+    assert_eq!(store.artifact_present(&k, &sha).await.unwrap(), Some(false));
+
+    let status = store.status().await.unwrap();
+    let flag = |label: &str| {
+        status
+            .flags
+            .iter()
+            .find(|(l, _)| l == label)
+            .map(|(_, n)| *n)
+    };
+    assert_eq!(flag("package_index.enabled"), Some(1));
+    assert_eq!(flag("package_version.is_missing"), Some(0));
+    assert_eq!(
+        flag("package_version.provides_source_distro = false"),
+        Some(1)
+    );
+    assert_eq!(flag("artifact.present = false"), Some(1));
+    assert_eq!(store.versions_of(&k.name).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn advice_runs_keep_their_unresolved_packages_until_re_run() {
+    let (_db, store, _pool) = fresh().await;
+    let run = AdviceRun {
+        document_id: "adviser-210101000000-abc".into(),
+        source_type: Some("KEBECHET".into()),
+        error: true,
+        need_re_run: true,
+        re_run_document_id: None,
+        duration: Some(TimeDelta::seconds(30)),
+        unresolved: vec![
+            UnresolvedPackage {
+                name: PackageName::parse("flask").unwrap(),
+                version: Some(PackageVersion::parse("2.0.0").unwrap()),
+                index: Some(IndexUrl::parse(PYPI).unwrap()),
+            },
+            UnresolvedPackage {
+                name: PackageName::parse("Werkzeug").unwrap(),
+                version: None,
+                index: None,
+            },
+        ],
+    };
+    assert!(store.record_advice_run(&run).await.unwrap());
+    assert!(!store.record_advice_run(&run).await.unwrap());
+    let stored = store.advice_run(&run.document_id).await.unwrap().unwrap();
+    assert_eq!(stored, run);
+    let awaiting = store
+        .advice_runs_awaiting_rerun(Some("KEBECHET"))
+        .await
+        .unwrap();
+    assert_eq!(awaiting.len(), 1);
+    let names: Vec<&str> = awaiting[0].unresolved.iter().map(|n| n.as_str()).collect();
+    assert_eq!(names, ["flask", "werkzeug"]);
+    assert!(
+        store
+            .advice_runs_awaiting_rerun(Some("USER"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .set_advice_re_run(&run.document_id, "adviser-210101000001-def")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_advice_re_run(&run.document_id, "adviser-210101000001-def")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .advice_runs_awaiting_rerun(None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .set_advice_need_re_run(&run.document_id, false)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_advice_need_re_run(&run.document_id, false)
+            .await
+            .unwrap()
+    );
+}
+
+fn attempt(n: u32, phase: WorkflowPhase) -> WorkflowAttempt {
+    WorkflowAttempt {
+        resource_kind: ResourceKind::SolverRun,
+        resource_namespace: "thoth-infra".into(),
+        resource_name: "flask-2-0-0-abc".into(),
+        attempt: n,
+        workflow_namespace: "thoth-backend".into(),
+        workflow_name: format!("flask-2-0-0-abc-{n}"),
+        phase,
+        created_at: Some(Utc::now()),
+        started_at: None,
+        finished_at: None,
+        message: None,
+        result_document_id: None,
+    }
+}
+
+#[tokio::test]
+async fn workflow_attempts_are_recorded_and_a_finished_phase_stays() {
+    let (_db, store, pool) = fresh().await;
+    let pending = attempt(1, WorkflowPhase::Pending);
+    assert_eq!(
+        store.record_attempt(&pending).await.unwrap(),
+        AttemptWrite::Inserted
+    );
+    assert_eq!(
+        store.record_attempt(&pending).await.unwrap(),
+        AttemptWrite::Unchanged
+    );
+    let running = WorkflowAttempt {
+        phase: WorkflowPhase::Running,
+        started_at: Some(Utc::now()),
+        ..pending.clone()
+    };
+    assert_eq!(
+        store.record_attempt(&running).await.unwrap(),
+        AttemptWrite::Updated
+    );
+    // A stale Pending observation does not move it back.
+    assert_eq!(
+        store.record_attempt(&pending).await.unwrap(),
+        AttemptWrite::Unchanged
+    );
+    let failed = WorkflowAttempt {
+        phase: WorkflowPhase::Failed,
+        finished_at: Some(Utc::now()),
+        message: Some("x".repeat(5000)),
+        ..running.clone()
+    };
+    assert_eq!(
+        store.record_attempt(&failed).await.unwrap(),
+        AttemptWrite::Updated
+    );
+    assert_eq!(
+        store.record_attempt(&running).await.unwrap(),
+        AttemptWrite::Unchanged
+    );
+    let second = attempt(2, WorkflowPhase::Succeeded);
+    let second = WorkflowAttempt {
+        result_document_id: Some("solver-flask-1".into()),
+        ..second
+    };
+    assert_eq!(
+        store.record_attempt(&second).await.unwrap(),
+        AttemptWrite::Inserted
+    );
+
+    let attempts = store
+        .attempts(ResourceKind::SolverRun, "thoth-infra", "flask-2-0-0-abc")
+        .await
+        .unwrap();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[0].phase, WorkflowPhase::Failed);
+    assert_eq!(
+        attempts[0].message.as_ref().map(|m| m.chars().count()),
+        Some(2000)
+    );
+    assert!(attempts[0].started_at.is_some());
+    assert_eq!(
+        attempts[1].result_document_id.as_deref(),
+        Some("solver-flask-1")
+    );
+    assert_eq!(count(&pool, "workflow_attempt").await, 2);
+}
+
+#[tokio::test]
+async fn the_outbox_commits_with_the_decision_and_hands_each_message_to_one_publisher() {
+    let (_db, store, pool) = fresh().await;
+    let message = |i: usize| OutboxMessage {
+        dedup_key: format!("SolvedPackage/{SOLVER}/flask/{i}"),
+        topic: "thoth.solved-package".into(),
+        key: Some(format!("flask-{i}")),
+        payload: serde_json::json!({"package_name": "flask", "package_version": i.to_string()}),
+    };
+
+    // A rolled-back decision leaves neither its ledger row nor its message.
+    let mut tx = store.begin().await.unwrap();
+    tx.record_ledger(&[ledger(7, Fate::Created(solver_run("flask")))])
+        .await
+        .unwrap();
+    tx.enqueue(&[message(0)]).await.unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!(count(&pool, "outbox").await, 0);
+    assert_eq!(count(&pool, "message_ledger").await, 0);
+
+    let mut tx = store.begin().await.unwrap();
+    tx.record_ledger(&[ledger(7, Fate::Created(solver_run("flask")))])
+        .await
+        .unwrap();
+    let batch: Vec<OutboxMessage> = (0..10).map(message).collect();
+    assert_eq!(tx.enqueue(&batch).await.unwrap(), 10);
+    tx.commit().await.unwrap();
+    assert_eq!(store.enqueue(&batch).await.unwrap(), 0);
+
+    // Two publishers claim at once and get disjoint sets.
+    let (a, b) = tokio::join!(
+        store.claim_outbox(6, Duration::from_secs(60)),
+        store.claim_outbox(6, Duration::from_secs(60))
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let ids: HashSet<i64> = a.iter().chain(b.iter()).map(|m| m.id).collect();
+    assert_eq!(ids.len(), 10);
+    assert_eq!(a.len() + b.len(), 10);
+    assert!(
+        store
+            .claim_outbox(10, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(a[0].attempts, 1);
+    assert_eq!(a[0].payload["package_name"], "flask");
+
+    // Released messages come back with their attempt count; published ones never do.
+    assert!(store.release_outbox(a[0].id, "broker down").await.unwrap());
+    let published: Vec<i64> = a.iter().skip(1).chain(b.iter()).map(|m| m.id).collect();
+    assert_eq!(store.mark_published(&published).await.unwrap(), 9);
+    assert_eq!(store.mark_published(&published).await.unwrap(), 0);
+    let again = store
+        .claim_outbox(10, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].id, again[0].attempts), (a[0].id, 2));
+    // An expired lease makes a message claimable again.
+    let _ = store.release_outbox(again[0].id, "retry").await.unwrap();
+    let short = store
+        .claim_outbox(1, Duration::from_millis(1))
+        .await
+        .unwrap();
+    assert_eq!(short.len(), 1);
+    sqlx::query("SELECT pg_sleep(0.01)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_outbox(1, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(store.status().await.unwrap().outbox_unpublished, 1);
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_with_the_reason_and_nothing_is_written() {
+    let (_db, store, pool) = fresh().await;
+
+    // A name over the column limit in the middle of a batch.
+    let mut rows: Vec<LedgerEntry> = (0..3)
+        .map(|i| ledger(i, Fate::Created(solver_run("ok"))))
+        .collect();
+    rows[1].fate = Fate::Created(solver_run(&"n".repeat(254)));
+    let err = store.record_ledger(&rows).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "resource name exceeds 253 characters (it has 254)"
+    );
+    assert_eq!(count(&pool, "message_ledger").await, 0);
+
+    // A solver name over its limit: no outcome and no version row either.
+    let mut outcomes = vec![solver_outcome("flask", SolverStatus::Success)];
+    outcomes.push(SolverOutcome {
+        solver: "s".repeat(201),
+        ..solver_outcome("django", SolverStatus::Error)
+    });
+    let err = store.record_solver_outcomes(&outcomes).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::TooLong {
+                field: "solver name",
+                max: 200,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(count(&pool, "package_version").await, 0);
+
+    // A negative duration.
+    let negative = SolverOutcome {
+        duration: Some(TimeDelta::seconds(-3)),
+        ..solver_outcome("flask", SolverStatus::Success)
+    };
+    let err = store.record_solver_outcomes(&[negative]).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "duration must not be negative (duration is -3000 ms)"
+    );
+
+    // Text PostgreSQL cannot store, and bytes that are not UTF-8.
+    let err = store
+        .record_ledger(&[ledger(
+            9,
+            Fate::FlagSet {
+                flag: "is\0missing".into(),
+            },
+        )])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::NulCharacter { field: "flag" }),
+        "{err}"
+    );
+    let err = thoth_operator::store::text_from_bytes("message type", b"Unresolved\xffPackage")
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("message type is not valid UTF-8"),
+        "{err}"
+    );
+    let err = store
+        .enqueue(&[OutboxMessage {
+            dedup_key: "k".into(),
+            topic: "t".into(),
+            key: None,
+            payload: serde_json::json!({"a": "b\u{0}"}),
+        }])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NulCharacter { .. }), "{err}");
+
+    // Negative offsets and attempt 0.
+    let err = store
+        .record_ledger(&[ledger(-1, Fate::Skipped { reason: "r".into() })])
+        .await;
+    assert!(matches!(
+        err,
+        Err(StoreError::OutOfRange {
+            field: "offset",
+            ..
+        })
+    ));
+    let err = store
+        .record_attempt(&attempt(0, WorkflowPhase::Pending))
+        .await;
+    assert!(matches!(
+        err,
+        Err(StoreError::OutOfRange {
+            field: "attempt number",
+            ..
+        })
+    ));
+
+    // A failing statement inside a transaction rolls back the rows written before it.
+    let mut tx = store.begin().await.unwrap();
+    tx.record_ledger(&[ledger(10, Fate::Skipped { reason: "r".into() })])
+        .await
+        .unwrap();
+    let bad = tx.rearm_solver(&key("flask", "1.0.0"), SOLVER, "").await;
+    assert!(matches!(bad, Err(StoreError::Empty { .. })));
+    drop(tx);
+    assert_eq!(count(&pool, "message_ledger").await, 0);
+    let status = store.status().await.unwrap();
+    assert!(status.table_rows.iter().all(|(_, n)| *n == 0), "{status}");
+}
+
+#[tokio::test]
+async fn statistics_count_each_query() {
+    let (_db, store, _pool) = fresh().await;
+    store
+        .ensure_versions(&[key("flask", "1.0.0")])
+        .await
+        .unwrap();
+    store
+        .is_solved(&key("flask", "1.0.0"), SOLVER)
+        .await
+        .unwrap();
+    store
+        .is_solved(&key("flask", "1.0.0"), SOLVER)
+        .await
+        .unwrap();
+    let stats = store.query_stats();
+    let calls = |name: &str| stats.iter().find(|s| s.name == name).map(|s| s.calls);
+    assert_eq!(calls("outcomes.solver_outcome"), Some(2));
+    assert_eq!(calls("packages.ensure_versions"), Some(1));
+    assert_eq!(calls("commit"), Some(1));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn the_committed_schema_diagram_matches_the_migrations() {
+    let (_db, store, _pool) = fresh().await;
+    let live = store.schema(SchemaFormat::Markdown).await.unwrap();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/schema.md");
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        live == committed,
+        "docs/schema.md is out of date with migrations/. Regenerate it against a fresh database:\n  \
+         DATABASE_URL=postgres://postgres@127.0.0.1:5432/thoth_schema cargo run -- migrate && \
+         DATABASE_URL=postgres://postgres@127.0.0.1:5432/thoth_schema cargo run -- db schema \
+         --format markdown > docs/schema.md\n--- live schema ---\n{live}"
+    );
+    let dot = store.schema(SchemaFormat::Dot).await.unwrap();
+    assert!(
+        dot.contains("package_version -> package_index [label=\"index_id\"]"),
+        "{dot}"
+    );
+    let mermaid = store.schema(SchemaFormat::Mermaid).await.unwrap();
+    assert!(
+        mermaid.contains("package_index ||--o{ package_version : \"index_id\""),
+        "{mermaid}"
+    );
+}

@@ -21,10 +21,16 @@ pub struct StoreStatus {
     pub outbox_unpublished: i64,
 }
 
+// Two statements, because PostgreSQL resolves table names when it parses a
+// statement: a guarded subquery on a missing table still fails.
+const MIGRATIONS_TABLE_EXISTS: Sql = Sql {
+    name: "status.migrations_table_exists",
+    text: "SELECT to_regclass('_sqlx_migrations') IS NOT NULL",
+};
+
 const SCHEMA_VERSION: Sql = Sql {
     name: "status.schema_version",
-    text: "SELECT CASE WHEN to_regclass('_sqlx_migrations') IS NULL THEN NULL
-                       ELSE (SELECT max(version) FROM _sqlx_migrations WHERE success) END",
+    text: "SELECT max(version) FROM _sqlx_migrations WHERE success",
 };
 
 const TABLE_ROWS: Sql = Sql {
@@ -75,13 +81,23 @@ const OUTBOX_UNPUBLISHED: Sql = Sql {
 
 impl Store {
     pub async fn status(&self) -> StoreResult<StoreStatus> {
-        let schema_version: Option<i64> = self
+        let migrated: bool = self
             .observer()
             .run(
-                SCHEMA_VERSION,
-                sqlx::query_scalar(SCHEMA_VERSION.text).fetch_one(self.pool()),
+                MIGRATIONS_TABLE_EXISTS,
+                sqlx::query_scalar(MIGRATIONS_TABLE_EXISTS.text).fetch_one(self.pool()),
             )
             .await?;
+        let schema_version: Option<i64> = if migrated {
+            self.observer()
+                .run(
+                    SCHEMA_VERSION,
+                    sqlx::query_scalar(SCHEMA_VERSION.text).fetch_one(self.pool()),
+                )
+                .await?
+        } else {
+            None
+        };
         let mut status = StoreStatus {
             schema_version,
             latest_known_version: latest_version(),

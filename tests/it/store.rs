@@ -98,6 +98,19 @@ async fn migrating_an_empty_database_creates_it_and_every_table() {
 }
 
 #[tokio::test]
+async fn status_of_an_unmigrated_database_says_to_migrate() {
+    let db = TestDatabase::create().await.unwrap();
+    let store = Store::connect(&db.config()).await.unwrap();
+    let status = store.status().await.unwrap();
+    assert_eq!(status.schema_version, None);
+    assert!(
+        status.to_string().contains("run `thoth-operator migrate`"),
+        "{status}"
+    );
+    store.close().await;
+}
+
+#[tokio::test]
 async fn migrating_twice_changes_nothing() {
     let (_db, store, pool) = fresh().await;
     store

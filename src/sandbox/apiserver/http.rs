@@ -16,6 +16,7 @@ use super::discovery;
 use super::error::ApiError;
 use super::faults::Faults;
 use super::meta;
+use super::openapi;
 use super::resource::ResourceType;
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{
@@ -200,7 +201,11 @@ async fn dispatch(
         )),
         Route::Version => read_only(Some(discovery::version())),
         Route::Health => Ok((StatusCode::OK, "ok").into_response()),
-        Route::OpenApi => Err(ApiError::path_not_found(path)),
+        Route::OpenApi => match path.trim_matches('/').strip_prefix("openapi/v3") {
+            Some("") => read_only(Some(openapi::root(&types))),
+            Some(rest) => read_only(openapi::group_version(&types, rest)),
+            None => Err(ApiError::path_not_found(path)),
+        },
         Route::CoreVersions => read_only(Some(discovery::core_versions(&shared.address))),
         Route::Groups => read_only(Some(discovery::group_list(&types))),
         Route::Group(group) => read_only(discovery::group(&types, &group)),
@@ -251,6 +256,7 @@ fn write_options(query: &Query, headers: &HeaderMap) -> WriteOptions {
         field_manager,
         dry_run: query.get("dryRun").is_some_and(|v| v == "All"),
         force: flag(query, "force"),
+        strict_fields: query.get("fieldValidation").is_some_and(|v| v == "Strict"),
     }
 }
 

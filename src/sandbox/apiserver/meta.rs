@@ -206,10 +206,45 @@ pub fn label_causes(object: &Value) -> Vec<Cause> {
     causes
 }
 
+/// Paths present in `before` but not in `after`, as `spec.a` / `spec.list[0].b`:
+/// the unknown fields pruning dropped.
+pub fn dropped_fields(before: &Value, after: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    collect_dropped(before, after, "", &mut out);
+    out
+}
+
+fn collect_dropped(before: &Value, after: &Value, prefix: &str, out: &mut Vec<String>) {
+    match (before, after) {
+        (Value::Object(b), Value::Object(a)) => {
+            for (key, value) in b {
+                let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                match a.get(key) {
+                    Some(kept) => collect_dropped(value, kept, &path, out),
+                    None => out.push(path),
+                }
+            }
+        }
+        (Value::Array(b), Value::Array(a)) => {
+            for (i, (value, kept)) in b.iter().zip(a).enumerate() {
+                collect_dropped(value, kept, &format!("{prefix}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn dropped_fields_name_every_pruned_path() {
+        let before = json!({"spec": {"a": 1, "b": [{"c": 1, "d": 2}]}, "x": 1});
+        let after = json!({"spec": {"a": 1, "b": [{"c": 1}]}});
+        assert_eq!(dropped_fields(&before, &after), vec!["spec.b[0].d".to_string(), "x".to_string()]);
+    }
 
     #[test]
     fn names_follow_rfc_1123() {

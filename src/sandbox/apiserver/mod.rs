@@ -16,6 +16,7 @@ pub mod error;
 pub mod faults;
 mod http;
 pub mod meta;
+pub mod openapi;
 pub mod patch;
 pub mod resource;
 pub mod schema;

@@ -54,6 +54,8 @@ pub struct ResourceType {
     pub namespaced: bool,
     pub status_subresource: bool,
     pub schema: Option<Arc<CompiledSchema>>,
+    /// The CRD's `openAPIV3Schema` as written, for the OpenAPI documents.
+    pub raw_schema: Option<Value>,
     pub printer_columns: Vec<PrinterColumn>,
     /// Served from a CustomResourceDefinition (named here).
     pub crd_name: Option<String>,
@@ -102,6 +104,7 @@ impl ResourceType {
             namespaced,
             status_subresource: false,
             schema: None,
+            raw_schema: None,
             printer_columns: Vec::new(),
             crd_name: None,
             allow_create_on_update: false,
@@ -354,6 +357,7 @@ pub fn types_from_crd(crd: &Value) -> Result<Vec<ResourceType>, ApiError> {
             namespaced: scope == "Namespaced",
             status_subresource: version.pointer("/subresources/status").is_some(),
             schema,
+            raw_schema: version.pointer("/schema/openAPIV3Schema").cloned(),
             printer_columns,
             crd_name: Some(name.clone()),
             allow_create_on_update: false,

@@ -73,6 +73,8 @@ pub struct WriteOptions {
     pub field_manager: String,
     pub dry_run: bool,
     pub force: bool,
+    /// `fieldValidation=Strict`: unknown fields are refused instead of dropped.
+    pub strict_fields: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -721,13 +723,26 @@ impl Inner {
     }
 
     /// Defaulting, pruning and validation of the object as stored.
-    fn admit(rt: &ResourceType, object: &mut Value) -> Result<(), ApiError> {
+    fn admit(rt: &ResourceType, object: &mut Value, strict_fields: bool) -> Result<(), ApiError> {
         let name = meta::name(object).to_string();
         let mut causes: Vec<Cause> = meta::name_causes(&name, rt.plural == "namespaces");
         causes.extend(meta::label_causes(object));
         if let Some(schema) = &rt.schema {
-            schema.apply_defaults(object);
+            let before = strict_fields.then(|| object.clone());
             schema.prune(object);
+            if let Some(before) = before {
+                let unknown = meta::dropped_fields(&before, object);
+                if !unknown.is_empty() {
+                    let listed: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+                    return Err(ApiError::bad_request(format!(
+                        "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
+                        listed.join(", "),
+                        kind = rt.kind,
+                        version = rt.version
+                    )));
+                }
+            }
+            schema.apply_defaults(object);
             causes.extend(schema.validate(object).into_iter().map(|e| Cause {
                 reason: e.reason.cause_reason().to_string(),
                 message: e.message,
@@ -796,7 +811,7 @@ impl Inner {
             body["spec"] = json!({"finalizers": ["kubernetes"]});
             body["status"] = json!({"phase": "Active"});
         }
-        Self::admit(rt, &mut body)?;
+        Self::admit(rt, &mut body, options.strict_fields)?;
         if rt.group == CRD_GROUP && rt.plural == CRD_PLURAL {
             let types = types_from_crd(&body)?;
             body["status"] = crd_status(&body);
@@ -981,7 +996,7 @@ impl Inner {
                 ));
             }
         }
-        Self::admit(rt, &mut candidate)?;
+        Self::admit(rt, &mut candidate, options.strict_fields)?;
         let is_crd = rt.group == CRD_GROUP && rt.plural == CRD_PLURAL;
         let new_types = if is_crd {
             let types = types_from_crd(&candidate)?;

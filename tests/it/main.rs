@@ -1,2 +1,4 @@
 //! The one integration-test crate: each module drives a real part (PostgreSQL,
 //! the in-memory API server, rdkafka's mock cluster) over its real interface.
+
+mod apiserver;

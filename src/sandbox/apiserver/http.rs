@@ -228,6 +228,12 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
+    if content_type.contains("protobuf") || content_type.contains("cbor") {
+        // As a server without these serializers would: clients (client-go) then fall back to JSON.
+        return Err(ApiError::unsupported_media_type(format!(
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type})"
+        )));
+    }
     let parsed = match serde_json::from_slice::<Value>(body) {
         Ok(value) => Ok(value),
         Err(json_err) if content_type.contains("yaml") => std::str::from_utf8(body)

@@ -218,7 +218,11 @@ fn collect_dropped(before: &Value, after: &Value, prefix: &str, out: &mut Vec<St
     match (before, after) {
         (Value::Object(b), Value::Object(a)) => {
             for (key, value) in b {
-                let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
                 match a.get(key) {
                     Some(kept) => collect_dropped(value, kept, &path, out),
                     None => out.push(path),
@@ -243,7 +247,10 @@ mod tests {
     fn dropped_fields_name_every_pruned_path() {
         let before = json!({"spec": {"a": 1, "b": [{"c": 1, "d": 2}]}, "x": 1});
         let after = json!({"spec": {"a": 1, "b": [{"c": 1}]}});
-        assert_eq!(dropped_fields(&before, &after), vec!["spec.b[0].d".to_string(), "x".to_string()]);
+        assert_eq!(
+            dropped_fields(&before, &after),
+            vec!["spec.b[0].d".to_string(), "x".to_string()]
+        );
     }
 
     #[test]

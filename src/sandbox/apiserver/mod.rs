@@ -225,14 +225,19 @@ impl RunningApiServer {
         self.store.current_rv()
     }
 
-    /// A kube client talking HTTP to this server, default namespace `default`.
-    pub fn client(&self) -> Result<kube::Client, ServerError> {
+    /// The kube client configuration for this server (default namespace `default`),
+    /// to adjust before building a client, e.g. without kube's default retries.
+    pub fn kube_config(&self) -> Result<kube::Config, ServerError> {
         let uri: ::http::Uri = self
             .url()
             .parse()
             .map_err(|_| ServerError::Url(self.url()))?;
-        let config = kube::Config::new(uri);
-        Ok(kube::Client::try_from(config)?)
+        Ok(kube::Config::new(uri))
+    }
+
+    /// A kube client talking HTTP to this server, default namespace `default`.
+    pub fn client(&self) -> Result<kube::Client, ServerError> {
+        Ok(kube::Client::try_from(self.kube_config()?)?)
     }
 
     pub fn install_crd(&self, crd: &CustomResourceDefinition) -> Result<(), ServerError> {

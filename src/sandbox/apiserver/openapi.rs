@@ -51,7 +51,9 @@ fn hex(bytes: &[u8]) -> String {
 /// `/openapi/v3/{api/v1 | apis/g/v}`, or None when nothing is served there.
 pub fn group_version(types: &[Arc<ResourceType>], path: &str) -> Option<Value> {
     let groups = served_group_versions(types);
-    groups.get(path.trim_matches('/')).map(|t| group_version_document(t))
+    groups
+        .get(path.trim_matches('/'))
+        .map(|t| group_version_document(t))
 }
 
 fn schema_name(rt: &ResourceType) -> String {
@@ -83,7 +85,11 @@ fn group_version_document(types: &[Arc<ResourceType>]) -> Value {
     let mut schemas = Map::new();
     for rt in types {
         let prefix = format!("/{}", group_version_path(&rt.group, &rt.version));
-        let scope = if rt.namespaced { "/namespaces/{namespace}" } else { "" };
+        let scope = if rt.namespaced {
+            "/namespaces/{namespace}"
+        } else {
+            ""
+        };
         let collection = format!("{prefix}{scope}/{}", rt.plural);
         let item = format!("{collection}/{{name}}");
         let write = ["dryRun", "fieldManager", "fieldValidation"];
@@ -113,10 +119,9 @@ fn group_version_document(types: &[Arc<ResourceType>]) -> Value {
                 }),
             );
         }
-        let mut schema = rt
-            .raw_schema
-            .clone()
-            .unwrap_or_else(|| json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}));
+        let mut schema = rt.raw_schema.clone().unwrap_or_else(
+            || json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+        );
         schema["x-kubernetes-group-version-kind"] =
             json!([{"group": rt.group, "version": rt.version, "kind": rt.kind}]);
         schemas.insert(schema_name(rt), schema);

@@ -733,7 +733,10 @@ impl Inner {
             if let Some(before) = before {
                 let unknown = meta::dropped_fields(&before, object);
                 if !unknown.is_empty() {
-                    let listed: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+                    let listed: Vec<String> = unknown
+                        .iter()
+                        .map(|f| format!("unknown field \"{f}\""))
+                        .collect();
                     return Err(ApiError::bad_request(format!(
                         "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
                         listed.join(", "),

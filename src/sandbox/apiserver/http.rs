@@ -17,6 +17,7 @@ use super::error::ApiError;
 use super::faults::Faults;
 use super::meta;
 use super::openapi;
+use super::protobuf;
 use super::resource::ResourceType;
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{
@@ -228,6 +229,9 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
+    if content_type.starts_with("application/vnd.kubernetes.protobuf") {
+        return protobuf::decode(body).map_err(|e| ApiError::unsupported_media_type(e.to_string()));
+    }
     if content_type.contains("protobuf") || content_type.contains("cbor") {
         // As a server without these serializers would: clients (client-go) then fall back to JSON.
         return Err(ApiError::unsupported_media_type(format!(

@@ -803,7 +803,6 @@ impl Inner {
             "deletionGracePeriodSeconds",
             "selfLink",
             "resourceVersion",
-            "managedFields",
         ] {
             meta::remove_meta(&mut body, key);
         }
@@ -833,14 +832,17 @@ impl Inner {
         {
             return Err(ApiError::already_exists(rt.subject(&name)));
         }
-        apply::record_update(
-            None,
-            &mut body,
-            &options.field_manager,
-            &rt.api_version(),
-            &timestamp,
-            None,
-        );
+        // Server-side apply creates with managedFields already recorded and no manager here.
+        if !options.field_manager.is_empty() {
+            apply::record_update(
+                None,
+                &mut body,
+                &options.field_manager,
+                &rt.api_version(),
+                &timestamp,
+                None,
+            );
+        }
         if options.dry_run {
             return Ok(body);
         }
@@ -1100,9 +1102,18 @@ impl Inner {
             }
             let merged =
                 apply::apply(old.as_deref(), &applied, &request).map_err(|err| match err {
-                    ApplyError::Conflicts(_) => {
-                        ApiError::conflict(rt.subject(name), &err.to_string())
-                            .with_message(err.to_string())
+                    ApplyError::Conflicts(ref conflicts) => {
+                        let mut conflict =
+                            ApiError::conflict(rt.subject(name), "").with_message(err.to_string());
+                        conflict.details.causes = conflicts
+                            .iter()
+                            .map(|c| Cause {
+                                reason: "FieldManagerConflict".into(),
+                                message: format!("conflict with \"{}\"", c.manager),
+                                field: c.field.clone(),
+                            })
+                            .collect();
+                        conflict
                     }
                     ApplyError::Invalid(why) => ApiError::bad_request(why),
                 })?;

@@ -760,3 +760,48 @@ async fn errors_are_status_objects_kube_parses() {
     let _ = Widget::url_path(&(), Some("default"));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn streaming_lists_end_their_initial_events_with_a_bookmark() {
+    let server = start().await;
+    let widgets: Api<Widget> = Api::namespaced(server.client().unwrap(), "default");
+    for i in 0..3 {
+        widgets
+            .create(&PostParams::default(), &widget(&format!("w{i}"), i))
+            .await
+            .unwrap();
+    }
+    let (reader, writer) = reflector::store::<Widget>();
+    let mut events = reflector(
+        writer,
+        watcher(
+            widgets.clone(),
+            watcher::Config::default().streaming_lists(),
+        ),
+    )
+    .boxed();
+    let mut initial = 0;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), events.try_next())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Some(watcher::Event::InitApply(_)) => initial += 1,
+            Some(watcher::Event::InitDone) => break,
+            _ => {}
+        }
+    }
+    assert_eq!((initial, reader.state().len()), (3, 3));
+    widgets
+        .create(&PostParams::default(), &widget("later", 1))
+        .await
+        .unwrap();
+    while reader.state().len() < 4 {
+        tokio::time::timeout(Duration::from_secs(5), events.try_next())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    server.shutdown().await;
+}

@@ -197,7 +197,8 @@ pub fn builtin_types() -> Vec<ResourceType> {
     crd.allow_unconditional_update = false;
     crd.printer_columns = vec![PrinterColumn::new(
         "Created At",
-        "date",
+        // The real server prints the timestamp here, not an age.
+        "string",
         ".metadata.creationTimestamp",
         "When the definition was created",
     )];

@@ -203,6 +203,9 @@ fn crd_key() -> StorageKey {
     }
 }
 
+/// Namespaces the NamespaceLifecycle admission plugin refuses to delete.
+const IMMORTAL_NAMESPACES: [&str; 3] = ["default", "kube-system", "kube-public"];
+
 const GENERATE_NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
 fn generated_suffix() -> String {
@@ -1195,6 +1198,12 @@ impl Inner {
         name: &str,
         options: &DeleteOptions,
     ) -> Result<Value, ApiError> {
+        if rt.storage_key() == namespace_key() && IMMORTAL_NAMESPACES.contains(&name) {
+            return Err(ApiError::forbidden(
+                rt.subject(name),
+                "this namespace may not be deleted",
+            ));
+        }
         let Some(old) = self.object(rt, namespace, name) else {
             return Err(ApiError::not_found(rt.subject(name)));
         };
@@ -1683,6 +1692,20 @@ mod tests {
         assert_eq!(
             store.get(&rt, "default", "dependent").unwrap_err().code,
             404
+        );
+    }
+
+    #[test]
+    fn system_namespaces_cannot_be_deleted() {
+        let store = Store::new(10);
+        let ns = store.resolve("", "v1", "namespaces").unwrap();
+        let err = store
+            .delete(&ns, "", "default", &DeleteOptions::default())
+            .unwrap_err();
+        assert_eq!(err.code, 403);
+        assert_eq!(
+            err.message,
+            "namespaces \"default\" is forbidden: this namespace may not be deleted"
         );
     }
 

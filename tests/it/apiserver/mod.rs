@@ -3,4 +3,5 @@
 
 mod kube_client;
 mod kubectl;
+mod schema_and_selectors;
 mod support;

@@ -35,6 +35,12 @@ pub enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
+    /// Serve the in-memory Kubernetes API server alone, until SIGTERM or Ctrl-C.
+    ///
+    /// It speaks plain HTTP on the given address, pre-installs this operator's
+    /// CustomResourceDefinitions (unless --empty) and writes a kubeconfig that kubectl
+    /// and kube-rs can use: `KUBECONFIG=FILE kubectl get crds`.
+    Apiserver(ApiserverArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -56,6 +62,22 @@ pub struct CrdArgs {
     /// `thoth-operator crd --output-dir crds` regenerates the committed copies.
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ApiserverArgs {
+    /// Address to listen on; port 0 picks a free port (the kubeconfig names the real one).
+    #[arg(long, default_value = "127.0.0.1:6443", value_name = "HOST:PORT")]
+    pub listen: String,
+    /// Where to write the kubeconfig pointing at this server.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: std::path::PathBuf,
+    /// Start without this operator's CRDs (only Namespaces, Events, Leases and CRDs are served).
+    #[arg(long)]
+    pub empty: bool,
+    /// How many recent changes watches can resume from; older resourceVersions get 410 Gone.
+    #[arg(long, default_value_t = 10_000, value_name = "EVENTS")]
+    pub event_window: usize,
 }
 
 pub async fn main() -> ExitCode {
@@ -108,6 +130,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             Ok(())
         }
+        Command::Apiserver(args) => serve_apiserver(args).await,
     }
 }
 
@@ -126,5 +149,29 @@ fn print_crds(args: CrdArgs) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+async fn serve_apiserver(args: ApiserverArgs) -> anyhow::Result<()> {
+    use crate::sandbox::apiserver::ApiServer;
+    use tokio::signal::unix::{SignalKind, signal};
+
+    let mut builder = ApiServer::builder().event_window(args.event_window);
+    if !args.empty {
+        builder = builder.crds(crate::api::all_crds());
+    }
+    let server = builder.build().start(&args.listen).await?;
+    server.write_kubeconfig(&args.kubeconfig)?;
+    eprintln!(
+        "in-memory API server listening on {}; kubeconfig written to {}",
+        server.url(),
+        args.kubeconfig.display()
+    );
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    server.shutdown().await;
     Ok(())
 }

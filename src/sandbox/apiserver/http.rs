@@ -1,0 +1,823 @@
+//! The HTTP surface: routing of Kubernetes REST paths, content negotiation
+//! (JSON, Table), request options, and watch streams.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, Method, StatusCode, Uri, header};
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::discovery;
+use super::error::ApiError;
+use super::faults::Faults;
+use super::meta;
+use super::openapi;
+use super::protobuf;
+use super::resource::ResourceType;
+use super::selector::{FieldSelector, LabelSelector};
+use super::store::{
+    DeleteOptions, EventType, Filter, ListOptions, PatchType, Propagation, Store, WatchFrom,
+    WatchRecord, WriteOptions, encode_event,
+};
+use super::table::{self, IncludeObject};
+
+pub struct Shared {
+    pub store: Arc<Store>,
+    pub faults: Faults,
+    pub address: String,
+    pub bookmark_interval: Duration,
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Route {
+    Root,
+    Version,
+    Health,
+    CoreVersions,
+    Groups,
+    Group(String),
+    GroupVersion(String, String),
+    OpenApi,
+    Resource(ResourcePath),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct ResourcePath {
+    group: String,
+    version: String,
+    namespace: Option<String>,
+    plural: String,
+    name: Option<String>,
+    subresource: Option<String>,
+}
+
+fn resource_path(group: &str, version: &str, rest: &[&str]) -> Option<Route> {
+    let (namespace, rest) = match rest {
+        ["namespaces", ns, plural, tail @ ..] if *plural != "status" && *plural != "finalize" => {
+            (Some(ns.to_string()), [&[*plural][..], tail].concat())
+        }
+        _ => (None, rest.to_vec()),
+    };
+    let (plural, name, subresource) = match rest.as_slice() {
+        [plural] => (plural, None, None),
+        [plural, name] => (plural, Some(name.to_string()), None),
+        [plural, name, sub] => (plural, Some(name.to_string()), Some(sub.to_string())),
+        _ => return None,
+    };
+    Some(Route::Resource(ResourcePath {
+        group: group.to_string(),
+        version: version.to_string(),
+        namespace,
+        plural: plural.to_string(),
+        name,
+        subresource,
+    }))
+}
+
+fn route(path: &str) -> Option<Route> {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    match segments.as_slice() {
+        [] => Some(Route::Root),
+        ["version"] => Some(Route::Version),
+        ["healthz" | "livez" | "readyz", ..] => Some(Route::Health),
+        ["openapi", ..] => Some(Route::OpenApi),
+        ["api"] => Some(Route::CoreVersions),
+        ["api", version] => Some(Route::GroupVersion(String::new(), version.to_string())),
+        ["api", version, rest @ ..] => resource_path("", version, rest),
+        ["apis"] => Some(Route::Groups),
+        ["apis", group] => Some(Route::Group(group.to_string())),
+        ["apis", group, version] => {
+            Some(Route::GroupVersion(group.to_string(), version.to_string()))
+        }
+        ["apis", group, version, rest @ ..] => resource_path(group, version, rest),
+        _ => None,
+    }
+}
+
+fn json_response(code: StatusCode, value: &Value) -> Response {
+    (
+        code,
+        [(header::CONTENT_TYPE, "application/json")],
+        value.to_string(),
+    )
+        .into_response()
+}
+
+fn wants_table(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            v.split(',')
+                .any(|part| part.contains("as=Table") && !part.contains("v1beta1"))
+        })
+}
+
+/// Aggregated discovery is not served: answer 406 unless a plain-JSON fallback is acceptable.
+fn check_discovery_accept(headers: &HeaderMap) -> Result<(), ApiError> {
+    let accept: Vec<&str> = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    if accept.is_empty()
+        || accept.iter().any(|a| {
+            let media = a.split(';').next().unwrap_or("").trim();
+            (media == "application/json" || media == "*/*" || media == "application/*")
+                && !a.contains("as=")
+        })
+    {
+        Ok(())
+    } else {
+        Err(ApiError::not_acceptable(
+            "only the following media types are accepted: application/json",
+        ))
+    }
+}
+
+type Query = HashMap<String, String>;
+
+fn parse_query(uri: &Uri) -> Query {
+    uri.query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn flag(query: &Query, key: &str) -> bool {
+    matches!(query.get(key).map(String::as_str), Some("true" | "1"))
+}
+
+pub async fn handle(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match dispatch(&shared, &method, &uri, &headers, body).await {
+        Ok(response) => response,
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn dispatch(
+    shared: &Arc<Shared>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let path = uri.path();
+    let Some(route) = route(path) else {
+        return Err(ApiError::path_not_found(path));
+    };
+    let types = shared.store.types();
+    let read_only = |document: Option<Value>| -> Result<Response, ApiError> {
+        if method != Method::GET {
+            return Err(ApiError::method_not_allowed(format!(
+                "the server does not allow this method on the requested resource ({path})"
+            )));
+        }
+        check_discovery_accept(headers)?;
+        document
+            .map(|d| json_response(StatusCode::OK, &d))
+            .ok_or_else(|| ApiError::path_not_found(path))
+    };
+    match route {
+        Route::Root => read_only(Some(
+            json!({"paths": ["/api", "/api/v1", "/apis", "/version"]}),
+        )),
+        Route::Version => read_only(Some(discovery::version())),
+        Route::Health => Ok((StatusCode::OK, "ok").into_response()),
+        Route::OpenApi => match path.trim_matches('/').strip_prefix("openapi/v3") {
+            Some("") => read_only(Some(openapi::root(&types))),
+            Some(rest) => read_only(openapi::group_version(&types, rest)),
+            None => Err(ApiError::path_not_found(path)),
+        },
+        Route::CoreVersions => read_only(Some(discovery::core_versions(&shared.address))),
+        Route::Groups => read_only(Some(discovery::group_list(&types))),
+        Route::Group(group) => read_only(discovery::group(&types, &group)),
+        Route::GroupVersion(group, version) => {
+            read_only(discovery::resource_list(&types, &group, &version))
+        }
+        Route::Resource(target) => {
+            shared.faults.before_request().await?;
+            resource_request(shared, method, uri, headers, body, target).await
+        }
+    }
+}
+
+fn subject_name(target: &ResourcePath) -> &str {
+    target.name.as_deref().unwrap_or("")
+}
+
+fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    if content_type.starts_with("application/vnd.kubernetes.protobuf") {
+        return protobuf::decode(body).map_err(|e| ApiError::unsupported_media_type(e.to_string()));
+    }
+    if content_type.contains("protobuf") || content_type.contains("cbor") {
+        // As a server without these serializers would: clients (client-go) then fall back to JSON.
+        return Err(ApiError::unsupported_media_type(format!(
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type})"
+        )));
+    }
+    let parsed = match serde_json::from_slice::<Value>(body) {
+        Ok(value) => Ok(value),
+        Err(json_err) if content_type.contains("yaml") => std::str::from_utf8(body)
+            .map_err(|e| e.to_string())
+            .and_then(|text| serde_saphyr::from_str::<Value>(text).map_err(|e| e.to_string()))
+            .map_err(|yaml_err| format!("{json_err}; as YAML: {yaml_err}")),
+        Err(json_err) => Err(json_err.to_string()),
+    };
+    parsed.map_err(|why| {
+        ApiError::bad_request(format!(
+            "the body of the request could not be decoded: {why}"
+        ))
+    })
+}
+
+fn write_options(query: &Query, headers: &HeaderMap) -> WriteOptions {
+    let field_manager = query.get("fieldManager").cloned().unwrap_or_else(|| {
+        headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|ua| ua.split('/').next())
+            .unwrap_or("unknown")
+            .to_string()
+    });
+    WriteOptions {
+        field_manager,
+        dry_run: query.get("dryRun").is_some_and(|v| v == "All"),
+        force: flag(query, "force"),
+        strict_fields: query.get("fieldValidation").is_some_and(|v| v == "Strict"),
+    }
+}
+
+fn filter(query: &Query, namespace: Option<&str>) -> Result<Filter, ApiError> {
+    let labels = match query.get("labelSelector").filter(|s| !s.is_empty()) {
+        Some(raw) => {
+            Some(LabelSelector::parse(raw).map_err(|e| ApiError::bad_request(e.to_string()))?)
+        }
+        None => None,
+    };
+    let fields = match query.get("fieldSelector").filter(|s| !s.is_empty()) {
+        Some(raw) => {
+            Some(FieldSelector::parse(raw).map_err(|e| ApiError::bad_request(e.to_string()))?)
+        }
+        None => None,
+    };
+    Ok(Filter {
+        namespace: namespace.map(str::to_string),
+        labels,
+        fields,
+    })
+}
+
+async fn resource_request(
+    shared: &Arc<Shared>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+    target: ResourcePath,
+) -> Result<Response, ApiError> {
+    let path = uri.path();
+    let rt = shared
+        .store
+        .resolve(&target.group, &target.version, &target.plural)
+        .ok_or_else(|| ApiError::path_not_found(path))?;
+    if (target.namespace.is_some() && !rt.namespaced)
+        || (rt.namespaced && target.namespace.is_none() && target.name.is_some())
+    {
+        return Err(ApiError::path_not_found(path));
+    }
+    let subresource = match target.subresource.as_deref() {
+        None => None,
+        Some("status") if rt.status_subresource => Some("status"),
+        Some(_) => return Err(ApiError::path_not_found(path)),
+    };
+    let query = parse_query(uri);
+    let namespace = target.namespace.clone().unwrap_or_default();
+    let store = &shared.store;
+    let table = wants_table(headers);
+    match (method.clone(), target.name.as_deref()) {
+        (Method::GET, None) if flag(&query, "watch") => {
+            watch(shared, rt, target.namespace.as_deref(), &query, table)
+        }
+        (Method::GET, None) => list(store, &rt, target.namespace.as_deref(), &query, table),
+        (Method::GET, Some(name)) => {
+            let object = store.get(&rt, &namespace, name)?;
+            if table {
+                let include = IncludeObject::parse(query.get("includeObject").map(String::as_str));
+                let metadata = json!({"resourceVersion": meta::resource_version(&object)});
+                return Ok(json_response(
+                    StatusCode::OK,
+                    &table::table(&rt, &[&object], metadata, include),
+                ));
+            }
+            Ok(json_response(StatusCode::OK, &object))
+        }
+        (Method::POST, None) => {
+            let object = parse_body(headers, &body)?;
+            let created = store.create(&rt, &namespace, object, &write_options(&query, headers))?;
+            Ok(json_response(StatusCode::CREATED, &created))
+        }
+        (Method::PUT, Some(name)) => {
+            let object = parse_body(headers, &body)?;
+            let (object, created) = store.update(
+                &rt,
+                &namespace,
+                name,
+                object,
+                subresource,
+                &write_options(&query, headers),
+            )?;
+            let code = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            Ok(json_response(code, &object))
+        }
+        (Method::PATCH, Some(name)) => {
+            let content_type = headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim();
+            let patch_type = match content_type {
+                "application/merge-patch+json" => PatchType::Merge,
+                "application/json-patch+json" => PatchType::Json,
+                "application/strategic-merge-patch+json" => PatchType::Strategic,
+                "application/apply-patch+yaml"
+                | "application/apply-patch+json"
+                | "application/apply-patch+cbor" => PatchType::Apply,
+                other => {
+                    return Err(ApiError::unsupported_media_type(format!(
+                        "the body of the request was in an unknown format ({other}) - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
+                    )));
+                }
+            };
+            let mut patch_headers = headers.clone();
+            if patch_type == PatchType::Apply {
+                patch_headers.insert(
+                    header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/yaml"),
+                );
+            }
+            let patch = parse_body(&patch_headers, &body)?;
+            let (object, created) = store.patch(
+                &rt,
+                &namespace,
+                name,
+                patch_type,
+                &patch,
+                subresource,
+                &write_options(&query, headers),
+            )?;
+            let code = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            Ok(json_response(code, &object))
+        }
+        (Method::DELETE, name) => {
+            let options = delete_options(&query, &body)?;
+            match name {
+                Some(name) if subresource.is_none() => {
+                    let object = store.delete(&rt, &namespace, name, &options)?;
+                    Ok(json_response(StatusCode::OK, &object))
+                }
+                Some(_) => Err(ApiError::method_not_allowed(
+                    "the server does not allow this method on the requested resource",
+                )),
+                None => {
+                    let list = ListOptions {
+                        filter: filter(&query, target.namespace.as_deref())?,
+                        ..ListOptions::default()
+                    };
+                    let deleted = store.delete_collection(&rt, &list, &options)?;
+                    let rv = store.current_rv();
+                    Ok(json_response(
+                        StatusCode::OK,
+                        &json!({"kind": rt.list_kind(), "apiVersion": rt.api_version(), "metadata": {"resourceVersion": rv.to_string()}, "items": deleted}),
+                    ))
+                }
+            }
+        }
+        _ => Err(ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource ({} {})",
+            method,
+            subject_name(&target)
+        ))),
+    }
+}
+
+fn delete_options(query: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError> {
+    let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
+    };
+    let policy = query
+        .get("propagationPolicy")
+        .map(String::as_str)
+        .or_else(|| body.get("propagationPolicy").and_then(Value::as_str));
+    let orphan = body.get("orphanDependents").and_then(Value::as_bool) == Some(true);
+    let propagation = match policy {
+        Some("Foreground") => Propagation::Foreground,
+        Some("Orphan") => Propagation::Orphan,
+        Some("Background") => Propagation::Background,
+        None if orphan => Propagation::Orphan,
+        None => Propagation::Background,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported value: \"{other}\": supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\""
+            )));
+        }
+    };
+    let dry_run = query.get("dryRun").is_some_and(|v| v == "All")
+        || body
+            .get("dryRun")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|v| v == "All"));
+    Ok(DeleteOptions {
+        propagation,
+        precondition_uid: body
+            .pointer("/preconditions/uid")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        precondition_rv: body
+            .pointer("/preconditions/resourceVersion")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        dry_run,
+    })
+}
+
+fn list(
+    store: &Store,
+    rt: &ResourceType,
+    namespace: Option<&str>,
+    query: &Query,
+    table: bool,
+) -> Result<Response, ApiError> {
+    let limit = match query.get("limit").filter(|l| !l.is_empty()) {
+        Some(raw) => match raw.parse::<usize>() {
+            Ok(0) => None,
+            Ok(n) => Some(n),
+            Err(_) => return Err(ApiError::bad_request(format!("invalid limit \"{raw}\""))),
+        },
+        None => None,
+    };
+    let exact = match query.get("resourceVersionMatch").map(String::as_str) {
+        None | Some("") | Some("NotOlderThan") => false,
+        Some("Exact") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "resourceVersionMatch: Unsupported value: \"{other}\": supported values: \"Exact\", \"NotOlderThan\""
+            )));
+        }
+    };
+    let options = ListOptions {
+        filter: filter(query, namespace)?,
+        limit,
+        continue_token: query.get("continue").filter(|c| !c.is_empty()).cloned(),
+        resource_version: query.get("resourceVersion").cloned(),
+        exact,
+    };
+    let result = store.list(rt, &options)?;
+    let mut metadata = json!({"resourceVersion": result.resource_version.to_string()});
+    if let Some(token) = &result.continue_token {
+        metadata["continue"] = json!(token);
+    }
+    if let Some(remaining) = result.remaining {
+        metadata["remainingItemCount"] = json!(remaining);
+    }
+    if table {
+        let include = IncludeObject::parse(query.get("includeObject").map(String::as_str));
+        let objects: Vec<&Value> = result.items.iter().map(|o| o.as_ref()).collect();
+        return Ok(json_response(
+            StatusCode::OK,
+            &table::table(rt, &objects, metadata, include),
+        ));
+    }
+    // Items are written one by one so a large list is not cloned into one Value first.
+    let mut out = Vec::with_capacity(256 + result.items.len() * 512);
+    out.extend_from_slice(
+        format!(
+            "{{\"kind\":{},\"apiVersion\":{},\"metadata\":{},\"items\":[",
+            json!(rt.list_kind()),
+            json!(rt.api_version()),
+            metadata
+        )
+        .as_bytes(),
+    );
+    for (i, item) in result.items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, item.as_ref())
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+    }
+    out.extend_from_slice(b"]}");
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        out,
+    )
+        .into_response())
+}
+
+/// How one watcher renders events.
+struct WatchView {
+    rt: Arc<ResourceType>,
+    filter: Filter,
+    table: Option<IncludeObject>,
+}
+
+impl WatchView {
+    fn line(&self, event_type: &str, object: &Value) -> Bytes {
+        match self.table {
+            Some(include) => {
+                let metadata = json!({"resourceVersion": meta::resource_version(object)});
+                encode_event(
+                    event_type,
+                    &table::table(&self.rt, &[object], metadata, include),
+                )
+            }
+            None if object.get("apiVersion").and_then(Value::as_str)
+                == Some(self.rt.api_version().as_str()) =>
+            {
+                encode_event(event_type, object)
+            }
+            None => {
+                let mut served = object.clone();
+                served["apiVersion"] = json!(self.rt.api_version());
+                encode_event(event_type, &served)
+            }
+        }
+    }
+
+    /// The event this watcher sees for a record, if any: a selector watch sees
+    /// an object entering the selection as ADDED and leaving it as DELETED.
+    fn render(&self, record: &WatchRecord) -> Option<Bytes> {
+        if record.key != self.rt.storage_key() {
+            return None;
+        }
+        if let Some(ns) = &self.filter.namespace
+            && self.rt.namespaced
+            && &record.namespace != ns
+        {
+            return None;
+        }
+        let plain = self.table.is_none()
+            && record.object.get("apiVersion").and_then(Value::as_str)
+                == Some(self.rt.api_version().as_str());
+        if !self.filter.has_selectors() {
+            return Some(if plain {
+                record.encoded()
+            } else {
+                self.line(record.event.as_str(), &record.object)
+            });
+        }
+        let now_matches = self.filter.matches(&record.object);
+        match record.event {
+            EventType::Added | EventType::Deleted => {
+                now_matches.then(|| self.line(record.event.as_str(), &record.object))
+            }
+            EventType::Modified => {
+                let matched = record
+                    .previous
+                    .as_deref()
+                    .is_some_and(|p| self.filter.matches(p));
+                match (matched, now_matches) {
+                    (true, true) => Some(self.line("MODIFIED", &record.object)),
+                    (false, true) => Some(self.line("ADDED", &record.object)),
+                    (true, false) => {
+                        let mut last = record.previous.as_deref().cloned().unwrap_or(Value::Null);
+                        meta::set_meta(&mut last, "resourceVersion", json!(record.rv.to_string()));
+                        Some(self.line("DELETED", &last))
+                    }
+                    (false, false) => None,
+                }
+            }
+        }
+    }
+
+    fn bookmark(&self, rv: u64, initial_events_end: bool) -> Bytes {
+        let mut object = json!({
+            "kind": self.rt.kind,
+            "apiVersion": self.rt.api_version(),
+            "metadata": {"resourceVersion": rv.to_string()},
+        });
+        if initial_events_end {
+            object["metadata"]["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
+        encode_event("BOOKMARK", &object)
+    }
+}
+
+fn watch(
+    shared: &Arc<Shared>,
+    rt: Arc<ResourceType>,
+    namespace: Option<&str>,
+    query: &Query,
+    table: bool,
+) -> Result<Response, ApiError> {
+    let filter = filter(query, namespace)?;
+    let send_initial = flag(query, "sendInitialEvents");
+    let bookmarks = flag(query, "allowWatchBookmarks");
+    let rv = query
+        .get("resourceVersion")
+        .map(String::as_str)
+        .unwrap_or("");
+    if send_initial && query.get("resourceVersionMatch").map(String::as_str) != Some("NotOlderThan")
+    {
+        return Err(ApiError::invalid_causes(
+            "ListOptions",
+            super::error::Subject::new("meta.k8s.io", "", ""),
+            vec![super::error::Cause {
+                reason: "FieldValueInvalid".into(),
+                message: "Invalid value: \"\": sendInitialEvents requires setting resourceVersionMatch to NotOlderThan".into(),
+                field: "resourceVersionMatch".into(),
+            }],
+        ));
+    }
+    let from =
+        match rv {
+            "" | "0" => WatchFrom::Current,
+            _ if send_initial => WatchFrom::Current,
+            raw => WatchFrom::After(raw.parse::<u64>().map_err(|_| {
+                ApiError::bad_request(format!("invalid resource version \"{raw}\""))
+            })?),
+        };
+    let timeout = query
+        .get("timeoutSeconds")
+        .and_then(|t| t.parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_secs(1800));
+    let view = WatchView {
+        rt: rt.clone(),
+        filter: filter.clone(),
+        table: table.then(|| IncludeObject::parse(query.get("includeObject").map(String::as_str))),
+    };
+    let start = match shared.store.watch(&rt, from, &filter) {
+        Ok(start) => start,
+        Err(err) if err.code == 410 => {
+            // A real server answers 200 and sends the expiry as the first event; kube-runtime relists on it.
+            let line = encode_event("ERROR", &err.to_status());
+            return Ok(stream_response(Body::from(line)));
+        }
+        Err(err) => return Err(err),
+    };
+    let faults = shared.faults.clone();
+    let cut_after = faults.config().cut_watches_after;
+    let bookmark_interval = shared.bookmark_interval;
+    let mut shutdown = shared.shutdown.clone();
+    let stream = async_stream::stream! {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut sent = 0usize;
+        let mut seen_rv = start.resource_version;
+        let mut receiver = start.receiver;
+        let cut = |sent: usize| cut_after.is_some_and(|n| sent >= n);
+        for object in &start.initial {
+            if cut(sent) {
+                faults.note_cut_watch();
+                return;
+            }
+            yield Ok::<Bytes, std::convert::Infallible>(view.line("ADDED", object));
+            sent += 1;
+        }
+        if send_initial {
+            yield Ok(view.bookmark(seen_rv, true));
+        }
+        for record in &start.backlog {
+            if let Some(line) = view.render(record) {
+                if cut(sent) {
+                    faults.note_cut_watch();
+                    return;
+                }
+                yield Ok(line);
+                sent += 1;
+            }
+        }
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + bookmark_interval, bookmark_interval);
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => break,
+                _ = shutdown.changed() => break,
+                _ = ticker.tick(), if bookmarks => yield Ok(view.bookmark(seen_rv, false)),
+                received = receiver.recv() => match received {
+                    Ok(record) => {
+                        seen_rv = seen_rv.max(record.rv);
+                        if let Some(line) = view.render(&record) {
+                            if cut(sent) {
+                                faults.note_cut_watch();
+                                break;
+                            }
+                            yield Ok(line);
+                            sent += 1;
+                        }
+                    }
+                    // A watcher too slow for the broadcast buffer is closed, as the real server closes slow watchers.
+                    Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => break,
+                },
+            }
+        }
+    };
+    Ok(stream_response(Body::from_stream(stream)))
+}
+
+fn stream_response(body: Body) -> Response {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CACHE_CONTROL, "no-cache, private")
+        .body(body)
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_route_to_resources_and_subresources() {
+        assert_eq!(
+            route("/apis/thoth-station.ninja/v1alpha1/namespaces/ops/solverruns/x/status"),
+            Some(Route::Resource(ResourcePath {
+                group: "thoth-station.ninja".into(),
+                version: "v1alpha1".into(),
+                namespace: Some("ops".into()),
+                plural: "solverruns".into(),
+                name: Some("x".into()),
+                subresource: Some("status".into()),
+            }))
+        );
+        let Some(Route::Resource(ns_status)) = route("/api/v1/namespaces/ops/status") else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                ns_status.plural.as_str(),
+                ns_status.name.as_deref(),
+                ns_status.subresource.as_deref()
+            ),
+            ("namespaces", Some("ops"), Some("status"))
+        );
+        let Some(Route::Resource(events)) = route("/api/v1/namespaces/ops/events") else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                events.namespace.as_deref(),
+                events.plural.as_str(),
+                events.name
+            ),
+            (Some("ops"), "events", None)
+        );
+        assert_eq!(route("/apis/g"), Some(Route::Group("g".into())));
+    }
+
+    #[test]
+    fn aggregated_discovery_without_fallback_is_not_acceptable() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::ACCEPT,
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(check_discovery_accept(&headers).unwrap_err().code, 406);
+        headers.insert(
+            header::ACCEPT,
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
+                .parse()
+                .unwrap(),
+        );
+        assert!(check_discovery_accept(&headers).is_ok());
+    }
+}

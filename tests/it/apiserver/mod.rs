@@ -1,0 +1,7 @@
+//! The in-memory API server driven the way the operator and people drive a real
+//! one: kube-rs (Api, watcher, reflector, Controller) and a real kubectl.
+
+mod kube_client;
+mod kubectl;
+mod schema_and_selectors;
+mod support;

@@ -186,3 +186,79 @@ fn the_schema_defaults_the_aggregation_function() {
     schema.apply_defaults(&mut object);
     assert_eq!(object["spec"]["aggregationFunction"], "process_data");
 }
+
+/// What a user does on a fresh cluster: `kubectl apply -f crds/`, then the
+/// examples, then a mistake — and the API server names the bad field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_installs_the_crds_and_refuses_a_bad_resource_naming_the_field() {
+    use crate::apiserver::kubectl::Kubectl;
+    use thoth_operator::sandbox::apiserver::ApiServer;
+
+    let server = ApiServer::builder()
+        .build()
+        .start("127.0.0.1:0")
+        .await
+        .expect("server starts");
+    let kubectl = Kubectl::new(&server);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let crds = root.join("crds").display().to_string();
+    let out = kubectl.ok(&["apply", "-f", &crds]).await;
+    assert!(
+        out.contains("solverruns.thoth-station.ninja created"),
+        "{out}"
+    );
+
+    let examples = root.join("docs/examples").display().to_string();
+    let out = kubectl.ok(&["apply", "-f", &examples]).await;
+    assert!(
+        out.contains("solverrun.thoth-station.ninja/pyyaml-5-3-1-solver-rhel-8-py38 created"),
+        "{out}"
+    );
+
+    let table = kubectl.ok(&["get", "thoth"]).await;
+    for expected in [
+        "PACKAGE",
+        "SOLVER",
+        "PHASE",
+        "WORKFLOW",
+        "PyYAML",
+        "solver-rhel-8-py38",
+        "crossbar",
+        "latest",
+    ] {
+        assert!(
+            table.contains(expected),
+            "`kubectl get thoth` lacks {expected}:\n{table}"
+        );
+    }
+    let defaulted = kubectl
+        .ok(&[
+            "get",
+            "si",
+            "crossbar-0-10-0",
+            "-o",
+            "jsonpath={.spec.aggregationFunction}",
+        ])
+        .await;
+    assert_eq!(defaulted, "process_data");
+
+    let bad = kubectl.write(
+        "bad.yaml",
+        "apiVersion: thoth-station.ninja/v1alpha1\nkind: SolverRun\nmetadata: {name: bad}\n\
+         spec: {packageName: PyYAML, indexUrl: pypi.org/simple, solver: solver-rhel-8-py38}\n",
+    );
+    let refused = kubectl.run(&["apply", "-f", &bad]).await;
+    assert!(
+        !refused.success,
+        "a bad SolverRun was accepted:\n{}",
+        refused.stdout
+    );
+    assert!(
+        refused.stderr.contains("spec.indexUrl"),
+        "the error does not name the field:\n{}",
+        refused.stderr
+    );
+    assert!(refused.stderr.contains("is invalid"), "{}", refused.stderr);
+
+    server.shutdown().await;
+}

@@ -2,6 +2,6 @@
 //! one: kube-rs (Api, watcher, reflector, Controller) and a real kubectl.
 
 mod kube_client;
-mod kubectl;
+pub mod kubectl;
 mod schema_and_selectors;
-mod support;
+pub mod support;

@@ -1,36 +1,14 @@
 //! `schema`: structural-schema validation throughput against Argo's full
 //! Workflow CRD (one of its examples) and against a small custom resource.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use thoth_operator::sandbox::apiserver::schema::CompiledSchema;
-
-fn shared_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("THOTH_SHARED_DIR") {
-        return PathBuf::from(dir);
-    }
-    let beside = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared"));
-    if beside.exists() {
-        beside
-    } else {
-        PathBuf::from("/work/shared")
-    }
-}
+use thoth_operator::sandbox::reference_data;
 
 fn yaml_documents(relative: &str) -> Vec<Value> {
-    let path = shared_dir().join(relative);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let mut budget = serde_saphyr::Budget::default();
-    budget.max_depth = 1_000;
-    budget.max_nodes = 50_000_000;
-    budget.max_events = 50_000_000;
-    let mut options = serde_saphyr::Options::default();
-    options.budget = Some(budget);
-    serde_saphyr::from_str_multiple_with_options(&text, options)
-        .unwrap_or_else(|e| panic!("cannot parse {}: {e}", path.display()))
+    reference_data::yaml_documents(relative).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Runs `work` repeatedly for about `budget` and returns (iterations, elapsed).

@@ -2,3 +2,4 @@
 //! embedded Kafka and the Argo stand-in). Operator code never depends on it.
 
 pub mod apiserver;
+pub mod reference_data;

@@ -2,38 +2,12 @@
 //! the full CRDs compile, every example validates, and broken Workflows are
 //! refused with the path and reason the real API server gives.
 
-use std::path::PathBuf;
-
 use serde_json::{Value, json};
 use thoth_operator::sandbox::apiserver::schema::{CompiledSchema, FieldErrorReason};
+use thoth_operator::sandbox::reference_data;
 
-fn shared_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("THOTH_SHARED_DIR") {
-        return PathBuf::from(dir);
-    }
-    let beside = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared"));
-    if beside.exists() {
-        beside
-    } else {
-        PathBuf::from("/work/shared")
-    }
-}
-
-/// Every YAML document of a file as JSON; the full CRDs exceed serde-saphyr's
-/// default budget (nodes and nesting depth), so it is raised for test data.
 fn yaml_documents(relative: &str) -> Vec<Value> {
-    let path = shared_dir().join(relative);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let mut budget = serde_saphyr::Budget::default();
-    budget.max_depth = 1_000;
-    budget.max_nodes = 50_000_000;
-    budget.max_events = 50_000_000;
-    let mut options = serde_saphyr::Options::default();
-    options.budget = Some(budget);
-    let documents: Vec<Value> = serde_saphyr::from_str_multiple_with_options(&text, options)
-        .unwrap_or_else(|e| panic!("cannot parse {}: {e}", path.display()));
-    documents.into_iter().filter(|d| !d.is_null()).collect()
+    reference_data::yaml_documents(relative).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn crd_schema(relative: &str) -> CompiledSchema {

@@ -49,17 +49,7 @@ pub async fn start() -> RunningApiServer {
     start_with(ApiServer::builder()).await
 }
 
-pub fn shared_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("THOTH_SHARED_DIR") {
-        return PathBuf::from(dir);
-    }
-    let beside = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared"));
-    if beside.exists() {
-        beside
-    } else {
-        PathBuf::from("/work/shared")
-    }
-}
+pub use thoth_operator::sandbox::reference_data::shared_dir;
 
 /// Argo's published full Workflow CRD, read from the shared folder.
 pub fn argo_workflow_crd() -> CustomResourceDefinition {

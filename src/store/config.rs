@@ -6,6 +6,7 @@
 
 use std::str::FromStr;
 
+use sqlx::ConnectOptions;
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
 use super::error::StoreError;
@@ -87,9 +88,16 @@ impl StoreConfig {
                 })?,
             None => DEFAULT_MAX_CONNECTIONS,
         };
+        let debug_queries = flag(&non_empty, "THOTH_STORAGES_DEBUG_QUERIES", false)?;
+        let mut connect = connect.application_name("thoth-operator");
+        if debug_queries {
+            // sqlx's own statement log covers what the query observer cannot see:
+            // migrations, database creation and transaction control.
+            connect = connect.log_statements(log::LevelFilter::Info);
+        }
         Ok(Self {
-            connect: connect.application_name("thoth-operator"),
-            debug_queries: flag(&non_empty, "THOTH_STORAGES_DEBUG_QUERIES", false)?,
+            connect,
+            debug_queries,
             log_stats: flag(&non_empty, "THOTH_STORAGES_LOG_STATS", false)?,
             migrate_on_start: flag(&non_empty, "THOTH_STORE_MIGRATE", true)?,
             max_connections,

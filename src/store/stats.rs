@@ -60,7 +60,6 @@ impl Observer {
                 query = sql.name,
                 elapsed_us = elapsed.as_micros() as u64,
                 ok = result.is_ok(),
-                sql = sql.text,
                 "store statement"
             );
         }

@@ -827,3 +827,84 @@ async fn the_committed_schema_diagram_matches_the_migrations() {
         "{mermaid}"
     );
 }
+
+/// The Thoth-style switches work on the real binary: every statement logged
+/// (migrations included), and statistics per query at shutdown.
+#[tokio::test]
+async fn debug_queries_and_statistics_are_logged_by_the_binary() {
+    use sqlx::ConnectOptions;
+    let db = TestDatabase::create().await.unwrap();
+    let url = db.options.to_url_lossy().to_string();
+    let run = |args: &'static [&'static str], debug: bool| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_thoth-operator"));
+        command
+            .args(["--log-format", "json"])
+            .args(args)
+            .env("DATABASE_URL", &url)
+            .env("RUST_LOG", "info");
+        if debug {
+            command
+                .env("THOTH_STORAGES_DEBUG_QUERIES", "1")
+                .env("THOTH_STORAGES_LOG_STATS", "1");
+        } else {
+            command
+                .env_remove("THOTH_STORAGES_DEBUG_QUERIES")
+                .env_remove("THOTH_STORAGES_LOG_STATS");
+        }
+        command.output()
+    };
+    let log_lines = |stderr: &str| -> Vec<serde_json::Value> {
+        stderr
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
+    };
+
+    let migrate = run(&["migrate"], true).await.unwrap();
+    let stderr = String::from_utf8_lossy(&migrate.stderr);
+    assert!(migrate.status.success(), "migrate failed: {stderr}");
+    let statements: Vec<String> = log_lines(&stderr)
+        .iter()
+        .filter(|line| line["target"] == "sqlx::query")
+        .filter_map(|line| line["fields"]["db.statement"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        statements
+            .iter()
+            .any(|s| s.contains("CREATE TABLE message_ledger")),
+        "the migration's statements are not logged:\n{stderr}"
+    );
+
+    let status = run(&["db", "status"], true).await.unwrap();
+    let stderr = String::from_utf8_lossy(&status.stderr);
+    assert!(status.status.success(), "db status failed: {stderr}");
+    let lines = log_lines(&stderr);
+    let messages: Vec<&str> = lines
+        .iter()
+        .filter_map(|line| line["fields"]["message"].as_str())
+        .collect();
+    assert!(
+        messages.contains(&"store statement"),
+        "no named statement logged:\n{stderr}"
+    );
+    let statistics: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|line| line["fields"]["message"] == "store query statistics")
+        .collect();
+    assert!(
+        statistics
+            .iter()
+            .any(|line| line["fields"]["query"] == "status.schema_version"
+                && line["fields"]["calls"] == 1),
+        "no statistics at shutdown:\n{stderr}"
+    );
+
+    let quiet = run(&["db", "status"], false).await.unwrap();
+    let quiet_stderr = String::from_utf8_lossy(&quiet.stderr);
+    assert!(quiet.status.success(), "db status failed: {quiet_stderr}");
+    assert!(
+        log_lines(&quiet_stderr).is_empty(),
+        "logs without the switches:\n{quiet_stderr}"
+    );
+    assert!(String::from_utf8_lossy(&quiet.stdout).contains("(up to date)"));
+}

@@ -17,6 +17,8 @@ use super::error::ApiError;
 use super::faults::Faults;
 use super::meta;
 use super::openapi;
+use super::openapi_v2::{self, Representation};
+use super::openapi_v2_protobuf;
 use super::protobuf;
 use super::resource::ResourceType;
 use super::selector::{FieldSelector, LabelSelector};
@@ -31,6 +33,8 @@ pub struct Shared {
     pub faults: Faults,
     pub address: String,
     pub bookmark_interval: Duration,
+    /// Serve `/openapi/v3`; without it clients fall back to `/openapi/v2`, as with older servers.
+    pub openapi_v3: bool,
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
@@ -202,10 +206,15 @@ async fn dispatch(
         )),
         Route::Version => read_only(Some(discovery::version())),
         Route::Health => Ok((StatusCode::OK, "ok").into_response()),
+        Route::OpenApi if path.trim_matches('/') == "openapi/v2" => {
+            openapi_v2_response(method, headers, &types)
+        }
         Route::OpenApi => match path.trim_matches('/').strip_prefix("openapi/v3") {
-            Some("") => read_only(Some(openapi::root(&types))),
-            Some(rest) => read_only(openapi::group_version(&types, rest)),
-            None => Err(ApiError::path_not_found(path)),
+            Some("") if shared.openapi_v3 => read_only(Some(openapi::root(&types))),
+            Some(rest) if shared.openapi_v3 && !rest.is_empty() => {
+                read_only(openapi::group_version(&types, rest))
+            }
+            _ => Err(ApiError::path_not_found(path)),
         },
         Route::CoreVersions => read_only(Some(discovery::core_versions(&shared.address))),
         Route::Groups => read_only(Some(discovery::group_list(&types))),
@@ -217,6 +226,38 @@ async fn dispatch(
             shared.faults.before_request().await?;
             resource_request(shared, method, uri, headers, body, target).await
         }
+    }
+}
+
+/// `/openapi/v2` in JSON or gnostic protobuf, as the client's `Accept` prefers;
+/// 406 when it accepts neither.
+fn openapi_v2_response(
+    method: &Method,
+    headers: &HeaderMap,
+    types: &[Arc<ResourceType>],
+) -> Result<Response, ApiError> {
+    if method != Method::GET {
+        return Err(ApiError::method_not_allowed(
+            "the server does not allow this method on the requested resource (/openapi/v2)",
+        ));
+    }
+    let accept = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let document = openapi_v2::document(types);
+    match openapi_v2::negotiate(accept) {
+        Some(Representation::Json) => Ok(json_response(StatusCode::OK, &document)),
+        Some(Representation::Protobuf) => Ok((
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, openapi_v2::PROTOBUF_CONTENT_TYPE)],
+            openapi_v2_protobuf::encode(&document),
+        )
+            .into_response()),
+        None => Err(ApiError::not_acceptable(format!(
+            "only the following media types are accepted: application/json, {}",
+            openapi_v2::PROTOBUF_MEDIA_TYPE
+        ))),
     }
 }
 

@@ -3,5 +3,6 @@
 
 mod kube_client;
 pub mod kubectl;
+mod openapi_v2;
 mod schema_and_selectors;
 pub mod support;

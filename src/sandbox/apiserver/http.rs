@@ -23,8 +23,8 @@ use super::protobuf;
 use super::resource::ResourceType;
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{
-    DeleteOptions, EventType, Filter, ListOptions, PatchType, Propagation, Store, WatchFrom,
-    WatchRecord, WriteOptions, encode_event,
+    DeleteOptions, EventType, FieldValidation, Filter, ListOptions, PatchType, Propagation, Store,
+    WatchFrom, WatchRecord, WriteOptions, encode_event,
 };
 use super::table::{self, IncludeObject};
 
@@ -294,7 +294,7 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
     })
 }
 
-fn write_options(query: &Query, headers: &HeaderMap) -> WriteOptions {
+fn write_options(query: &Query, headers: &HeaderMap) -> Result<WriteOptions, ApiError> {
     let field_manager = query.get("fieldManager").cloned().unwrap_or_else(|| {
         headers
             .get(header::USER_AGENT)
@@ -303,12 +303,36 @@ fn write_options(query: &Query, headers: &HeaderMap) -> WriteOptions {
             .unwrap_or("unknown")
             .to_string()
     });
-    WriteOptions {
+    // Warn is what the real server does when the client does not say.
+    let field_validation = match query.get("fieldValidation").map(String::as_str) {
+        None | Some("") | Some("Warn") => FieldValidation::Warn,
+        Some("Ignore") => FieldValidation::Ignore,
+        Some("Strict") => FieldValidation::Strict,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "fieldValidation: Unsupported value: \"{other}\": supported values: \"Ignore\", \"Strict\", \"Warn\""
+            )));
+        }
+    };
+    Ok(WriteOptions {
         field_manager,
         dry_run: query.get("dryRun").is_some_and(|v| v == "All"),
         force: flag(query, "force"),
-        strict_fields: query.get("fieldValidation").is_some_and(|v| v == "Strict"),
+        field_validation,
+        warnings: Default::default(),
+    })
+}
+
+/// A write's answer with one `Warning: 299 - "..."` header per collected warning.
+fn written(code: StatusCode, object: &Value, options: &WriteOptions) -> Response {
+    let mut response = json_response(code, object);
+    for warning in options.warnings.take() {
+        let quoted = warning.replace('\\', "\\\\").replace('"', "\\\"");
+        if let Ok(value) = http::HeaderValue::from_str(&format!("299 - \"{quoted}\"")) {
+            response.headers_mut().append(header::WARNING, value);
+        }
     }
+    response
 }
 
 fn filter(query: &Query, namespace: Option<&str>) -> Result<Filter, ApiError> {
@@ -377,25 +401,21 @@ async fn resource_request(
         }
         (Method::POST, None) => {
             let object = parse_body(headers, &body)?;
-            let created = store.create(&rt, &namespace, object, &write_options(&query, headers))?;
-            Ok(json_response(StatusCode::CREATED, &created))
+            let options = write_options(&query, headers)?;
+            let created = store.create(&rt, &namespace, object, &options)?;
+            Ok(written(StatusCode::CREATED, &created, &options))
         }
         (Method::PUT, Some(name)) => {
             let object = parse_body(headers, &body)?;
-            let (object, created) = store.update(
-                &rt,
-                &namespace,
-                name,
-                object,
-                subresource,
-                &write_options(&query, headers),
-            )?;
+            let options = write_options(&query, headers)?;
+            let (object, created) =
+                store.update(&rt, &namespace, name, object, subresource, &options)?;
             let code = if created {
                 StatusCode::CREATED
             } else {
                 StatusCode::OK
             };
-            Ok(json_response(code, &object))
+            Ok(written(code, &object, &options))
         }
         (Method::PATCH, Some(name)) => {
             let content_type = headers
@@ -427,6 +447,7 @@ async fn resource_request(
                 );
             }
             let patch = parse_body(&patch_headers, &body)?;
+            let options = write_options(&query, headers)?;
             let (object, created) = store.patch(
                 &rt,
                 &namespace,
@@ -434,14 +455,14 @@ async fn resource_request(
                 patch_type,
                 &patch,
                 subresource,
-                &write_options(&query, headers),
+                &options,
             )?;
             let code = if created {
                 StatusCode::CREATED
             } else {
                 StatusCode::OK
             };
-            Ok(json_response(code, &object))
+            Ok(written(code, &object, &options))
         }
         (Method::DELETE, name) => {
             let options = delete_options(&query, &body)?;

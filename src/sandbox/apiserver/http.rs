@@ -702,6 +702,9 @@ impl WatchView {
     }
 }
 
+/// How long before a watch's `timeoutSeconds` ends its last bookmark is sent.
+const PRE_TIMEOUT_BOOKMARK: Duration = Duration::from_secs(2);
+
 fn watch(
     shared: &Arc<Shared>,
     rt: Arc<ResourceType>,
@@ -760,7 +763,12 @@ fn watch(
     let bookmark_interval = shared.bookmark_interval;
     let mut shutdown = shared.shutdown.clone();
     let stream = async_stream::stream! {
-        let deadline = tokio::time::Instant::now() + timeout;
+        let now = tokio::time::Instant::now();
+        let deadline = now + timeout;
+        // As the real watch cache does, a last bookmark ~2s before the timeout lets the
+        // client resume from the newest version rather than relist.
+        let pre_timeout = deadline.checked_sub(PRE_TIMEOUT_BOOKMARK).unwrap_or(now).max(now);
+        let mut pre_timeout_sent = false;
         let mut sent = 0usize;
         let mut seen_rv = start.resource_version;
         let mut receiver = start.receiver;
@@ -792,6 +800,10 @@ fn watch(
                 _ = tokio::time::sleep_until(deadline) => break,
                 _ = shutdown.changed() => break,
                 _ = ticker.tick(), if bookmarks => yield Ok(view.bookmark(seen_rv, false)),
+                _ = tokio::time::sleep_until(pre_timeout), if bookmarks && !pre_timeout_sent => {
+                    pre_timeout_sent = true;
+                    yield Ok(view.bookmark(seen_rv, false));
+                }
                 received = receiver.recv() => match received {
                     Ok(record) => {
                         seen_rv = seen_rv.max(record.rv);

@@ -7,3 +7,4 @@ pub mod kubectl;
 mod openapi_v2;
 mod schema_and_selectors;
 pub mod support;
+mod watch_bookmarks;

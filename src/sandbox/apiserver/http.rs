@@ -17,12 +17,14 @@ use super::error::ApiError;
 use super::faults::Faults;
 use super::meta;
 use super::openapi;
+use super::openapi_v2::{self, Representation};
+use super::openapi_v2_protobuf;
 use super::protobuf;
 use super::resource::ResourceType;
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{
-    DeleteOptions, EventType, Filter, ListOptions, PatchType, Propagation, Store, WatchFrom,
-    WatchRecord, WriteOptions, encode_event,
+    DeleteOptions, EventType, FieldValidation, Filter, ListOptions, PatchType, Propagation, Store,
+    WatchFrom, WatchRecord, WriteOptions, encode_event,
 };
 use super::table::{self, IncludeObject};
 
@@ -31,6 +33,8 @@ pub struct Shared {
     pub faults: Faults,
     pub address: String,
     pub bookmark_interval: Duration,
+    /// Serve `/openapi/v3`; without it clients fall back to `/openapi/v2`, as with older servers.
+    pub openapi_v3: bool,
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
@@ -202,10 +206,15 @@ async fn dispatch(
         )),
         Route::Version => read_only(Some(discovery::version())),
         Route::Health => Ok((StatusCode::OK, "ok").into_response()),
+        Route::OpenApi if path.trim_matches('/') == "openapi/v2" => {
+            openapi_v2_response(method, headers, &types)
+        }
         Route::OpenApi => match path.trim_matches('/').strip_prefix("openapi/v3") {
-            Some("") => read_only(Some(openapi::root(&types))),
-            Some(rest) => read_only(openapi::group_version(&types, rest)),
-            None => Err(ApiError::path_not_found(path)),
+            Some("") if shared.openapi_v3 => read_only(Some(openapi::root(&types))),
+            Some(rest) if shared.openapi_v3 && !rest.is_empty() => {
+                read_only(openapi::group_version(&types, rest))
+            }
+            _ => Err(ApiError::path_not_found(path)),
         },
         Route::CoreVersions => read_only(Some(discovery::core_versions(&shared.address))),
         Route::Groups => read_only(Some(discovery::group_list(&types))),
@@ -217,6 +226,38 @@ async fn dispatch(
             shared.faults.before_request().await?;
             resource_request(shared, method, uri, headers, body, target).await
         }
+    }
+}
+
+/// `/openapi/v2` in JSON or gnostic protobuf, as the client's `Accept` prefers;
+/// 406 when it accepts neither.
+fn openapi_v2_response(
+    method: &Method,
+    headers: &HeaderMap,
+    types: &[Arc<ResourceType>],
+) -> Result<Response, ApiError> {
+    if method != Method::GET {
+        return Err(ApiError::method_not_allowed(
+            "the server does not allow this method on the requested resource (/openapi/v2)",
+        ));
+    }
+    let accept = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let document = openapi_v2::document(types);
+    match openapi_v2::negotiate(accept) {
+        Some(Representation::Json) => Ok(json_response(StatusCode::OK, &document)),
+        Some(Representation::Protobuf) => Ok((
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, openapi_v2::PROTOBUF_CONTENT_TYPE)],
+            openapi_v2_protobuf::encode(&document),
+        )
+            .into_response()),
+        None => Err(ApiError::not_acceptable(format!(
+            "only the following media types are accepted: application/json, {}",
+            openapi_v2::PROTOBUF_MEDIA_TYPE
+        ))),
     }
 }
 
@@ -253,7 +294,7 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
     })
 }
 
-fn write_options(query: &Query, headers: &HeaderMap) -> WriteOptions {
+fn write_options(query: &Query, headers: &HeaderMap) -> Result<WriteOptions, ApiError> {
     let field_manager = query.get("fieldManager").cloned().unwrap_or_else(|| {
         headers
             .get(header::USER_AGENT)
@@ -262,12 +303,36 @@ fn write_options(query: &Query, headers: &HeaderMap) -> WriteOptions {
             .unwrap_or("unknown")
             .to_string()
     });
-    WriteOptions {
+    // Warn is what the real server does when the client does not say.
+    let field_validation = match query.get("fieldValidation").map(String::as_str) {
+        None | Some("") | Some("Warn") => FieldValidation::Warn,
+        Some("Ignore") => FieldValidation::Ignore,
+        Some("Strict") => FieldValidation::Strict,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "fieldValidation: Unsupported value: \"{other}\": supported values: \"Ignore\", \"Strict\", \"Warn\""
+            )));
+        }
+    };
+    Ok(WriteOptions {
         field_manager,
         dry_run: query.get("dryRun").is_some_and(|v| v == "All"),
         force: flag(query, "force"),
-        strict_fields: query.get("fieldValidation").is_some_and(|v| v == "Strict"),
+        field_validation,
+        warnings: Default::default(),
+    })
+}
+
+/// A write's answer with one `Warning: 299 - "..."` header per collected warning.
+fn written(code: StatusCode, object: &Value, options: &WriteOptions) -> Response {
+    let mut response = json_response(code, object);
+    for warning in options.warnings.take() {
+        let quoted = warning.replace('\\', "\\\\").replace('"', "\\\"");
+        if let Ok(value) = http::HeaderValue::from_str(&format!("299 - \"{quoted}\"")) {
+            response.headers_mut().append(header::WARNING, value);
+        }
     }
+    response
 }
 
 fn filter(query: &Query, namespace: Option<&str>) -> Result<Filter, ApiError> {
@@ -336,25 +401,21 @@ async fn resource_request(
         }
         (Method::POST, None) => {
             let object = parse_body(headers, &body)?;
-            let created = store.create(&rt, &namespace, object, &write_options(&query, headers))?;
-            Ok(json_response(StatusCode::CREATED, &created))
+            let options = write_options(&query, headers)?;
+            let created = store.create(&rt, &namespace, object, &options)?;
+            Ok(written(StatusCode::CREATED, &created, &options))
         }
         (Method::PUT, Some(name)) => {
             let object = parse_body(headers, &body)?;
-            let (object, created) = store.update(
-                &rt,
-                &namespace,
-                name,
-                object,
-                subresource,
-                &write_options(&query, headers),
-            )?;
+            let options = write_options(&query, headers)?;
+            let (object, created) =
+                store.update(&rt, &namespace, name, object, subresource, &options)?;
             let code = if created {
                 StatusCode::CREATED
             } else {
                 StatusCode::OK
             };
-            Ok(json_response(code, &object))
+            Ok(written(code, &object, &options))
         }
         (Method::PATCH, Some(name)) => {
             let content_type = headers
@@ -386,6 +447,7 @@ async fn resource_request(
                 );
             }
             let patch = parse_body(&patch_headers, &body)?;
+            let options = write_options(&query, headers)?;
             let (object, created) = store.patch(
                 &rt,
                 &namespace,
@@ -393,14 +455,14 @@ async fn resource_request(
                 patch_type,
                 &patch,
                 subresource,
-                &write_options(&query, headers),
+                &options,
             )?;
             let code = if created {
                 StatusCode::CREATED
             } else {
                 StatusCode::OK
             };
-            Ok(json_response(code, &object))
+            Ok(written(code, &object, &options))
         }
         (Method::DELETE, name) => {
             let options = delete_options(&query, &body)?;
@@ -640,6 +702,9 @@ impl WatchView {
     }
 }
 
+/// How long before a watch's `timeoutSeconds` ends its last bookmark is sent.
+const PRE_TIMEOUT_BOOKMARK: Duration = Duration::from_secs(2);
+
 fn watch(
     shared: &Arc<Shared>,
     rt: Arc<ResourceType>,
@@ -698,7 +763,12 @@ fn watch(
     let bookmark_interval = shared.bookmark_interval;
     let mut shutdown = shared.shutdown.clone();
     let stream = async_stream::stream! {
-        let deadline = tokio::time::Instant::now() + timeout;
+        let now = tokio::time::Instant::now();
+        let deadline = now + timeout;
+        // As the real watch cache does, a last bookmark ~2s before the timeout lets the
+        // client resume from the newest version rather than relist.
+        let pre_timeout = deadline.checked_sub(PRE_TIMEOUT_BOOKMARK).unwrap_or(now).max(now);
+        let mut pre_timeout_sent = false;
         let mut sent = 0usize;
         let mut seen_rv = start.resource_version;
         let mut receiver = start.receiver;
@@ -730,6 +800,10 @@ fn watch(
                 _ = tokio::time::sleep_until(deadline) => break,
                 _ = shutdown.changed() => break,
                 _ = ticker.tick(), if bookmarks => yield Ok(view.bookmark(seen_rv, false)),
+                _ = tokio::time::sleep_until(pre_timeout), if bookmarks && !pre_timeout_sent => {
+                    pre_timeout_sent = true;
+                    yield Ok(view.bookmark(seen_rv, false));
+                }
                 received = receiver.recv() => match received {
                     Ok(record) => {
                         seen_rv = seen_rv.max(record.rv);

@@ -17,6 +17,8 @@ pub mod faults;
 mod http;
 pub mod meta;
 pub mod openapi;
+pub mod openapi_v2;
+pub mod openapi_v2_protobuf;
 pub mod patch;
 pub mod protobuf;
 pub mod resource;
@@ -69,6 +71,7 @@ pub struct ApiServerBuilder {
     faults: Faults,
     event_window: usize,
     bookmark_interval: Duration,
+    openapi_v3: bool,
     crds: Vec<CustomResourceDefinition>,
 }
 
@@ -78,6 +81,7 @@ impl Default for ApiServerBuilder {
             faults: Faults::default(),
             event_window: 10_000,
             bookmark_interval: Duration::from_secs(60),
+            openapi_v3: true,
             crds: Vec::new(),
         }
     }
@@ -102,6 +106,13 @@ impl ApiServerBuilder {
         self
     }
 
+    /// Whether `/openapi/v3` is served (the default). Without it the server behaves as
+    /// those before v1.27 did for kubectl, which then reads `/openapi/v2` only.
+    pub fn openapi_v3(mut self, served: bool) -> Self {
+        self.openapi_v3 = served;
+        self
+    }
+
     /// CRDs installed before the server starts serving.
     pub fn crds(mut self, crds: impl IntoIterator<Item = CustomResourceDefinition>) -> Self {
         self.crds.extend(crds);
@@ -113,6 +124,7 @@ impl ApiServerBuilder {
             store: Arc::new(Store::new(self.event_window)),
             faults: self.faults,
             bookmark_interval: self.bookmark_interval,
+            openapi_v3: self.openapi_v3,
             crds: self.crds,
         }
     }
@@ -123,6 +135,7 @@ pub struct ApiServer {
     store: Arc<Store>,
     faults: Faults,
     bookmark_interval: Duration,
+    openapi_v3: bool,
     crds: Vec<CustomResourceDefinition>,
 }
 
@@ -152,6 +165,7 @@ impl ApiServer {
             faults: self.faults.clone(),
             address: local.to_string(),
             bookmark_interval: self.bookmark_interval,
+            openapi_v3: self.openapi_v3,
             shutdown: shutdown_rx.clone(),
         });
         let app = axum::Router::new()

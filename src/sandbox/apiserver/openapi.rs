@@ -56,7 +56,7 @@ pub fn group_version(types: &[Arc<ResourceType>], path: &str) -> Option<Value> {
         .map(|t| group_version_document(t))
 }
 
-fn schema_name(rt: &ResourceType) -> String {
+pub(crate) fn schema_name(rt: &ResourceType) -> String {
     let group: Vec<&str> = if rt.group.is_empty() {
         vec!["io", "k8s", "api", "core"]
     } else {

@@ -67,14 +67,44 @@ pub fn encode_event(event_type: &str, object: &Value) -> Bytes {
     Bytes::from(line)
 }
 
+/// `fieldValidation`: what happens to fields the schema does not know.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FieldValidation {
+    /// Dropped silently.
+    #[default]
+    Ignore,
+    /// Dropped, with one warning each (the server's default for API requests).
+    Warn,
+    /// The request is refused, naming them.
+    Strict,
+}
+
+/// Warnings a write collects for the client (`Warning` response headers).
+/// Clones share the list, so nested writes (apply creating) report into it too.
+#[derive(Debug, Clone, Default)]
+pub struct Warnings(Arc<Mutex<Vec<String>>>);
+
+impl Warnings {
+    pub fn push(&self, warning: String) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(warning);
+    }
+
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
 /// Who writes and how.
 #[derive(Debug, Clone, Default)]
 pub struct WriteOptions {
     pub field_manager: String,
     pub dry_run: bool,
     pub force: bool,
-    /// `fieldValidation=Strict`: unknown fields are refused instead of dropped.
-    pub strict_fields: bool,
+    pub field_validation: FieldValidation,
+    pub warnings: Warnings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -726,16 +756,25 @@ impl Inner {
     }
 
     /// Defaulting, pruning and validation of the object as stored.
-    fn admit(rt: &ResourceType, object: &mut Value, strict_fields: bool) -> Result<(), ApiError> {
+    fn admit(
+        rt: &ResourceType,
+        object: &mut Value,
+        options: &WriteOptions,
+    ) -> Result<(), ApiError> {
         let name = meta::name(object).to_string();
         let mut causes: Vec<Cause> = meta::name_causes(&name, rt.plural == "namespaces");
         causes.extend(meta::label_causes(object));
         if let Some(schema) = &rt.schema {
-            let before = strict_fields.then(|| object.clone());
+            let before =
+                (options.field_validation != FieldValidation::Ignore).then(|| object.clone());
             schema.prune(object);
             if let Some(before) = before {
                 let unknown = meta::dropped_fields(&before, object);
-                if !unknown.is_empty() {
+                if options.field_validation == FieldValidation::Warn {
+                    for field in &unknown {
+                        options.warnings.push(format!("unknown field \"{field}\""));
+                    }
+                } else if !unknown.is_empty() {
                     let listed: Vec<String> = unknown
                         .iter()
                         .map(|f| format!("unknown field \"{f}\""))
@@ -816,7 +855,7 @@ impl Inner {
             body["spec"] = json!({"finalizers": ["kubernetes"]});
             body["status"] = json!({"phase": "Active"});
         }
-        Self::admit(rt, &mut body, options.strict_fields)?;
+        Self::admit(rt, &mut body, options)?;
         if rt.group == CRD_GROUP && rt.plural == CRD_PLURAL {
             let types = types_from_crd(&body)?;
             body["status"] = crd_status(&body);
@@ -1004,7 +1043,7 @@ impl Inner {
                 ));
             }
         }
-        Self::admit(rt, &mut candidate, options.strict_fields)?;
+        Self::admit(rt, &mut candidate, options)?;
         let is_crd = rt.group == CRD_GROUP && rt.plural == CRD_PLURAL;
         let new_types = if is_crd {
             let types = types_from_crd(&candidate)?;

@@ -1,6 +1,13 @@
 //! Store throughput: ledger rows, solver outcomes and flag updates per second through the store's
 //! batched API, beside PostgreSQL's own COPY of the same rows (the ceiling) and beside one commit per
 //! row (how Thoth's storages wrote).
+//!
+//! Both sides start warm: the store's pooled connections are open and each path has run one untimed
+//! batch; the COPY side runs on an open connection of a pool set up like the store's. Both write into
+//! the same tables with the same keys, checks, foreign keys and indexes, each into an empty table
+//! (ledger, outcomes) or over the same 20,000 versions (flags). `STORE_BENCH_EXPLAIN=1` turns on
+//! auto_explain for slow statements and `STORE_BENCH_LOG_STATEMENTS=1` logs every statement's server
+//! time, both in the server's log.
 
 use std::time::Instant;
 
@@ -9,8 +16,8 @@ use sqlx::postgres::PgPool;
 use thoth_operator::package::{IndexUrl, PackageName, PackageVersion};
 use thoth_operator::store::testing::TestDatabase;
 use thoth_operator::store::{
-    Fate, FlagUpdate, LedgerEntry, ResourceKind, ResourceRef, SolverOutcome, SolverStatus, Store,
-    VersionFlag, VersionKey,
+    Fate, FlagUpdate, LedgerEntry, QueryStat, ResourceKind, ResourceRef, SolverOutcome,
+    SolverStatus, Store, VersionFlag, VersionKey,
 };
 
 const ROWS: usize = 20_000;
@@ -33,6 +40,25 @@ pub fn run() {
 
 fn rate(rows: usize, started: Instant) -> f64 {
     rows as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Per-statement figures of one phase: the statistics gathered since `before`.
+fn report_phase(store: &Store, phase: &str, before: &[QueryStat]) {
+    for stat in store.query_stats() {
+        let (calls, total) = before
+            .iter()
+            .find(|b| b.name == stat.name)
+            .map_or((stat.calls, stat.total), |b| {
+                (stat.calls - b.calls, stat.total.saturating_sub(b.total))
+            });
+        if let Some(mean) = (total.as_micros() as u64).checked_div(calls) {
+            println!(
+                "store/{phase:<26} {:<34} calls {calls:>5} mean {mean:>7} us total {:>6} ms",
+                stat.name,
+                total.as_millis()
+            );
+        }
+    }
 }
 
 fn report(what: &str, batched: f64, copy: f64, one_by_one: f64) {
@@ -115,11 +141,18 @@ fn ledger_rows(offset_base: i64, count: usize) -> Vec<LedgerEntry> {
 
 async fn bench_ledger(store: &Store, pool: &PgPool) -> Result<(), Box<dyn std::error::Error>> {
     let rows = ledger_rows(0, ROWS);
+    // Untimed warm-up through the same call: the pool opens its connections and prepares the
+    // statement here, as the COPY side's connection is already open when its clock starts.
+    store
+        .record_ledger(&ledger_rows(ROWS as i64 * 100, BATCH))
+        .await?;
+    let before = store.query_stats();
     let started = Instant::now();
     for chunk in rows.chunks(BATCH) {
         store.record_ledger(chunk).await?;
     }
     let batched = rate(ROWS, started);
+    report_phase(store, "ledger batched", &before);
 
     sqlx::query("TRUNCATE message_ledger").execute(pool).await?;
     let started = Instant::now();
@@ -184,11 +217,21 @@ async fn bench_outcomes(store: &Store, pool: &PgPool) -> Result<(), Box<dyn std:
             duration: Some(TimeDelta::milliseconds(1500 + i as i64)),
         })
         .collect();
+    let warm_up: Vec<SolverOutcome> = outcomes[..BATCH]
+        .iter()
+        .map(|o| SolverOutcome {
+            solver: format!("{SOLVER}-warm-up"),
+            ..o.clone()
+        })
+        .collect();
+    store.record_solver_outcomes(&warm_up).await?;
+    let before = store.query_stats();
     let started = Instant::now();
     for chunk in outcomes.chunks(BATCH) {
         store.record_solver_outcomes(chunk).await?;
     }
     let batched = rate(ROWS, started);
+    report_phase(store, "solver outcomes batched", &before);
 
     let ids: Vec<(i64, String, String)> =
         sqlx::query_as("SELECT id, package_name, package_version FROM package_version")
@@ -255,11 +298,23 @@ async fn bench_flags(store: &Store, pool: &PgPool) -> Result<(), Box<dyn std::er
             value: true,
         })
         .collect();
+    // Setting a flag to the value it has changes nothing but runs every statement of the path.
+    let warm_up: Vec<FlagUpdate> = versions[..BATCH]
+        .iter()
+        .map(|v| FlagUpdate {
+            version: v.clone(),
+            flag: VersionFlag::ProvidesSourceDistro,
+            value: true,
+        })
+        .collect();
+    store.set_flags(&warm_up).await?;
+    let before = store.query_stats();
     let started = Instant::now();
     for chunk in updates.chunks(BATCH) {
         store.set_flags(chunk).await?;
     }
     let batched = rate(ROWS, started);
+    report_phase(store, "flag updates batched", &before);
 
     // The ceiling for an update: COPY the same rows into a staging table, then one join UPDATE.
     sqlx::query("UPDATE package_version SET is_missing = false")
@@ -326,12 +381,33 @@ async fn bench() -> Result<(), Box<dyn std::error::Error>> {
             .await?;
         admin.close().await;
     }
+    if std::env::var("STORE_BENCH_LOG_STATEMENTS").is_ok() {
+        let admin = PgPool::connect_with(db.options.clone()).await?;
+        let sql = format!(
+            "ALTER DATABASE {} SET log_min_duration_statement = 0",
+            db.name
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&admin)
+            .await?;
+        admin.close().await;
+    }
     let store = db.store().await?;
-    let pool = PgPool::connect_with(db.options.clone()).await?;
+    let pool = db.pool().await?;
     println!(
         "store: {ROWS} rows in batches of {BATCH}; one-commit-per-row over {ONE_BY_ONE} rows; database {}",
         db.name
     );
+    // Open every pooled connection before any clock starts: sqlx returns a connection to the pool
+    // after the next batch may already have asked for one, so batches otherwise pay for opening
+    // connections (about 90 ms each here) in the middle of a timed run.
+    let mut open = Vec::new();
+    for _ in 0..db.config().max_connections {
+        open.push(store.begin().await?);
+    }
+    for tx in open {
+        tx.rollback().await?;
+    }
     bench_ledger(&store, &pool).await?;
     bench_outcomes(&store, &pool).await?;
     bench_flags(&store, &pool).await?;

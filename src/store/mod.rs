@@ -16,6 +16,7 @@ mod diagram;
 mod error;
 mod ledger;
 mod migrate;
+mod nodelay;
 mod outbox;
 mod outcomes;
 mod packages;
@@ -87,8 +88,7 @@ impl Store {
                 "created the store's database"
             );
         }
-        let pool = PgPoolOptions::new()
-            .max_connections(config.max_connections)
+        let pool = pool_options(&config.connect, config.max_connections)
             .connect_with(config.connect.clone())
             .await
             .map_err(|source| StoreError::Connect {
@@ -156,6 +156,14 @@ impl StoreTx {
             .run(ROLLBACK, self.tx.rollback())
             .await
     }
+}
+
+/// The pool settings every store connection gets: Nagle's algorithm off (see `nodelay`).
+pub(crate) fn pool_options(connect: &PgConnectOptions, max_connections: u32) -> PgPoolOptions {
+    let server_port = connect.get_port();
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .after_connect(move |conn, _| Box::pin(nodelay::disable_nagle(conn, server_port)))
 }
 
 /// Offers writes defined on [`StoreTx`] on [`Store`] as well, each in a transaction of its own.

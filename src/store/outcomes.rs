@@ -136,7 +136,8 @@ const RECORD_SOLVER_OUTCOMES: Sql = Sql {
         " AS version_id, t.solver, t.status, t.document_id, t.duration_ms
                FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
                            $7::int8[])
-                    AS t(url, name, version, solver, status, document_id, duration_ms)) s
+                    AS t(url, name, version, solver, status, document_id, duration_ms)
+               OFFSET 0) s
          WHERE s.version_id IS NOT NULL
          ORDER BY 1, 2
          ON CONFLICT (version_id, solver_name) DO NOTHING"
@@ -178,7 +179,8 @@ const RECORD_SI_OUTCOMES: Sql = Sql {
         version_id_of_t!(),
         " AS version_id, t.status, t.document_id, t.duration_ms
                FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[])
-                    AS t(url, name, version, status, document_id, duration_ms)) s
+                    AS t(url, name, version, status, document_id, duration_ms)
+               OFFSET 0) s
          WHERE s.version_id IS NOT NULL
          ORDER BY 1
          ON CONFLICT (version_id) DO NOTHING"

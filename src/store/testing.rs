@@ -72,6 +72,18 @@ impl TestDatabase {
         }
     }
 
+    /// A pool on this database with the store's connection settings, for tools that bypass the store
+    /// (the benchmark's COPY ceiling must run over connections set up the same way).
+    pub async fn pool(&self) -> StoreResult<sqlx::PgPool> {
+        super::pool_options(&self.options, DEFAULT_MAX_CONNECTIONS.min(4))
+            .connect_with(self.options.clone())
+            .await
+            .map_err(|source| StoreError::Connect {
+                target: self.name.clone(),
+                source,
+            })
+    }
+
     /// A migrated store on this database.
     pub async fn store(&self) -> StoreResult<Store> {
         Store::open(&self.config()).await

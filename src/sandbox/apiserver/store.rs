@@ -1142,6 +1142,15 @@ impl Inner {
                     )));
                 }
             }
+            // A resourceVersion in the applied configuration is a precondition, as on an update;
+            // the merge below drops it because the server owns the field.
+            let precondition = meta::resource_version(&applied).to_string();
+            if let Some(old) = &old
+                && !precondition.is_empty()
+                && precondition != meta::resource_version(old)
+            {
+                return Err(ApiError::stale(rt.subject(name)));
+            }
             let merged =
                 apply::apply(old.as_deref(), &applied, &request).map_err(|err| match err {
                     ApplyError::Conflicts(ref conflicts) => {
@@ -1177,9 +1186,6 @@ impl Inner {
                 }
                 Some(old) => {
                     let mut candidate = self.split_subresource(rt, &old, merged, subresource);
-                    if meta::resource_version(&candidate) != meta::resource_version(&old) {
-                        return Err(ApiError::stale(rt.subject(name)));
-                    }
                     meta::ensure_metadata(&mut candidate);
                     self.commit_update(rt, &old, candidate, options)
                         .map(|o| (o, false))

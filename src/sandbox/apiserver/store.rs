@@ -833,6 +833,11 @@ impl Inner {
             meta::set_meta(&mut body, "name", json!(name));
         }
         self.check_namespace(rt, namespace, &name)?;
+        // As etcd storage does: a version that parses to non-zero means the client
+        // sent back an object it read, which a create must not silently accept.
+        let sent_resource_version = meta::resource_version(&body)
+            .parse::<u64>()
+            .is_ok_and(|rv| rv != 0);
         if rt.status_subresource
             && rt.is_custom()
             && let Some(root) = body.as_object_mut()
@@ -856,6 +861,11 @@ impl Inner {
             body["status"] = json!({"phase": "Active"});
         }
         Self::admit(rt, &mut body, options)?;
+        if sent_resource_version && !options.dry_run {
+            return Err(ApiError::internal(
+                "resourceVersion should not be set on objects to be created",
+            ));
+        }
         if rt.group == CRD_GROUP && rt.plural == CRD_PLURAL {
             let types = types_from_crd(&body)?;
             body["status"] = crd_status(&body);
@@ -917,6 +927,8 @@ impl Inner {
         }
         let Some(old) = self.object(rt, namespace, name) else {
             if rt.allow_create_on_update && subresource.is_none() {
+                // Storage's guaranteed update resets the version when it creates.
+                meta::remove_meta(&mut body, "resourceVersion");
                 return self.create(rt, namespace, body, options).map(|o| (o, true));
             }
             return Err(ApiError::not_found(rt.subject(name)));

@@ -434,6 +434,23 @@ async fn server_side_apply_as_controllers_use_it() {
     server.shutdown().await;
 }
 
+#[tokio::test]
+async fn creating_with_a_resource_version_is_refused() {
+    let server = start().await;
+    let widgets: Api<Widget> = Api::namespaced(server.client().unwrap(), "default");
+    let mut fetched = widget("a", 1);
+    fetched.metadata.resource_version = Some("5".into());
+    let (code, _) = api_error(
+        widgets
+            .create(&PostParams::default(), &fetched)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 500);
+    assert!(widgets.get_opt("a").await.unwrap().is_none());
+    server.shutdown().await;
+}
+
 /// One raw HTTP/1.1 exchange: (status code, body).
 async fn raw(server_addr: std::net::SocketAddr, head: &[u8], body: &[u8]) -> (u16, Vec<u8>) {
     let mut stream = tokio::net::TcpStream::connect(server_addr).await.unwrap();

@@ -46,7 +46,8 @@ pub struct WatchRecord {
     pub namespace: String,
     pub event: EventType,
     pub object: Arc<Value>,
-    /// The object before a modification, so selector watches can turn it into ADDED/DELETED.
+    /// The object before a modification or deletion: selector watches turn a modification
+    /// into ADDED/DELETED with it, and lists continued from an older version undo changes with it.
     pub previous: Option<Arc<Value>>,
     encoded: OnceLock<Bytes>,
 }
@@ -600,24 +601,30 @@ impl Inner {
                 )));
             }
             if options.exact {
-                let changed_since = self
-                    .log
-                    .iter()
-                    .rev()
-                    .take_while(|r| r.rv > asked)
-                    .any(|r| r.key == key);
-                let floor = self.floors.get(&key).copied().unwrap_or(0);
-                if changed_since || asked < floor {
-                    return Err(ApiError::gone(format!(
-                        "too old resource version: {asked} ({})",
-                        self.rv
-                    )));
-                }
                 list_rv = asked;
             }
         }
         let empty = BTreeMap::new();
-        let collection = self.collection(&key).unwrap_or(&empty);
+        let current = self.collection(&key).unwrap_or(&empty);
+        // Every page of a list shows the collection as of the list's version, as etcd
+        // serves a continue token from its snapshot.
+        let snapshot;
+        let collection = if list_rv < self.rv {
+            snapshot = self
+                .collection_at(&key, current, list_rv)
+                .ok_or_else(|| match options.continue_token {
+                    Some(_) => ApiError::gone(format!(
+                        "The provided continue parameter is too old to display a consistent list result (resourceVersion {list_rv}). You can start a new list without the continue parameter."
+                    )),
+                    None => ApiError::gone(format!(
+                        "too old resource version: {list_rv} ({})",
+                        self.rv
+                    )),
+                })?;
+            &snapshot
+        } else {
+            current
+        };
         let range: Box<dyn Iterator<Item = (&ObjectKey, &Arc<Value>)>> =
             match (&after, &options.filter.namespace) {
                 (Some(last), _) => Box::new(
@@ -676,6 +683,44 @@ impl Inner {
             continue_token,
             remaining,
         })
+    }
+
+    /// `current` as it was at `rv`, rebuilt by undoing the logged changes since;
+    /// None when some of them have left the log.
+    fn collection_at(
+        &self,
+        key: &StorageKey,
+        current: &BTreeMap<ObjectKey, Arc<Value>>,
+        rv: u64,
+    ) -> Option<BTreeMap<ObjectKey, Arc<Value>>> {
+        if rv < self.floors.get(key).copied().unwrap_or(0) {
+            return None;
+        }
+        let mut collection = current.clone();
+        let object_key = |object: &Value| {
+            (
+                meta::namespace(object).to_string(),
+                meta::name(object).to_string(),
+            )
+        };
+        for record in self
+            .log
+            .iter()
+            .rev()
+            .take_while(|r| r.rv > rv)
+            .filter(|r| r.key == *key)
+        {
+            match (record.event, &record.previous) {
+                (EventType::Added, _) => {
+                    collection.remove(&object_key(&record.object));
+                }
+                (_, Some(previous)) => {
+                    collection.insert(object_key(previous), previous.clone());
+                }
+                (_, None) => return None,
+            }
+        }
+        Some(collection)
     }
 
     fn check_namespace(
@@ -1107,7 +1152,7 @@ impl Inner {
         meta::set_meta(&mut candidate, "resourceVersion", json!(rv.to_string()));
         let stored = Arc::new(candidate);
         if meta::is_deleting(&stored) && meta::finalizers(&stored).is_empty() {
-            self.remove_now(&key, stored.clone());
+            self.remove_now(&key, stored.clone(), old.clone());
             self.collect_garbage();
         } else {
             self.put(&key, stored.clone());
@@ -1329,7 +1374,7 @@ impl Inner {
                 meta::name(old).to_string(),
             );
             self.take(key, &object_key);
-            self.emit(key, EventType::Deleted, last.clone(), None);
+            self.emit(key, EventType::Deleted, last.clone(), Some(old.clone()));
             self.after_removal(key, &last);
             return last;
         }
@@ -1370,13 +1415,13 @@ impl Inner {
     }
 
     /// Removes an object whose deletion is complete (its last finalizer is gone).
-    fn remove_now(&mut self, key: &StorageKey, last: Arc<Value>) {
+    fn remove_now(&mut self, key: &StorageKey, last: Arc<Value>, previous: Arc<Value>) {
         let object_key = (
             meta::namespace(&last).to_string(),
             meta::name(&last).to_string(),
         );
         self.take(key, &object_key);
-        self.emit(key, EventType::Deleted, last.clone(), None);
+        self.emit(key, EventType::Deleted, last.clone(), Some(previous));
         self.after_removal(key, &last);
     }
 
@@ -1397,7 +1442,7 @@ impl Inner {
                     let rv = self.next_rv();
                     let mut last = (*object).clone();
                     meta::set_meta(&mut last, "resourceVersion", json!(rv.to_string()));
-                    self.emit(&storage, EventType::Deleted, Arc::new(last), None);
+                    self.emit(&storage, EventType::Deleted, Arc::new(last), Some(object));
                 }
             }
         }
@@ -1528,7 +1573,7 @@ impl Inner {
                         meta::name(&updated).to_string(),
                     );
                     self.take(&key, &object_key);
-                    self.emit(&key, EventType::Deleted, updated.clone(), None);
+                    self.emit(&key, EventType::Deleted, updated.clone(), Some(owner));
                     self.after_removal(&key, &updated);
                 } else {
                     meta::set_meta(&mut updated, "finalizers", json!(remaining));
@@ -1558,7 +1603,7 @@ impl Inner {
                     if let Some(spec) = last.get_mut("spec").and_then(Value::as_object_mut) {
                         spec.remove("finalizers");
                     }
-                    self.emit(&ns_key, EventType::Deleted, Arc::new(last), None);
+                    self.emit(&ns_key, EventType::Deleted, Arc::new(last), Some(ns));
                     changed = true;
                 }
             }

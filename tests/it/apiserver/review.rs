@@ -573,3 +573,95 @@ async fn bad_requests_get_status_answers_and_never_panic() {
     assert!(api.list(&ListParams::default()).await.is_ok());
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn continued_pages_show_the_first_page_snapshot() {
+    let server = start().await;
+    let widgets: Api<Widget> = Api::namespaced(server.client().unwrap(), "default");
+    for name in ["a", "b", "c", "d"] {
+        widgets
+            .create(&PostParams::default(), &widget(name, 1))
+            .await
+            .unwrap();
+    }
+    let first = widgets.list(&ListParams::default().limit(2)).await.unwrap();
+    let list_rv: u64 = first.metadata.resource_version.unwrap().parse().unwrap();
+    let token = first.metadata.continue_.unwrap();
+    // Writes between the pages: a real server still answers as of the first page's version.
+    widgets
+        .patch(
+            "c",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"size": 2}})),
+        )
+        .await
+        .unwrap();
+    widgets.delete("d", &DeleteParams::default()).await.unwrap();
+    widgets
+        .create(&PostParams::default(), &widget("cc", 1))
+        .await
+        .unwrap();
+    let rest = widgets
+        .list(&ListParams::default().limit(10).continue_token(&token))
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.metadata.resource_version.as_deref(),
+        Some(list_rv.to_string().as_str())
+    );
+    let names: Vec<(String, i64)> = rest
+        .items
+        .iter()
+        .map(|w| (w.name_any(), w.spec.size))
+        .collect();
+    assert_eq!(names, vec![("c".into(), 1), ("d".into(), 1)]);
+    assert!(rest.items.iter().all(|w| rv_of(w) <= list_rv));
+    // resourceVersionMatch=Exact reads the same snapshot.
+    let exact = widgets
+        .list(
+            &ListParams::default()
+                .at(&list_rv.to_string())
+                .matching(kube::api::VersionMatch::Exact),
+        )
+        .await
+        .unwrap();
+    let names: Vec<String> = exact.items.iter().map(|w| w.name_any()).collect();
+    assert_eq!(names, ["a", "b", "c", "d"]);
+    assert_eq!(exact.items[2].spec.size, 1);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_continue_token_older_than_the_window_is_expired() {
+    let server = super::support::start_with(
+        thoth_operator::sandbox::apiserver::ApiServer::builder().event_window(3),
+    )
+    .await;
+    let widgets: Api<Widget> = Api::namespaced(server.client().unwrap(), "default");
+    for name in ["a", "b", "c"] {
+        widgets
+            .create(&PostParams::default(), &widget(name, 1))
+            .await
+            .unwrap();
+    }
+    let first = widgets.list(&ListParams::default().limit(1)).await.unwrap();
+    let token = first.metadata.continue_.unwrap();
+    for size in 2..6 {
+        widgets
+            .patch(
+                "c",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"size": size}})),
+            )
+            .await
+            .unwrap();
+    }
+    let (code, reason) = api_error(
+        widgets
+            .list(&ListParams::default().continue_token(&token))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((code, reason.as_str()), (410, "Expired"));
+    server.shutdown().await;
+}

@@ -948,6 +948,7 @@ impl Inner {
         let stored = Arc::new(body);
         self.put(&key, stored.clone());
         self.emit(&key, EventType::Added, stored.clone(), None);
+        self.collect_if_orphaned(&key, &stored);
         Ok(self.served(rt, &stored))
     }
 
@@ -1157,6 +1158,7 @@ impl Inner {
         } else {
             self.put(&key, stored.clone());
             self.emit(&key, EventType::Modified, stored.clone(), Some(old.clone()));
+            self.collect_if_orphaned(&key, &stored);
         }
         Ok(self.served(rt, &stored))
     }
@@ -1445,6 +1447,51 @@ impl Inner {
                     self.emit(&storage, EventType::Deleted, Arc::new(last), Some(object));
                 }
             }
+        }
+    }
+
+    /// Whether the garbage collector would find every owner `object` names absent: each
+    /// looked up by kind and name (in the dependent's namespace for namespaced kinds) with
+    /// its uid compared. An owner of a kind not served keeps the dependent, as the
+    /// collector cannot decide then.
+    fn owners_all_absent(&self, object: &Value) -> bool {
+        let Some(refs) = object
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .filter(|refs| !refs.is_empty())
+        else {
+            return false;
+        };
+        refs.iter().all(|owner| {
+            let field = |name: &str| owner.get(name).and_then(Value::as_str).unwrap_or("");
+            let (group, version) = field("apiVersion")
+                .split_once('/')
+                .unwrap_or(("", field("apiVersion")));
+            let Some(rt) = self
+                .types
+                .values()
+                .find(|t| t.group == group && t.version == version && t.kind == field("kind"))
+            else {
+                return false;
+            };
+            let namespace = if rt.namespaced {
+                meta::namespace(object)
+            } else {
+                ""
+            };
+            self.collections
+                .get(&rt.storage_key())
+                .and_then(|c| c.get(&(namespace.to_string(), field("name").to_string())))
+                .is_none_or(|live| meta::uid(live) != field("uid"))
+        })
+    }
+
+    /// A dependent written with only absent owners goes, as the garbage collector removes it
+    /// once it notices.
+    fn collect_if_orphaned(&mut self, key: &StorageKey, object: &Arc<Value>) {
+        if self.owners_all_absent(object) {
+            self.delete_object(key, object, Propagation::Background);
+            self.collect_garbage();
         }
     }
 

@@ -665,3 +665,60 @@ async fn a_continue_token_older_than_the_window_is_expired() {
     assert_eq!((code, reason.as_str()), (410, "Expired"));
     server.shutdown().await;
 }
+#[tokio::test]
+async fn a_dependent_whose_owner_is_gone_is_collected_when_written() {
+    let server = start().await;
+    let widgets: Api<Widget> = Api::namespaced(server.client().unwrap(), "default");
+    let owner = widgets
+        .create(&PostParams::default(), &widget("owner", 1))
+        .await
+        .unwrap();
+    widgets
+        .delete("owner", &DeleteParams::default())
+        .await
+        .unwrap();
+    let mut orphan = widget("orphan", 1);
+    orphan.metadata.owner_references = Some(vec![
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+            api_version: "example.com/v1".into(),
+            kind: "Widget".into(),
+            name: "owner".into(),
+            uid: owner.uid().unwrap(),
+            ..Default::default()
+        },
+    ]);
+    widgets
+        .create(&PostParams::default(), &orphan)
+        .await
+        .unwrap();
+    assert!(
+        widgets.get_opt("orphan").await.unwrap().is_none(),
+        "the garbage collector removes a dependent whose owner does not exist"
+    );
+    // A live cluster-scoped owner keeps its namespaced dependent.
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> =
+        Api::all(widgets.clone().into_client());
+    let default_ns = namespaces.get("default").await.unwrap();
+    let mut kept = widget("kept", 1);
+    kept.metadata.owner_references = Some(vec![
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+            api_version: "v1".into(),
+            kind: "Namespace".into(),
+            name: "default".into(),
+            uid: default_ns.uid().unwrap(),
+            ..Default::default()
+        },
+    ]);
+    widgets.create(&PostParams::default(), &kept).await.unwrap();
+    // A collection pass (any deletion runs one) leaves it too.
+    widgets
+        .create(&PostParams::default(), &widget("noise", 1))
+        .await
+        .unwrap();
+    widgets
+        .delete("noise", &DeleteParams::default())
+        .await
+        .unwrap();
+    assert!(widgets.get_opt("kept").await.unwrap().is_some());
+    server.shutdown().await;
+}

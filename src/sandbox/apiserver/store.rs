@@ -46,7 +46,8 @@ pub struct WatchRecord {
     pub namespace: String,
     pub event: EventType,
     pub object: Arc<Value>,
-    /// The object before a modification, so selector watches can turn it into ADDED/DELETED.
+    /// The object before a modification or deletion: selector watches turn a modification
+    /// into ADDED/DELETED with it, and lists continued from an older version undo changes with it.
     pub previous: Option<Arc<Value>>,
     encoded: OnceLock<Bytes>,
 }
@@ -600,24 +601,30 @@ impl Inner {
                 )));
             }
             if options.exact {
-                let changed_since = self
-                    .log
-                    .iter()
-                    .rev()
-                    .take_while(|r| r.rv > asked)
-                    .any(|r| r.key == key);
-                let floor = self.floors.get(&key).copied().unwrap_or(0);
-                if changed_since || asked < floor {
-                    return Err(ApiError::gone(format!(
-                        "too old resource version: {asked} ({})",
-                        self.rv
-                    )));
-                }
                 list_rv = asked;
             }
         }
         let empty = BTreeMap::new();
-        let collection = self.collection(&key).unwrap_or(&empty);
+        let current = self.collection(&key).unwrap_or(&empty);
+        // Every page of a list shows the collection as of the list's version, as etcd
+        // serves a continue token from its snapshot.
+        let snapshot;
+        let collection = if list_rv < self.rv {
+            snapshot = self
+                .collection_at(&key, current, list_rv)
+                .ok_or_else(|| match options.continue_token {
+                    Some(_) => ApiError::gone(format!(
+                        "The provided continue parameter is too old to display a consistent list result (resourceVersion {list_rv}). You can start a new list without the continue parameter."
+                    )),
+                    None => ApiError::gone(format!(
+                        "too old resource version: {list_rv} ({})",
+                        self.rv
+                    )),
+                })?;
+            &snapshot
+        } else {
+            current
+        };
         let range: Box<dyn Iterator<Item = (&ObjectKey, &Arc<Value>)>> =
             match (&after, &options.filter.namespace) {
                 (Some(last), _) => Box::new(
@@ -676,6 +683,44 @@ impl Inner {
             continue_token,
             remaining,
         })
+    }
+
+    /// `current` as it was at `rv`, rebuilt by undoing the logged changes since;
+    /// None when some of them have left the log.
+    fn collection_at(
+        &self,
+        key: &StorageKey,
+        current: &BTreeMap<ObjectKey, Arc<Value>>,
+        rv: u64,
+    ) -> Option<BTreeMap<ObjectKey, Arc<Value>>> {
+        if rv < self.floors.get(key).copied().unwrap_or(0) {
+            return None;
+        }
+        let mut collection = current.clone();
+        let object_key = |object: &Value| {
+            (
+                meta::namespace(object).to_string(),
+                meta::name(object).to_string(),
+            )
+        };
+        for record in self
+            .log
+            .iter()
+            .rev()
+            .take_while(|r| r.rv > rv)
+            .filter(|r| r.key == *key)
+        {
+            match (record.event, &record.previous) {
+                (EventType::Added, _) => {
+                    collection.remove(&object_key(&record.object));
+                }
+                (_, Some(previous)) => {
+                    collection.insert(object_key(previous), previous.clone());
+                }
+                (_, None) => return None,
+            }
+        }
+        Some(collection)
     }
 
     fn check_namespace(
@@ -833,6 +878,11 @@ impl Inner {
             meta::set_meta(&mut body, "name", json!(name));
         }
         self.check_namespace(rt, namespace, &name)?;
+        // As etcd storage does: a version that parses to non-zero means the client
+        // sent back an object it read, which a create must not silently accept.
+        let sent_resource_version = meta::resource_version(&body)
+            .parse::<u64>()
+            .is_ok_and(|rv| rv != 0);
         if rt.status_subresource
             && rt.is_custom()
             && let Some(root) = body.as_object_mut()
@@ -856,6 +906,11 @@ impl Inner {
             body["status"] = json!({"phase": "Active"});
         }
         Self::admit(rt, &mut body, options)?;
+        if sent_resource_version && !options.dry_run {
+            return Err(ApiError::internal(
+                "resourceVersion should not be set on objects to be created",
+            ));
+        }
         if rt.group == CRD_GROUP && rt.plural == CRD_PLURAL {
             let types = types_from_crd(&body)?;
             body["status"] = crd_status(&body);
@@ -893,6 +948,7 @@ impl Inner {
         let stored = Arc::new(body);
         self.put(&key, stored.clone());
         self.emit(&key, EventType::Added, stored.clone(), None);
+        self.collect_if_orphaned(&key, &stored);
         Ok(self.served(rt, &stored))
     }
 
@@ -917,6 +973,8 @@ impl Inner {
         }
         let Some(old) = self.object(rt, namespace, name) else {
             if rt.allow_create_on_update && subresource.is_none() {
+                // Storage's guaranteed update resets the version when it creates.
+                meta::remove_meta(&mut body, "resourceVersion");
                 return self.create(rt, namespace, body, options).map(|o| (o, true));
             }
             return Err(ApiError::not_found(rt.subject(name)));
@@ -1095,11 +1153,12 @@ impl Inner {
         meta::set_meta(&mut candidate, "resourceVersion", json!(rv.to_string()));
         let stored = Arc::new(candidate);
         if meta::is_deleting(&stored) && meta::finalizers(&stored).is_empty() {
-            self.remove_now(&key, stored.clone());
+            self.remove_now(&key, stored.clone(), old.clone());
             self.collect_garbage();
         } else {
             self.put(&key, stored.clone());
             self.emit(&key, EventType::Modified, stored.clone(), Some(old.clone()));
+            self.collect_if_orphaned(&key, &stored);
         }
         Ok(self.served(rt, &stored))
     }
@@ -1142,6 +1201,15 @@ impl Inner {
                     )));
                 }
             }
+            // A resourceVersion in the applied configuration is a precondition, as on an update;
+            // the merge below drops it because the server owns the field.
+            let precondition = meta::resource_version(&applied).to_string();
+            if let Some(old) = &old
+                && !precondition.is_empty()
+                && precondition != meta::resource_version(old)
+            {
+                return Err(ApiError::stale(rt.subject(name)));
+            }
             let merged =
                 apply::apply(old.as_deref(), &applied, &request).map_err(|err| match err {
                     ApplyError::Conflicts(ref conflicts) => {
@@ -1177,9 +1245,6 @@ impl Inner {
                 }
                 Some(old) => {
                     let mut candidate = self.split_subresource(rt, &old, merged, subresource);
-                    if meta::resource_version(&candidate) != meta::resource_version(&old) {
-                        return Err(ApiError::stale(rt.subject(name)));
-                    }
                     meta::ensure_metadata(&mut candidate);
                     self.commit_update(rt, &old, candidate, options)
                         .map(|o| (o, false))
@@ -1311,7 +1376,7 @@ impl Inner {
                 meta::name(old).to_string(),
             );
             self.take(key, &object_key);
-            self.emit(key, EventType::Deleted, last.clone(), None);
+            self.emit(key, EventType::Deleted, last.clone(), Some(old.clone()));
             self.after_removal(key, &last);
             return last;
         }
@@ -1352,13 +1417,13 @@ impl Inner {
     }
 
     /// Removes an object whose deletion is complete (its last finalizer is gone).
-    fn remove_now(&mut self, key: &StorageKey, last: Arc<Value>) {
+    fn remove_now(&mut self, key: &StorageKey, last: Arc<Value>, previous: Arc<Value>) {
         let object_key = (
             meta::namespace(&last).to_string(),
             meta::name(&last).to_string(),
         );
         self.take(key, &object_key);
-        self.emit(key, EventType::Deleted, last.clone(), None);
+        self.emit(key, EventType::Deleted, last.clone(), Some(previous));
         self.after_removal(key, &last);
     }
 
@@ -1379,9 +1444,54 @@ impl Inner {
                     let rv = self.next_rv();
                     let mut last = (*object).clone();
                     meta::set_meta(&mut last, "resourceVersion", json!(rv.to_string()));
-                    self.emit(&storage, EventType::Deleted, Arc::new(last), None);
+                    self.emit(&storage, EventType::Deleted, Arc::new(last), Some(object));
                 }
             }
+        }
+    }
+
+    /// Whether the garbage collector would find every owner `object` names absent: each
+    /// looked up by kind and name (in the dependent's namespace for namespaced kinds) with
+    /// its uid compared. An owner of a kind not served keeps the dependent, as the
+    /// collector cannot decide then.
+    fn owners_all_absent(&self, object: &Value) -> bool {
+        let Some(refs) = object
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .filter(|refs| !refs.is_empty())
+        else {
+            return false;
+        };
+        refs.iter().all(|owner| {
+            let field = |name: &str| owner.get(name).and_then(Value::as_str).unwrap_or("");
+            let (group, version) = field("apiVersion")
+                .split_once('/')
+                .unwrap_or(("", field("apiVersion")));
+            let Some(rt) = self
+                .types
+                .values()
+                .find(|t| t.group == group && t.version == version && t.kind == field("kind"))
+            else {
+                return false;
+            };
+            let namespace = if rt.namespaced {
+                meta::namespace(object)
+            } else {
+                ""
+            };
+            self.collections
+                .get(&rt.storage_key())
+                .and_then(|c| c.get(&(namespace.to_string(), field("name").to_string())))
+                .is_none_or(|live| meta::uid(live) != field("uid"))
+        })
+    }
+
+    /// A dependent written with only absent owners goes, as the garbage collector removes it
+    /// once it notices.
+    fn collect_if_orphaned(&mut self, key: &StorageKey, object: &Arc<Value>) {
+        if self.owners_all_absent(object) {
+            self.delete_object(key, object, Propagation::Background);
+            self.collect_garbage();
         }
     }
 
@@ -1510,7 +1620,7 @@ impl Inner {
                         meta::name(&updated).to_string(),
                     );
                     self.take(&key, &object_key);
-                    self.emit(&key, EventType::Deleted, updated.clone(), None);
+                    self.emit(&key, EventType::Deleted, updated.clone(), Some(owner));
                     self.after_removal(&key, &updated);
                 } else {
                     meta::set_meta(&mut updated, "finalizers", json!(remaining));
@@ -1540,7 +1650,7 @@ impl Inner {
                     if let Some(spec) = last.get_mut("spec").and_then(Value::as_object_mut) {
                         spec.remove("finalizers");
                     }
-                    self.emit(&ns_key, EventType::Deleted, Arc::new(last), None);
+                    self.emit(&ns_key, EventType::Deleted, Arc::new(last), Some(ns));
                     changed = true;
                 }
             }

@@ -5,6 +5,7 @@ mod field_validation;
 mod kube_client;
 pub mod kubectl;
 mod openapi_v2;
+mod review;
 mod schema_and_selectors;
 pub mod support;
 mod watch_bookmarks;

@@ -160,8 +160,36 @@ fn parse_query(uri: &Uri) -> Query {
         .unwrap_or_default()
 }
 
+/// A boolean query parameter as apimachinery decodes it (runtime.Convert_Slice_string_To_bool):
+/// absent, `0` or `false` in any case is false; any other value, even empty, is true.
 fn flag(query: &Query, key: &str) -> bool {
-    matches!(query.get(key).map(String::as_str), Some("true" | "1"))
+    query
+        .get(key)
+        .is_some_and(|v| v != "0" && !v.eq_ignore_ascii_case("false"))
+}
+
+/// An integer query parameter as apimachinery decodes it (strconv.ParseInt, base 10). A
+/// malformed value is a 400 whose message is Go's parse error, unwrapped, as the real
+/// server answers (handlers/get.go: DecodeParameters error -> NewBadRequest(err.Error())).
+fn integer(query: &Query, key: &str) -> Result<Option<i64>, ApiError> {
+    let Some(raw) = query.get(key) else {
+        return Ok(None);
+    };
+    raw.parse::<i64>().map(Some).map_err(|err| {
+        let why = match err.kind() {
+            std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+                "value out of range"
+            }
+            _ => "invalid syntax",
+        };
+        ApiError::bad_request(format!("strconv.ParseInt: parsing \"{raw}\": {why}"))
+    })
+}
+
+/// Checks the integer fields of ListOptions, which every list, watch and deletecollection
+/// decodes whether it uses them or not.
+fn list_integers(query: &Query) -> Result<(Option<i64>, Option<i64>), ApiError> {
+    Ok((integer(query, "limit")?, integer(query, "timeoutSeconds")?))
 }
 
 pub async fn handle(
@@ -475,6 +503,7 @@ async fn resource_request(
                     "the server does not allow this method on the requested resource",
                 )),
                 None => {
+                    list_integers(&query)?;
                     let list = ListOptions {
                         filter: filter(&query, target.namespace.as_deref())?,
                         ..ListOptions::default()
@@ -497,6 +526,7 @@ async fn resource_request(
 }
 
 fn delete_options(query: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError> {
+    integer(query, "gracePeriodSeconds")?;
     let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
@@ -546,14 +576,11 @@ fn list(
     query: &Query,
     table: bool,
 ) -> Result<Response, ApiError> {
-    let limit = match query.get("limit").filter(|l| !l.is_empty()) {
-        Some(raw) => match raw.parse::<usize>() {
-            Ok(0) => None,
-            Ok(n) => Some(n),
-            Err(_) => return Err(ApiError::bad_request(format!("invalid limit \"{raw}\""))),
-        },
-        None => None,
-    };
+    // Storage pages only for a positive limit; zero or negative lists everything.
+    let limit = list_integers(query)?
+        .0
+        .filter(|n| *n > 0)
+        .and_then(|n| usize::try_from(n).ok());
     let exact = match query.get("resourceVersionMatch").map(String::as_str) {
         None | Some("") | Some("NotOlderThan") => false,
         Some("Exact") => true,
@@ -712,6 +739,11 @@ fn watch(
     query: &Query,
     table: bool,
 ) -> Result<Response, ApiError> {
+    // Zero means the server's default; a negative timeout has already passed.
+    let timeout = match list_integers(query)?.1 {
+        None | Some(0) => Duration::from_secs(1800),
+        Some(seconds) => Duration::from_secs(u64::try_from(seconds).unwrap_or(0)),
+    };
     let filter = filter(query, namespace)?;
     let send_initial = flag(query, "sendInitialEvents");
     let bookmarks = flag(query, "allowWatchBookmarks");
@@ -739,11 +771,6 @@ fn watch(
                 ApiError::bad_request(format!("invalid resource version \"{raw}\""))
             })?),
         };
-    let timeout = query
-        .get("timeoutSeconds")
-        .and_then(|t| t.parse::<u64>().ok())
-        .map(Duration::from_secs)
-        .unwrap_or(Duration::from_secs(1800));
     let view = WatchView {
         rt: rt.clone(),
         filter: filter.clone(),

@@ -33,6 +33,8 @@ pub struct Shared {
     pub faults: Faults,
     pub address: String,
     pub bookmark_interval: Duration,
+    /// How long a read from a resourceVersion not yet reached waits for it.
+    pub future_version_wait: Duration,
     /// Serve `/openapi/v3`; without it clients fall back to `/openapi/v2`, as with older servers.
     pub openapi_v3: bool,
     pub shutdown: tokio::sync::watch::Receiver<bool>,
@@ -412,9 +414,9 @@ async fn resource_request(
     let table = wants_table(headers);
     match (method.clone(), target.name.as_deref()) {
         (Method::GET, None) if flag(&query, "watch") => {
-            watch(shared, rt, target.namespace.as_deref(), &query, table)
+            watch(shared, rt, target.namespace.as_deref(), &query, table).await
         }
-        (Method::GET, None) => list(store, &rt, target.namespace.as_deref(), &query, table),
+        (Method::GET, None) => list(shared, &rt, target.namespace.as_deref(), &query, table).await,
         (Method::GET, Some(name)) => {
             let object = store.get(&rt, &namespace, name)?;
             if table {
@@ -569,8 +571,28 @@ fn delete_options(query: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError>
     })
 }
 
-fn list(
-    store: &Store,
+/// Waits, as the watch cache does before serving a read from a resourceVersion it has not
+/// reached (storage/cacher/watch_cache.go waitUntilFreshAndBlock, blockTimeout), until the
+/// server reaches `wanted`; then answers 504 "Too large resource version".
+async fn wait_until_fresh(shared: &Shared, wanted: u64) -> Result<(), ApiError> {
+    let (mut current, mut changes) = shared.store.subscribe();
+    let deadline = tokio::time::Instant::now() + shared.future_version_wait;
+    while current < wanted {
+        match tokio::time::timeout_at(deadline, changes.recv()).await {
+            Ok(Ok(_)) | Ok(Err(RecvError::Lagged(_))) => current = shared.store.current_rv(),
+            Ok(Err(RecvError::Closed)) | Err(_) => {
+                current = shared.store.current_rv();
+                if current < wanted {
+                    return Err(ApiError::resource_version_too_large(wanted, current));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn list(
+    shared: &Shared,
     rt: &ResourceType,
     namespace: Option<&str>,
     query: &Query,
@@ -597,7 +619,15 @@ fn list(
         resource_version: query.get("resourceVersion").cloned(),
         exact,
     };
-    let result = store.list(rt, &options)?;
+    if options.continue_token.is_none()
+        && let Some(wanted) = options
+            .resource_version
+            .as_deref()
+            .and_then(|rv| rv.parse::<u64>().ok())
+    {
+        wait_until_fresh(shared, wanted).await?;
+    }
+    let result = shared.store.list(rt, &options)?;
     let mut metadata = json!({"resourceVersion": result.resource_version.to_string()});
     if let Some(token) = &result.continue_token {
         metadata["continue"] = json!(token);
@@ -732,7 +762,7 @@ impl WatchView {
 /// How long before a watch's `timeoutSeconds` ends its last bookmark is sent.
 const PRE_TIMEOUT_BOOKMARK: Duration = Duration::from_secs(2);
 
-fn watch(
+async fn watch(
     shared: &Arc<Shared>,
     rt: Arc<ResourceType>,
     namespace: Option<&str>,
@@ -763,14 +793,35 @@ fn watch(
             }],
         ));
     }
-    let from =
+    let requested =
         match rv {
-            "" | "0" => WatchFrom::Current,
-            _ if send_initial => WatchFrom::Current,
-            raw => WatchFrom::After(raw.parse::<u64>().map_err(|_| {
+            "" | "0" => None,
+            raw => Some(raw.parse::<u64>().map_err(|_| {
                 ApiError::bad_request(format!("invalid resource version \"{raw}\""))
             })?),
         };
+    // A streaming list waits for its version as a list does (cacher.go
+    // waitUntilWatchCacheFreshAndForceAllEvents); the failure is the stream's one event,
+    // as every error after the version parses is on the real server.
+    if send_initial
+        && let Some(wanted) = requested
+        && let Err(err) = wait_until_fresh(shared, wanted).await
+    {
+        return Ok(stream_response(Body::from(encode_event(
+            "ERROR",
+            &err.to_status(),
+        ))));
+    }
+    let from = match requested {
+        Some(rv) if !send_initial => WatchFrom::After(rv),
+        _ => WatchFrom::Current,
+    };
+    // A plain watch from a version ahead of the server opens at once and, as the watch
+    // cache's watcher does, sends nothing (not even a bookmark) until changes pass it.
+    let skip_through = match from {
+        WatchFrom::After(rv) => rv,
+        WatchFrom::Current => 0,
+    };
     let view = WatchView {
         rt: rt.clone(),
         filter: filter.clone(),
@@ -826,14 +877,21 @@ fn watch(
             tokio::select! {
                 _ = tokio::time::sleep_until(deadline) => break,
                 _ = shutdown.changed() => break,
-                _ = ticker.tick(), if bookmarks => yield Ok(view.bookmark(seen_rv, false)),
+                _ = ticker.tick(), if bookmarks && seen_rv >= skip_through => {
+                    yield Ok(view.bookmark(seen_rv, false));
+                }
                 _ = tokio::time::sleep_until(pre_timeout), if bookmarks && !pre_timeout_sent => {
                     pre_timeout_sent = true;
-                    yield Ok(view.bookmark(seen_rv, false));
+                    if seen_rv >= skip_through {
+                        yield Ok(view.bookmark(seen_rv, false));
+                    }
                 }
                 received = receiver.recv() => match received {
                     Ok(record) => {
                         seen_rv = seen_rv.max(record.rv);
+                        if record.rv <= skip_through {
+                            continue;
+                        }
                         if let Some(line) = view.render(&record) {
                             if cut(sent) {
                                 faults.note_cut_watch();

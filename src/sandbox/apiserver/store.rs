@@ -338,6 +338,12 @@ impl Store {
         self.lock().rv
     }
 
+    /// Every later change, with the version current when subscribing.
+    pub fn subscribe(&self) -> (u64, broadcast::Receiver<Arc<WatchRecord>>) {
+        let inner = self.lock();
+        (inner.rv, inner.sender.subscribe())
+    }
+
     pub fn get(&self, rt: &ResourceType, namespace: &str, name: &str) -> Result<Value, ApiError> {
         let inner = self.lock();
         inner
@@ -595,10 +601,7 @@ impl Inner {
         {
             let asked = parse_rv(raw)?;
             if asked > self.rv {
-                return Err(ApiError::timeout(format!(
-                    "Too large resource version: {asked}, current: {}",
-                    self.rv
-                )));
+                return Err(ApiError::resource_version_too_large(asked, self.rv));
             }
             if options.exact {
                 list_rv = asked;

@@ -5,8 +5,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use kube::api::{Api, PostParams};
-use serde_json::Value;
+use futures::{StreamExt, TryStreamExt};
+use kube::ResourceExt;
+use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
+use serde_json::{Value, json};
 use thoth_operator::sandbox::apiserver::ApiServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -200,5 +202,132 @@ async fn boolean_parameters_are_true_unless_false_or_zero() {
     )
     .await;
     assert!(contains(&answer.body, "\"BOOKMARK\""));
+    server.shutdown().await;
+}
+fn assert_too_large(status: &Value, asked: u64, current: u64) {
+    assert_eq!(status["kind"], "Status", "{status}");
+    assert_eq!(status["code"], 504, "{status}");
+    assert_eq!(status["reason"], "Timeout", "{status}");
+    assert_eq!(
+        status["message"],
+        format!("Timeout: Too large resource version: {asked}, current: {current}")
+    );
+    assert_eq!(
+        status["details"],
+        json!({
+            "causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+            "retryAfterSeconds": 1,
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_list_ahead_of_the_server_waits_then_times_out_as_the_watch_cache_does() {
+    let server =
+        start_with(ApiServer::builder().future_version_wait(Duration::from_millis(100))).await;
+    let current = server.resource_version();
+    let ahead = current + 5;
+    let answer = exchange(
+        server.address(),
+        &format!("GET {WIDGETS}?resourceVersion={ahead}"),
+    )
+    .await;
+    assert_eq!(answer.code, 504);
+    assert!(
+        answer.head.contains("\r\nretry-after: 1"),
+        "{}",
+        answer.head
+    );
+    assert_too_large(&json_of(&answer.body), ahead, current);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_list_ahead_of_the_server_is_served_once_a_write_reaches_its_version() {
+    let server = start().await;
+    let widgets: Api<Widget> = Api::namespaced(server.client().unwrap(), "default");
+    let ahead = server.resource_version() + 1;
+    let list = {
+        let widgets = widgets.clone();
+        tokio::spawn(async move {
+            widgets
+                .list(&ListParams::default().at(&ahead.to_string()))
+                .await
+        })
+    };
+    widgets
+        .create(&PostParams::default(), &widget("a", 1))
+        .await
+        .unwrap();
+    let listed = tokio::time::timeout(HANG, list)
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("the list is served once the server reaches its version");
+    assert_eq!(listed.items.len(), 1);
+    let list_rv: u64 = listed.metadata.resource_version.unwrap().parse().unwrap();
+    assert!(list_rv >= ahead);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_watch_ahead_of_the_server_opens_at_once_and_skips_what_it_asked_past() {
+    let server = start().await;
+    let widgets: Api<Widget> = Api::namespaced(server.client().unwrap(), "default");
+    let current = server.resource_version();
+    let mut stream = widgets
+        .watch(
+            &WatchParams::default().timeout(60),
+            &(current + 2).to_string(),
+        )
+        .await
+        .unwrap()
+        .boxed();
+    let mut created = Vec::new();
+    for name in ["a", "b", "c"] {
+        created.push(
+            widgets
+                .create(&PostParams::default(), &widget(name, 1))
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(
+        created[1].resource_version(),
+        Some((current + 2).to_string()),
+        "each write takes the next version"
+    );
+    let first = tokio::time::timeout(HANG, stream.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("the watch stays open");
+    match first {
+        WatchEvent::Added(object) => assert_eq!(object.name_any(), "c"),
+        other => panic!("expected c's ADDED, got {other:?}"),
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_streaming_list_ahead_of_the_server_ends_with_a_too_large_error_event() {
+    let server =
+        start_with(ApiServer::builder().future_version_wait(Duration::from_millis(100))).await;
+    let current = server.resource_version();
+    let ahead = current + 3;
+    let answer = exchange(
+        server.address(),
+        &format!(
+            "GET {WIDGETS}?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&resourceVersion={ahead}"
+        ),
+    )
+    .await;
+    assert_eq!(
+        answer.code, 200,
+        "errors after the RV parses arrive as a watch event"
+    );
+    let event = json_of(&answer.body);
+    assert_eq!(event["type"], "ERROR", "{event}");
+    assert_too_large(&event["object"], ahead, current);
     server.shutdown().await;
 }

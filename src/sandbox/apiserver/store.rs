@@ -1205,7 +1205,19 @@ impl Inner {
                 }
             }
             // A resourceVersion in the applied configuration is a precondition, as on an update;
-            // the merge below drops it because the server owns the field.
+            // the merge below drops it because the server owns the field. When apply creates,
+            // registry/generic/registry/store.go Update takes the create path before comparing
+            // versions, so the resourceVersion is ignored; a uid, though, is refused
+            // (handlers/patch.go applyPatch).
+            let applied_uid = meta::uid(&applied).to_string();
+            if old.is_none() && subresource.is_none() && !applied_uid.is_empty() {
+                return Err(ApiError::conflict(
+                    rt.subject(name),
+                    &format!(
+                        "uid mismatch: the provided object specified uid {applied_uid}, and no existing object was found"
+                    ),
+                ));
+            }
             let precondition = meta::resource_version(&applied).to_string();
             if let Some(old) = &old
                 && !precondition.is_empty()

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use kube::ResourceExt;
-use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use serde_json::{Value, json};
 use thoth_operator::sandbox::apiserver::ApiServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -329,5 +329,42 @@ async fn a_streaming_list_ahead_of_the_server_ends_with_a_too_large_error_event(
     let event = json_of(&answer.body);
     assert_eq!(event["type"], "ERROR", "{event}");
     assert_too_large(&event["object"], ahead, current);
+    server.shutdown().await;
+}
+#[tokio::test]
+async fn apply_that_creates_ignores_a_resource_version_and_refuses_a_uid() {
+    let server = start().await;
+    let widgets: Api<Widget> = Api::namespaced(server.client().unwrap(), "default");
+    let params = PatchParams::apply("fidelity");
+    let with_rv = json!({
+        "apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": "a", "resourceVersion": "12345"},
+        "spec": {"size": 1},
+    });
+    let created = widgets
+        .patch("a", &params, &Patch::Apply(&with_rv))
+        .await
+        .expect("store.go Update creates without comparing the body's resourceVersion");
+    assert_ne!(created.resource_version().as_deref(), Some("12345"));
+    assert_eq!(widgets.get("a").await.unwrap().spec.size, 1);
+
+    let with_uid = json!({
+        "apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": "b", "uid": "0f0e0d0c-aaaa-bbbb-cccc-000000000001"},
+        "spec": {"size": 1},
+    });
+    let err = widgets
+        .patch("b", &params, &Patch::Apply(&with_uid))
+        .await
+        .unwrap_err();
+    let kube::Error::Api(status) = err else {
+        panic!("expected an API error, got {err:?}")
+    };
+    assert_eq!((status.code, status.reason.as_str()), (409, "Conflict"));
+    assert_eq!(
+        status.message,
+        "Operation cannot be fulfilled on widgets.example.com \"b\": uid mismatch: the provided object specified uid 0f0e0d0c-aaaa-bbbb-cccc-000000000001, and no existing object was found"
+    );
+    assert!(widgets.get_opt("b").await.unwrap().is_none());
     server.shutdown().await;
 }

@@ -539,7 +539,8 @@ fn delete_options(query: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError>
         .get("propagationPolicy")
         .map(String::as_str)
         .or_else(|| body.get("propagationPolicy").and_then(Value::as_str));
-    let orphan = body.get("orphanDependents").and_then(Value::as_bool) == Some(true);
+    let orphan_dependents = body.get("orphanDependents").and_then(Value::as_bool);
+    let orphan = orphan_dependents == Some(true);
     let propagation = match policy {
         Some("Foreground") => Propagation::Foreground,
         Some("Orphan") => Propagation::Orphan,
@@ -559,6 +560,7 @@ fn delete_options(query: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError>
             .is_some_and(|a| a.iter().any(|v| v == "All"));
     Ok(DeleteOptions {
         propagation,
+        propagation_given: policy.is_some() || orphan_dependents.is_some(),
         precondition_uid: body
             .pointer("/preconditions/uid")
             .and_then(Value::as_str)

@@ -6,8 +6,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::ResourceExt;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use kube::api::{
+    Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+};
 use serde_json::{Value, json};
 use thoth_operator::sandbox::apiserver::ApiServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -366,5 +369,71 @@ async fn apply_that_creates_ignores_a_resource_version_and_refuses_a_uid() {
         "Operation cannot be fulfilled on widgets.example.com \"b\": uid mismatch: the provided object specified uid 0f0e0d0c-aaaa-bbbb-cccc-000000000001, and no existing object was found"
     );
     assert!(widgets.get_opt("b").await.unwrap().is_none());
+    server.shutdown().await;
+}
+
+fn owned_by(name: &str, owner: &Widget) -> Widget {
+    let mut dependent = widget(name, 1);
+    dependent.metadata.owner_references = Some(vec![OwnerReference {
+        api_version: "example.com/v1".into(),
+        kind: "Widget".into(),
+        name: owner.name_any(),
+        uid: owner.uid().unwrap(),
+        block_owner_deletion: Some(true),
+        ..OwnerReference::default()
+    }]);
+    // Keeps the dependent (and so its owner's foreground deletion) pending.
+    dependent.metadata.finalizers = Some(vec!["example.com/keep".into()]);
+    dependent
+}
+
+#[tokio::test]
+async fn deleting_again_with_background_drops_the_foreground_finalizer() {
+    let server = start().await;
+    let widgets: Api<Widget> = Api::namespaced(server.client().unwrap(), "default");
+    let post = PostParams::default();
+    // "held" keeps a finalizer of its own; "bare" has none besides foregroundDeletion.
+    let mut held = widget("held", 1);
+    held.metadata.finalizers = Some(vec!["example.com/hold".into()]);
+    let held = widgets.create(&post, &held).await.unwrap();
+    let bare = widgets.create(&post, &widget("bare", 1)).await.unwrap();
+    widgets.create(&post, &owned_by("d1", &held)).await.unwrap();
+    widgets.create(&post, &owned_by("d2", &bare)).await.unwrap();
+    for name in ["held", "bare"] {
+        let deleting = widgets
+            .delete(name, &DeleteParams::foreground())
+            .await
+            .unwrap()
+            .unwrap_left();
+        assert!(
+            deleting
+                .finalizers()
+                .iter()
+                .any(|f| f == "foregroundDeletion"),
+            "{name}: {:?}",
+            deleting.finalizers()
+        );
+    }
+    // store.go deletionFinalizersForGarbageCollection rewrites the GC finalizers for the new
+    // policy: Background removes foregroundDeletion.
+    let held_again = widgets
+        .delete("held", &DeleteParams::background())
+        .await
+        .unwrap()
+        .unwrap_left();
+    assert_eq!(held_again.finalizers(), ["example.com/hold".to_string()]);
+    // With no finalizer left, the object goes at once.
+    widgets
+        .delete("bare", &DeleteParams::background())
+        .await
+        .unwrap();
+    assert!(widgets.get_opt("bare").await.unwrap().is_none());
+    // Deleting again with no policy keeps what the object has.
+    let unchanged = widgets
+        .delete("held", &DeleteParams::default())
+        .await
+        .unwrap()
+        .unwrap_left();
+    assert_eq!(unchanged.resource_version(), held_again.resource_version());
     server.shutdown().await;
 }

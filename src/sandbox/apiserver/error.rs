@@ -194,6 +194,21 @@ impl ApiError {
         Self::plain(504, "Timeout", message)
     }
 
+    /// 504 for a read from a resourceVersion the server has not reached in time, shaped as
+    /// storage.NewTooLargeResourceVersionError (apiserver/pkg/storage/errors.go) shapes it.
+    pub fn resource_version_too_large(asked: u64, current: u64) -> Self {
+        let mut err = Self::timeout(format!(
+            "Timeout: Too large resource version: {asked}, current: {current}"
+        ));
+        err.details.retry_after_seconds = Some(1);
+        err.details.causes = vec![Cause {
+            reason: "ResourceVersionTooLarge".into(),
+            message: "Too large resource version".into(),
+            field: String::new(),
+        }];
+        err
+    }
+
     pub fn path_not_found(path: &str) -> Self {
         Self::plain(
             404,
@@ -231,7 +246,14 @@ impl ApiError {
                 .details
                 .causes
                 .iter()
-                .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
+                .map(|c| {
+                    // StatusCause.field is omitempty.
+                    let mut cause = json!({"reason": c.reason, "message": c.message});
+                    if !c.field.is_empty() {
+                        cause["field"] = json!(c.field);
+                    }
+                    cause
+                })
                 .collect();
             details.insert("causes".into(), Value::Array(causes));
         }

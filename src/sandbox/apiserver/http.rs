@@ -33,6 +33,8 @@ pub struct Shared {
     pub faults: Faults,
     pub address: String,
     pub bookmark_interval: Duration,
+    /// How long a read from a resourceVersion not yet reached waits for it.
+    pub future_version_wait: Duration,
     /// Serve `/openapi/v3`; without it clients fall back to `/openapi/v2`, as with older servers.
     pub openapi_v3: bool,
     pub shutdown: tokio::sync::watch::Receiver<bool>,
@@ -160,8 +162,36 @@ fn parse_query(uri: &Uri) -> Query {
         .unwrap_or_default()
 }
 
+/// A boolean query parameter as apimachinery decodes it (runtime.Convert_Slice_string_To_bool):
+/// absent, `0` or `false` in any case is false; any other value, even empty, is true.
 fn flag(query: &Query, key: &str) -> bool {
-    matches!(query.get(key).map(String::as_str), Some("true" | "1"))
+    query
+        .get(key)
+        .is_some_and(|v| v != "0" && !v.eq_ignore_ascii_case("false"))
+}
+
+/// An integer query parameter as apimachinery decodes it (strconv.ParseInt, base 10). A
+/// malformed value is a 400 whose message is Go's parse error, unwrapped, as the real
+/// server answers (handlers/get.go: DecodeParameters error -> NewBadRequest(err.Error())).
+fn integer(query: &Query, key: &str) -> Result<Option<i64>, ApiError> {
+    let Some(raw) = query.get(key) else {
+        return Ok(None);
+    };
+    raw.parse::<i64>().map(Some).map_err(|err| {
+        let why = match err.kind() {
+            std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+                "value out of range"
+            }
+            _ => "invalid syntax",
+        };
+        ApiError::bad_request(format!("strconv.ParseInt: parsing \"{raw}\": {why}"))
+    })
+}
+
+/// Checks the integer fields of ListOptions, which every list, watch and deletecollection
+/// decodes whether it uses them or not.
+fn list_integers(query: &Query) -> Result<(Option<i64>, Option<i64>), ApiError> {
+    Ok((integer(query, "limit")?, integer(query, "timeoutSeconds")?))
 }
 
 pub async fn handle(
@@ -384,9 +414,9 @@ async fn resource_request(
     let table = wants_table(headers);
     match (method.clone(), target.name.as_deref()) {
         (Method::GET, None) if flag(&query, "watch") => {
-            watch(shared, rt, target.namespace.as_deref(), &query, table)
+            watch(shared, rt, target.namespace.as_deref(), &query, table).await
         }
-        (Method::GET, None) => list(store, &rt, target.namespace.as_deref(), &query, table),
+        (Method::GET, None) => list(shared, &rt, target.namespace.as_deref(), &query, table).await,
         (Method::GET, Some(name)) => {
             let object = store.get(&rt, &namespace, name)?;
             if table {
@@ -475,6 +505,7 @@ async fn resource_request(
                     "the server does not allow this method on the requested resource",
                 )),
                 None => {
+                    list_integers(&query)?;
                     let list = ListOptions {
                         filter: filter(&query, target.namespace.as_deref())?,
                         ..ListOptions::default()
@@ -497,6 +528,7 @@ async fn resource_request(
 }
 
 fn delete_options(query: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError> {
+    integer(query, "gracePeriodSeconds")?;
     let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
@@ -507,7 +539,8 @@ fn delete_options(query: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError>
         .get("propagationPolicy")
         .map(String::as_str)
         .or_else(|| body.get("propagationPolicy").and_then(Value::as_str));
-    let orphan = body.get("orphanDependents").and_then(Value::as_bool) == Some(true);
+    let orphan_dependents = body.get("orphanDependents").and_then(Value::as_bool);
+    let orphan = orphan_dependents == Some(true);
     let propagation = match policy {
         Some("Foreground") => Propagation::Foreground,
         Some("Orphan") => Propagation::Orphan,
@@ -527,6 +560,7 @@ fn delete_options(query: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError>
             .is_some_and(|a| a.iter().any(|v| v == "All"));
     Ok(DeleteOptions {
         propagation,
+        propagation_given: policy.is_some() || orphan_dependents.is_some(),
         precondition_uid: body
             .pointer("/preconditions/uid")
             .and_then(Value::as_str)
@@ -539,21 +573,38 @@ fn delete_options(query: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError>
     })
 }
 
-fn list(
-    store: &Store,
+/// Waits, as the watch cache does before serving a read from a resourceVersion it has not
+/// reached (storage/cacher/watch_cache.go waitUntilFreshAndBlock, blockTimeout), until the
+/// server reaches `wanted`; then answers 504 "Too large resource version".
+async fn wait_until_fresh(shared: &Shared, wanted: u64) -> Result<(), ApiError> {
+    let (mut current, mut changes) = shared.store.subscribe();
+    let deadline = tokio::time::Instant::now() + shared.future_version_wait;
+    while current < wanted {
+        match tokio::time::timeout_at(deadline, changes.recv()).await {
+            Ok(Ok(_)) | Ok(Err(RecvError::Lagged(_))) => current = shared.store.current_rv(),
+            Ok(Err(RecvError::Closed)) | Err(_) => {
+                current = shared.store.current_rv();
+                if current < wanted {
+                    return Err(ApiError::resource_version_too_large(wanted, current));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn list(
+    shared: &Shared,
     rt: &ResourceType,
     namespace: Option<&str>,
     query: &Query,
     table: bool,
 ) -> Result<Response, ApiError> {
-    let limit = match query.get("limit").filter(|l| !l.is_empty()) {
-        Some(raw) => match raw.parse::<usize>() {
-            Ok(0) => None,
-            Ok(n) => Some(n),
-            Err(_) => return Err(ApiError::bad_request(format!("invalid limit \"{raw}\""))),
-        },
-        None => None,
-    };
+    // Storage pages only for a positive limit; zero or negative lists everything.
+    let limit = list_integers(query)?
+        .0
+        .filter(|n| *n > 0)
+        .and_then(|n| usize::try_from(n).ok());
     let exact = match query.get("resourceVersionMatch").map(String::as_str) {
         None | Some("") | Some("NotOlderThan") => false,
         Some("Exact") => true,
@@ -570,7 +621,15 @@ fn list(
         resource_version: query.get("resourceVersion").cloned(),
         exact,
     };
-    let result = store.list(rt, &options)?;
+    if options.continue_token.is_none()
+        && let Some(wanted) = options
+            .resource_version
+            .as_deref()
+            .and_then(|rv| rv.parse::<u64>().ok())
+    {
+        wait_until_fresh(shared, wanted).await?;
+    }
+    let result = shared.store.list(rt, &options)?;
     let mut metadata = json!({"resourceVersion": result.resource_version.to_string()});
     if let Some(token) = &result.continue_token {
         metadata["continue"] = json!(token);
@@ -705,13 +764,18 @@ impl WatchView {
 /// How long before a watch's `timeoutSeconds` ends its last bookmark is sent.
 const PRE_TIMEOUT_BOOKMARK: Duration = Duration::from_secs(2);
 
-fn watch(
+async fn watch(
     shared: &Arc<Shared>,
     rt: Arc<ResourceType>,
     namespace: Option<&str>,
     query: &Query,
     table: bool,
 ) -> Result<Response, ApiError> {
+    // Zero means the server's default; a negative timeout has already passed.
+    let timeout = match list_integers(query)?.1 {
+        None | Some(0) => Duration::from_secs(1800),
+        Some(seconds) => Duration::from_secs(u64::try_from(seconds).unwrap_or(0)),
+    };
     let filter = filter(query, namespace)?;
     let send_initial = flag(query, "sendInitialEvents");
     let bookmarks = flag(query, "allowWatchBookmarks");
@@ -731,19 +795,35 @@ fn watch(
             }],
         ));
     }
-    let from =
+    let requested =
         match rv {
-            "" | "0" => WatchFrom::Current,
-            _ if send_initial => WatchFrom::Current,
-            raw => WatchFrom::After(raw.parse::<u64>().map_err(|_| {
+            "" | "0" => None,
+            raw => Some(raw.parse::<u64>().map_err(|_| {
                 ApiError::bad_request(format!("invalid resource version \"{raw}\""))
             })?),
         };
-    let timeout = query
-        .get("timeoutSeconds")
-        .and_then(|t| t.parse::<u64>().ok())
-        .map(Duration::from_secs)
-        .unwrap_or(Duration::from_secs(1800));
+    // A streaming list waits for its version as a list does (cacher.go
+    // waitUntilWatchCacheFreshAndForceAllEvents); the failure is the stream's one event,
+    // as every error after the version parses is on the real server.
+    if send_initial
+        && let Some(wanted) = requested
+        && let Err(err) = wait_until_fresh(shared, wanted).await
+    {
+        return Ok(stream_response(Body::from(encode_event(
+            "ERROR",
+            &err.to_status(),
+        ))));
+    }
+    let from = match requested {
+        Some(rv) if !send_initial => WatchFrom::After(rv),
+        _ => WatchFrom::Current,
+    };
+    // A plain watch from a version ahead of the server opens at once and, as the watch
+    // cache's watcher does, sends nothing (not even a bookmark) until changes pass it.
+    let skip_through = match from {
+        WatchFrom::After(rv) => rv,
+        WatchFrom::Current => 0,
+    };
     let view = WatchView {
         rt: rt.clone(),
         filter: filter.clone(),
@@ -799,14 +879,21 @@ fn watch(
             tokio::select! {
                 _ = tokio::time::sleep_until(deadline) => break,
                 _ = shutdown.changed() => break,
-                _ = ticker.tick(), if bookmarks => yield Ok(view.bookmark(seen_rv, false)),
+                _ = ticker.tick(), if bookmarks && seen_rv >= skip_through => {
+                    yield Ok(view.bookmark(seen_rv, false));
+                }
                 _ = tokio::time::sleep_until(pre_timeout), if bookmarks && !pre_timeout_sent => {
                     pre_timeout_sent = true;
-                    yield Ok(view.bookmark(seen_rv, false));
+                    if seen_rv >= skip_through {
+                        yield Ok(view.bookmark(seen_rv, false));
+                    }
                 }
                 received = receiver.recv() => match received {
                     Ok(record) => {
                         seen_rv = seen_rv.max(record.rv);
+                        if record.rv <= skip_through {
+                            continue;
+                        }
                         if let Some(line) = view.render(&record) {
                             if cut(sent) {
                                 faults.note_cut_watch();

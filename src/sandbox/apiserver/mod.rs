@@ -71,6 +71,7 @@ pub struct ApiServerBuilder {
     faults: Faults,
     event_window: usize,
     bookmark_interval: Duration,
+    future_version_wait: Duration,
     openapi_v3: bool,
     crds: Vec<CustomResourceDefinition>,
 }
@@ -81,6 +82,8 @@ impl Default for ApiServerBuilder {
             faults: Faults::default(),
             event_window: 10_000,
             bookmark_interval: Duration::from_secs(60),
+            // The watch cache's blockTimeout.
+            future_version_wait: Duration::from_secs(3),
             openapi_v3: true,
             crds: Vec::new(),
         }
@@ -106,6 +109,14 @@ impl ApiServerBuilder {
         self
     }
 
+    /// How long a list (or streaming list) from a resourceVersion the server has not reached
+    /// waits for it before answering 504 "Too large resource version" (3 s by default, as
+    /// the real watch cache waits).
+    pub fn future_version_wait(mut self, wait: Duration) -> Self {
+        self.future_version_wait = wait;
+        self
+    }
+
     /// Whether `/openapi/v3` is served (the default). Without it the server behaves as
     /// those before v1.27 did for kubectl, which then reads `/openapi/v2` only.
     pub fn openapi_v3(mut self, served: bool) -> Self {
@@ -124,6 +135,7 @@ impl ApiServerBuilder {
             store: Arc::new(Store::new(self.event_window)),
             faults: self.faults,
             bookmark_interval: self.bookmark_interval,
+            future_version_wait: self.future_version_wait,
             openapi_v3: self.openapi_v3,
             crds: self.crds,
         }
@@ -135,6 +147,7 @@ pub struct ApiServer {
     store: Arc<Store>,
     faults: Faults,
     bookmark_interval: Duration,
+    future_version_wait: Duration,
     openapi_v3: bool,
     crds: Vec<CustomResourceDefinition>,
 }
@@ -165,6 +178,7 @@ impl ApiServer {
             faults: self.faults.clone(),
             address: local.to_string(),
             bookmark_interval: self.bookmark_interval,
+            future_version_wait: self.future_version_wait,
             openapi_v3: self.openapi_v3,
             shutdown: shutdown_rx.clone(),
         });

@@ -127,6 +127,9 @@ pub enum Propagation {
 #[derive(Debug, Clone, Default)]
 pub struct DeleteOptions {
     pub propagation: Propagation,
+    /// Whether the request named a policy (propagationPolicy or orphanDependents) rather
+    /// than leaving it to the default.
+    pub propagation_given: bool,
     pub precondition_uid: Option<String>,
     pub precondition_rv: Option<String>,
     pub dry_run: bool,
@@ -336,6 +339,12 @@ impl Store {
 
     pub fn current_rv(&self) -> u64 {
         self.lock().rv
+    }
+
+    /// Every later change, with the version current when subscribing.
+    pub fn subscribe(&self) -> (u64, broadcast::Receiver<Arc<WatchRecord>>) {
+        let inner = self.lock();
+        (inner.rv, inner.sender.subscribe())
     }
 
     pub fn get(&self, rt: &ResourceType, namespace: &str, name: &str) -> Result<Value, ApiError> {
@@ -595,10 +604,7 @@ impl Inner {
         {
             let asked = parse_rv(raw)?;
             if asked > self.rv {
-                return Err(ApiError::timeout(format!(
-                    "Too large resource version: {asked}, current: {}",
-                    self.rv
-                )));
+                return Err(ApiError::resource_version_too_large(asked, self.rv));
             }
             if options.exact {
                 list_rv = asked;
@@ -1202,7 +1208,19 @@ impl Inner {
                 }
             }
             // A resourceVersion in the applied configuration is a precondition, as on an update;
-            // the merge below drops it because the server owns the field.
+            // the merge below drops it because the server owns the field. When apply creates,
+            // registry/generic/registry/store.go Update takes the create path before comparing
+            // versions, so the resourceVersion is ignored; a uid, though, is refused
+            // (handlers/patch.go applyPatch).
+            let applied_uid = meta::uid(&applied).to_string();
+            if old.is_none() && subresource.is_none() && !applied_uid.is_empty() {
+                return Err(ApiError::conflict(
+                    rt.subject(name),
+                    &format!(
+                        "uid mismatch: the provided object specified uid {applied_uid}, and no existing object was found"
+                    ),
+                ));
+            }
             let precondition = meta::resource_version(&applied).to_string();
             if let Some(old) = &old
                 && !precondition.is_empty()
@@ -1341,7 +1359,11 @@ impl Inner {
         if options.propagation == Propagation::Orphan {
             self.orphan_dependents(&uid);
         }
-        let object = self.delete_object(&key, &old, options.propagation);
+        let object = if meta::is_deleting(&old) && options.propagation_given {
+            self.redelete(&key, &old, options.propagation)
+        } else {
+            self.delete_object(&key, &old, options.propagation)
+        };
         if options.propagation == Propagation::Foreground {
             self.delete_dependents(&uid);
         }
@@ -1350,6 +1372,59 @@ impl Inner {
     }
 
     /// Deletes or, when finalizers (or a foreground deletion) hold it, marks the object.
+    /// Deleting an object already being deleted, with a policy, rewrites its
+    /// garbage-collection finalizers for that policy, as registry/generic/registry/store.go
+    /// (deletionFinalizersForGarbageCollection) does for types without graceful deletion:
+    /// Foreground adds foregroundDeletion, Background and Orphan remove it (orphaning is
+    /// immediate here, so no orphan finalizer). With no finalizer left the object goes.
+    fn redelete(
+        &mut self,
+        key: &StorageKey,
+        old: &Arc<Value>,
+        propagation: Propagation,
+    ) -> Arc<Value> {
+        if *key == namespace_key() {
+            return old.clone();
+        }
+        let object_key = (
+            meta::namespace(old).to_string(),
+            meta::name(old).to_string(),
+        );
+        let before = meta::finalizers(old);
+        let mut finalizers: Vec<String> = before
+            .iter()
+            .filter(|f| *f != "foregroundDeletion" && *f != "orphan")
+            .cloned()
+            .collect();
+        if propagation == Propagation::Foreground && self.has_dependents(meta::uid(old)) {
+            finalizers.push("foregroundDeletion".into());
+            self.foreground_pending
+                .insert((key.clone(), object_key.clone()));
+        } else {
+            self.foreground_pending
+                .remove(&(key.clone(), object_key.clone()));
+        }
+        if finalizers == before {
+            return old.clone();
+        }
+        let mut updated = (**old).clone();
+        let rv = self.next_rv();
+        meta::set_meta(&mut updated, "resourceVersion", json!(rv.to_string()));
+        if finalizers.is_empty() {
+            meta::remove_meta(&mut updated, "finalizers");
+            let updated = Arc::new(updated);
+            self.take(key, &object_key);
+            self.emit(key, EventType::Deleted, updated.clone(), Some(old.clone()));
+            self.after_removal(key, &updated);
+            return updated;
+        }
+        meta::set_meta(&mut updated, "finalizers", json!(finalizers));
+        let updated = Arc::new(updated);
+        self.put(key, updated.clone());
+        self.emit(key, EventType::Modified, updated.clone(), Some(old.clone()));
+        updated
+    }
+
     fn delete_object(
         &mut self,
         key: &StorageKey,

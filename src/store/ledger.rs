@@ -55,14 +55,23 @@ pub struct LedgerEntry {
     pub fate: Fate,
 }
 
+// Rows go in in key order whatever the caller's order: two replicas writing overlapping batches then
+// wait on each other's keys in the same order instead of deadlocking. Within one key the caller's
+// first row still wins (position breaks the tie).
 const RECORD_LEDGER: Sql = Sql {
     name: "ledger.record",
     text: "INSERT INTO message_ledger (topic, kafka_partition, kafka_offset, message_type,
                message_version, received_at, fate, resource_kind, resource_namespace, resource_name,
                flag, reason)
-           SELECT * FROM UNNEST($1::text[], $2::int4[], $3::int8[], $4::text[], $5::text[],
-                                $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::text[],
-                                $11::text[], $12::text[])
+           SELECT topic, kafka_partition, kafka_offset, message_type, message_version, received_at,
+                  fate, resource_kind, resource_namespace, resource_name, flag, reason
+           FROM UNNEST($1::text[], $2::int4[], $3::int8[], $4::text[], $5::text[],
+                       $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::text[],
+                       $11::text[], $12::text[])
+                WITH ORDINALITY AS t(topic, kafka_partition, kafka_offset, message_type,
+                                     message_version, received_at, fate, resource_kind,
+                                     resource_namespace, resource_name, flag, reason, position)
+           ORDER BY topic, kafka_partition, kafka_offset, position
            ON CONFLICT (topic, kafka_partition, kafka_offset) DO NOTHING",
 };
 

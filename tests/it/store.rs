@@ -934,6 +934,19 @@ async fn replicas_recording_overlapping_ledger_batches_in_opposite_orders_both_s
         assert_eq!(a + b, 400, "round {round}");
     }
     assert_eq!(count(&pool, "message_ledger").await, 2000);
+
+    // Sorting the batch keeps the caller's first fate for a key repeated within it.
+    let twice = [
+        ledger(1, Fate::Skipped { reason: "first".into() }),
+        ledger(1, Fate::DeadLettered { reason: "second".into() }),
+    ];
+    assert_eq!(first.record_ledger(&twice).await.unwrap(), 1);
+    let kept = first
+        .ledger_entry(&twice[0].topic, 0, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.fate, twice[0].fate);
 }
 
 #[tokio::test]

@@ -31,10 +31,20 @@ pub struct ClaimedMessage {
     pub attempts: i32,
 }
 
+// Ids are drawn in the caller's order (publishing is oldest first), but rows go in in dedup-key order:
+// two replicas enqueueing overlapping batches in different orders then wait on each other's keys in
+// the same order instead of deadlocking (40P01). PostgreSQL evaluates the volatile `nextval` after
+// the inner sort, so ids follow `position`.
 const ENQUEUE: Sql = Sql {
     name: "outbox.enqueue",
-    text: "INSERT INTO outbox (dedup_key, topic, message_key, payload)
-           SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::jsonb[])
+    text: "INSERT INTO outbox (id, dedup_key, topic, message_key, payload) OVERRIDING SYSTEM VALUE
+           SELECT s.id, s.dedup_key, s.topic, s.message_key, s.payload
+           FROM (SELECT nextval(pg_get_serial_sequence('outbox', 'id')) AS id, t.*
+                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::jsonb[])
+                      WITH ORDINALITY AS t(dedup_key, topic, message_key, payload, position)
+                 ORDER BY t.position
+                 OFFSET 0) s
+           ORDER BY s.dedup_key, s.position
            ON CONFLICT (dedup_key) DO NOTHING",
 };
 

@@ -61,7 +61,32 @@ pub struct Store {
 #[derive(Debug)]
 pub struct StoreTx {
     tx: Transaction<'static, Postgres>,
+    observer: TxObserver,
+}
+
+/// The observer of one transaction, which also remembers the first statement that failed in it.
+///
+/// PostgreSQL aborts a transaction at its first failed statement and answers a later `COMMIT` with
+/// `ROLLBACK` rather than an error; without this, [`StoreTx::commit`] would report success for writes
+/// that were thrown away, and a caller would commit a Kafka offset whose fate is not durable.
+#[derive(Debug)]
+pub(crate) struct TxObserver {
     observer: Arc<Observer>,
+    failed: Option<&'static str>,
+}
+
+impl TxObserver {
+    pub(crate) async fn run<T>(
+        &mut self,
+        sql: Sql,
+        statement: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> StoreResult<T> {
+        let result = self.observer.run(sql, statement).await;
+        if result.is_err() && self.failed.is_none() {
+            self.failed = Some(sql.name);
+        }
+        result
+    }
 }
 
 const BEGIN: Sql = Sql {
@@ -121,7 +146,10 @@ impl Store {
         let tx = self.observer.run(BEGIN, self.pool.begin()).await?;
         Ok(StoreTx {
             tx,
-            observer: self.observer.clone(),
+            observer: TxObserver {
+                observer: self.observer.clone(),
+                failed: None,
+            },
         })
     }
 
@@ -146,13 +174,22 @@ impl Store {
 }
 
 impl StoreTx {
+    /// Makes every write of the transaction durable; refused, with everything rolled back, when a
+    /// statement failed in it.
     pub async fn commit(self) -> StoreResult<()> {
-        self.observer.clone().run(COMMIT, self.tx.commit()).await
+        let StoreTx { tx, observer } = self;
+        if let Some(query) = observer.failed {
+            if let Err(err) = observer.observer.run(ROLLBACK, tx.rollback()).await {
+                tracing::warn!(error = %err, "rolling back an aborted transaction failed");
+            }
+            return Err(StoreError::TransactionAborted { query });
+        }
+        observer.observer.run(COMMIT, tx.commit()).await
     }
 
     pub async fn rollback(self) -> StoreResult<()> {
         self.observer
-            .clone()
+            .observer
             .run(ROLLBACK, self.tx.rollback())
             .await
     }

@@ -321,7 +321,7 @@ impl StoreTx {
             )?);
         }
         let columns = VersionColumns::from_keys(outcomes.iter().map(|o| &o.version));
-        ensure_versions(&mut self.tx, &self.observer, &columns).await?;
+        ensure_versions(&mut self.tx, &mut self.observer, &columns).await?;
         let solvers: Vec<&str> = outcomes.iter().map(|o| o.solver.as_str()).collect();
         let statuses: Vec<&str> = outcomes.iter().map(|o| o.status.as_str()).collect();
         let documents: Vec<Option<&str>> =
@@ -386,7 +386,7 @@ impl StoreTx {
             )?);
         }
         let columns = VersionColumns::from_keys(outcomes.iter().map(|o| &o.version));
-        ensure_versions(&mut self.tx, &self.observer, &columns).await?;
+        ensure_versions(&mut self.tx, &mut self.observer, &columns).await?;
         let statuses: Vec<&str> = outcomes.iter().map(|o| o.status.as_str()).collect();
         let documents: Vec<Option<&str>> =
             outcomes.iter().map(|o| o.document_id.as_deref()).collect();

@@ -7,9 +7,9 @@ use sqlx::Row;
 use sqlx::postgres::PgConnection;
 
 use super::error::{StoreError, StoreResult};
-use super::stats::{Observer, Sql};
+use super::stats::Sql;
 use super::validate::{self, limits};
-use super::{Store, StoreTx, autocommit};
+use super::{Store, StoreTx, TxObserver, autocommit};
 use crate::package::{IndexUrl, PackageName, PackageVersion};
 
 /// A package version on one index: the identity every outcome and flag hangs off.
@@ -244,7 +244,7 @@ const ARTIFACT_PRESENT: Sql = Sql {
 /// concurrent batches lock rows in the same order).
 pub(super) async fn ensure_versions(
     conn: &mut PgConnection,
-    observer: &Observer,
+    observer: &mut TxObserver,
     columns: &VersionColumns<'_>,
 ) -> StoreResult<u64> {
     if columns.urls.is_empty() {
@@ -276,7 +276,7 @@ impl StoreTx {
     pub async fn ensure_versions(&mut self, keys: &[VersionKey]) -> StoreResult<u64> {
         validate::batch_size(keys.len())?;
         let columns = VersionColumns::from_keys(keys);
-        ensure_versions(&mut self.tx, &self.observer, &columns).await
+        ensure_versions(&mut self.tx, &mut self.observer, &columns).await
     }
 
     /// Sets flags on versions, creating the version rows that are missing. Several updates of one flag
@@ -294,7 +294,7 @@ impl StoreTx {
             }
         }
         let columns = VersionColumns::from_keys(merged.keys().copied());
-        ensure_versions(&mut self.tx, &self.observer, &columns).await?;
+        ensure_versions(&mut self.tx, &mut self.observer, &columns).await?;
         let missing: Vec<Option<bool>> = merged.values().map(|v| v.0).collect();
         let sdist: Vec<Option<bool>> = merged.values().map(|v| v.1).collect();
         let changed = self
@@ -347,7 +347,7 @@ impl StoreTx {
             merged.insert((&artifact.version, &artifact.sha256), artifact);
         }
         let columns = VersionColumns::from_keys(merged.keys().map(|(v, _)| *v));
-        ensure_versions(&mut self.tx, &self.observer, &columns).await?;
+        ensure_versions(&mut self.tx, &mut self.observer, &columns).await?;
         let sha256: Vec<&str> = merged.keys().map(|(_, s)| s.as_str()).collect();
         let names: Vec<Option<&str>> = merged
             .values()

@@ -925,11 +925,13 @@ async fn replicas_recording_overlapping_ledger_batches_in_opposite_orders_both_s
     let (db, first, pool) = fresh().await;
     let second = db.store().await.unwrap();
     for round in 0..5_i64 {
-        let forward: Vec<LedgerEntry> = (0..400)
-            .map(|i| ledger_on("t", round * 1000 + i))
-            .collect();
+        let forward: Vec<LedgerEntry> =
+            (0..400).map(|i| ledger_on("t", round * 1000 + i)).collect();
         let backward: Vec<LedgerEntry> = forward.iter().rev().cloned().collect();
-        let (a, b) = tokio::join!(first.record_ledger(&forward), second.record_ledger(&backward));
+        let (a, b) = tokio::join!(
+            first.record_ledger(&forward),
+            second.record_ledger(&backward)
+        );
         let (a, b) = (a.unwrap(), b.unwrap());
         assert_eq!(a + b, 400, "round {round}");
     }
@@ -937,8 +939,18 @@ async fn replicas_recording_overlapping_ledger_batches_in_opposite_orders_both_s
 
     // Sorting the batch keeps the caller's first fate for a key repeated within it.
     let twice = [
-        ledger(1, Fate::Skipped { reason: "first".into() }),
-        ledger(1, Fate::DeadLettered { reason: "second".into() }),
+        ledger(
+            1,
+            Fate::Skipped {
+                reason: "first".into(),
+            },
+        ),
+        ledger(
+            1,
+            Fate::DeadLettered {
+                reason: "second".into(),
+            },
+        ),
     ];
     assert_eq!(first.record_ledger(&twice).await.unwrap(), 1);
     let kept = first
@@ -1067,11 +1079,8 @@ async fn committing_a_transaction_after_a_failed_statement_is_an_error() {
     tx.record_ledger(&[ledger(1, Fate::Skipped { reason: "r".into() })])
         .await
         .unwrap();
-    let outcome = SolverOutcome {
-        // Fits the column when the store checks it, but a duration PostgreSQL refuses to store is
-        // not the only way: any failing statement will do, so break one on purpose.
-        ..solver_outcome("flask", SolverStatus::Success)
-    };
+    // Valid input, but a constraint the server enforces makes the statement fail.
+    let outcome = solver_outcome("flask", SolverStatus::Success);
     sqlx::query("ALTER TABLE solver_outcome ADD CONSTRAINT review_no_rows CHECK (false)")
         .execute(&pool)
         .await
@@ -1088,8 +1097,24 @@ async fn committing_a_transaction_after_a_failed_statement_is_an_error() {
         "{failed:?}"
     );
     let committed = tx.commit().await;
-    assert!(committed.is_err(), "commit reported success");
+    assert!(
+        matches!(
+            committed,
+            Err(StoreError::TransactionAborted {
+                query: "outcomes.record_solver"
+            })
+        ),
+        "{committed:?}"
+    );
     assert_eq!(count(&pool, "message_ledger").await, 0);
+    // The connection went back to the pool usable.
+    for offset in 2..10 {
+        store
+            .record_ledger(&[ledger(offset, Fate::Skipped { reason: "r".into() })])
+            .await
+            .unwrap();
+    }
+    assert_eq!(count(&pool, "message_ledger").await, 8);
 }
 
 /// Index URLs whose canonical form outgrows the column are refused as input, naming the field.
@@ -1127,7 +1152,10 @@ async fn empty_batches_do_not_reach_the_server() {
     assert_eq!(store.record_ledger(&[]).await.unwrap(), 0);
     assert_eq!(store.enqueue(&[]).await.unwrap(), 0);
     assert_eq!(store.record_solver_outcomes(&[]).await.unwrap(), 0);
-    assert_eq!(store.record_security_indicator_outcomes(&[]).await.unwrap(), 0);
+    assert_eq!(
+        store.record_security_indicator_outcomes(&[]).await.unwrap(),
+        0
+    );
     assert_eq!(store.set_flags(&[]).await.unwrap(), 0);
     assert_eq!(store.record_artifacts(&[]).await.unwrap(), 0);
     assert_eq!(store.ensure_versions(&[]).await.unwrap(), 0);
@@ -1174,7 +1202,13 @@ async fn a_second_outcome_waits_for_a_re_arm_and_re_arming_nothing_changes_nothi
     let v = key("flask", "2.0");
     let never = store.rearm_solver(&v, SOLVER, "why").await.unwrap();
     assert!(never.is_none());
-    assert!(store.rearm_security_indicator(&v, "why").await.unwrap().is_none());
+    assert!(
+        store
+            .rearm_security_indicator(&v, "why")
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(count(&pool, "rearm").await, 0);
     let first = SolverOutcome {
         version: v.clone(),
@@ -1184,11 +1218,27 @@ async fn a_second_outcome_waits_for_a_re_arm_and_re_arming_nothing_changes_nothi
         status: SolverStatus::Success,
         ..first.clone()
     };
-    assert_eq!(store.record_solver_outcomes(&[first.clone()]).await.unwrap(), 1);
-    assert_eq!(store.record_solver_outcomes(&[second.clone()]).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .record_solver_outcomes(std::slice::from_ref(&first))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .record_solver_outcomes(std::slice::from_ref(&second))
+            .await
+            .unwrap(),
+        0
+    );
     let kept = store.solver_outcome(&v, SOLVER).await.unwrap().unwrap();
     assert_eq!(kept.status, SolverStatus::Error);
-    let removed = store.rearm_solver(&v, SOLVER, "retry").await.unwrap().unwrap();
+    let removed = store
+        .rearm_solver(&v, SOLVER, "retry")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(removed.status, SolverStatus::Error);
     assert_eq!(store.record_solver_outcomes(&[second]).await.unwrap(), 1);
     let now = store.solver_outcome(&v, SOLVER).await.unwrap().unwrap();
@@ -1285,7 +1335,13 @@ async fn over_limit_batches_are_refused_before_any_statement() {
         .collect();
     let err = store.record_ledger(&rows).await.unwrap_err();
     assert!(
-        matches!(err, StoreError::BatchTooLarge { max: 10_000, actual: 10_001 }),
+        matches!(
+            err,
+            StoreError::BatchTooLarge {
+                max: 10_000,
+                actual: 10_001
+            }
+        ),
         "{err}"
     );
     assert!(err.to_string().contains("10001"), "{err}");

@@ -320,7 +320,7 @@ impl StoreTx {
                 outcome.duration,
             )?);
         }
-        let columns = VersionColumns::from_keys(outcomes.iter().map(|o| &o.version));
+        let columns = VersionColumns::from_keys(outcomes.iter().map(|o| &o.version))?;
         ensure_versions(&mut self.tx, &mut self.observer, &columns).await?;
         let solvers: Vec<&str> = outcomes.iter().map(|o| o.solver.as_str()).collect();
         let statuses: Vec<&str> = outcomes.iter().map(|o| o.status.as_str()).collect();
@@ -385,7 +385,7 @@ impl StoreTx {
                 outcome.duration,
             )?);
         }
-        let columns = VersionColumns::from_keys(outcomes.iter().map(|o| &o.version));
+        let columns = VersionColumns::from_keys(outcomes.iter().map(|o| &o.version))?;
         ensure_versions(&mut self.tx, &mut self.observer, &columns).await?;
         let statuses: Vec<&str> = outcomes.iter().map(|o| o.status.as_str()).collect();
         let documents: Vec<Option<&str>> =
@@ -457,6 +457,9 @@ impl StoreTx {
             limits::SOURCE_TYPE,
         )?;
         validate::batch_size(run.unresolved.len())?;
+        for index in run.unresolved.iter().filter_map(|u| u.index.as_ref()) {
+            validate::index_url(index)?;
+        }
         let millis = validate::duration_millis("duration", run.duration)?;
         let inserted = self
             .observer

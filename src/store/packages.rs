@@ -107,18 +107,21 @@ pub(super) struct VersionColumns<'a> {
 }
 
 impl<'a> VersionColumns<'a> {
-    pub fn push(&mut self, key: &'a VersionKey) {
+    pub fn push(&mut self, key: &'a VersionKey) -> StoreResult<()> {
+        validate::index_url(&key.index)?;
         self.urls.push(key.index.as_str());
         self.names.push(key.name.as_str());
         self.versions.push(key.version.as_str());
+        Ok(())
     }
 
-    pub fn from_keys(keys: impl IntoIterator<Item = &'a VersionKey>) -> Self {
+    /// The columns of `keys`, every key checked against the column limits first.
+    pub fn from_keys(keys: impl IntoIterator<Item = &'a VersionKey>) -> StoreResult<Self> {
         let mut columns = Self::default();
         for key in keys {
-            columns.push(key);
+            columns.push(key)?;
         }
-        columns
+        Ok(columns)
     }
 }
 
@@ -275,7 +278,7 @@ impl StoreTx {
     /// Makes sure each version (and its index) has a row; returns how many versions were new.
     pub async fn ensure_versions(&mut self, keys: &[VersionKey]) -> StoreResult<u64> {
         validate::batch_size(keys.len())?;
-        let columns = VersionColumns::from_keys(keys);
+        let columns = VersionColumns::from_keys(keys)?;
         ensure_versions(&mut self.tx, &mut self.observer, &columns).await
     }
 
@@ -293,7 +296,7 @@ impl StoreTx {
                 VersionFlag::ProvidesSourceDistro => entry.1 = Some(update.value),
             }
         }
-        let columns = VersionColumns::from_keys(merged.keys().copied());
+        let columns = VersionColumns::from_keys(merged.keys().copied())?;
         ensure_versions(&mut self.tx, &mut self.observer, &columns).await?;
         let missing: Vec<Option<bool>> = merged.values().map(|v| v.0).collect();
         let sdist: Vec<Option<bool>> = merged.values().map(|v| v.1).collect();
@@ -319,6 +322,7 @@ impl StoreTx {
         index: &IndexUrl,
         enabled: bool,
     ) -> StoreResult<bool> {
+        validate::index_url(index)?;
         let changed = self
             .observer
             .run(
@@ -346,7 +350,7 @@ impl StoreTx {
         for artifact in artifacts {
             merged.insert((&artifact.version, &artifact.sha256), artifact);
         }
-        let columns = VersionColumns::from_keys(merged.keys().map(|(v, _)| *v));
+        let columns = VersionColumns::from_keys(merged.keys().map(|(v, _)| *v))?;
         ensure_versions(&mut self.tx, &mut self.observer, &columns).await?;
         let sha256: Vec<&str> = merged.keys().map(|(_, s)| s.as_str()).collect();
         let names: Vec<Option<&str>> = merged

@@ -1142,6 +1142,22 @@ async fn an_index_url_longer_than_its_column_once_canonical_is_refused_by_name()
     );
     let err = store.set_index_enabled(&index, true).await.unwrap_err();
     assert!(matches!(err, StoreError::TooLong { .. }), "{err}");
+    let run = AdviceRun {
+        document_id: "adviser-1".into(),
+        source_type: None,
+        error: true,
+        need_re_run: false,
+        re_run_document_id: None,
+        duration: None,
+        unresolved: vec![UnresolvedPackage {
+            name: PackageName::parse("flask").unwrap(),
+            version: None,
+            index: Some(index.clone()),
+        }],
+    };
+    let err = store.record_advice_run(&run).await.unwrap_err();
+    assert!(matches!(err, StoreError::TooLong { .. }), "{err}");
+    assert_eq!(count(&pool, "advice_run").await, 0);
     assert_eq!(count(&pool, "package_index").await, 0);
 }
 

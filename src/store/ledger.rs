@@ -143,6 +143,9 @@ impl StoreTx {
     /// first fate. Returns how many rows were new. Every row is checked before any is written.
     pub async fn record_ledger(&mut self, entries: &[LedgerEntry]) -> StoreResult<u64> {
         validate::batch_size(entries.len())?;
+        if entries.is_empty() {
+            return Ok(0);
+        }
         let mut c = LedgerColumns::default();
         for entry in entries {
             check_entry(entry)?;
@@ -197,7 +200,7 @@ impl StoreTx {
 
 autocommit! {
     /// [`StoreTx::record_ledger`] in a transaction of its own.
-    fn record_ledger(entries: &[LedgerEntry]) -> u64;
+    fn record_ledger(entries: &[LedgerEntry]) -> u64 = 0, if entries.is_empty();
 }
 
 impl Store {

@@ -203,13 +203,19 @@ pub(crate) fn pool_options(connect: &PgConnectOptions, max_connections: u32) -> 
         .after_connect(move |conn, _| Box::pin(nodelay::disable_nagle(conn, server_port)))
 }
 
-/// Offers writes defined on [`StoreTx`] on [`Store`] as well, each in a transaction of its own.
+/// Offers writes defined on [`StoreTx`] on [`Store`] as well, each in a transaction of its own. A
+/// write declared with `= <value> if <condition>` answers `value` without opening a transaction when
+/// the condition holds (an empty batch needs no round trip).
 macro_rules! autocommit {
-    ($( $(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty; )*) => {
+    ($( $(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty
+        $(= $noop:expr, if $skip:expr)?; )*) => {
         impl Store {
             $(
                 $(#[$doc])*
                 pub async fn $name(&self, $($arg: $ty),*) -> StoreResult<$ret> {
+                    $(if $skip {
+                        return Ok($noop);
+                    })?
                     let mut tx = self.begin().await?;
                     let out = tx.$name($($arg),*).await?;
                     tx.commit().await?;

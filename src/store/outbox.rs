@@ -89,6 +89,9 @@ impl StoreTx {
     /// Adds messages to the outbox as part of this transaction; returns how many were new.
     pub async fn enqueue(&mut self, messages: &[OutboxMessage]) -> StoreResult<u64> {
         validate::batch_size(messages.len())?;
+        if messages.is_empty() {
+            return Ok(0);
+        }
         for message in messages {
             validate::text("outbox dedup key", &message.dedup_key, limits::DEDUP_KEY)?;
             validate::text("outbox topic", &message.topic, limits::TOPIC)?;
@@ -128,7 +131,7 @@ impl StoreTx {
 
 autocommit! {
     /// [`StoreTx::enqueue`] in a transaction of its own.
-    fn enqueue(messages: &[OutboxMessage]) -> u64;
+    fn enqueue(messages: &[OutboxMessage]) -> u64 = 0, if messages.is_empty();
 }
 
 impl Store {
@@ -168,6 +171,9 @@ impl Store {
 
     /// Marks claimed messages as published; returns how many changed.
     pub async fn mark_published(&self, ids: &[i64]) -> StoreResult<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
         let changed = self
             .observer()
             .run(

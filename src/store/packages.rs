@@ -278,6 +278,9 @@ impl StoreTx {
     /// Makes sure each version (and its index) has a row; returns how many versions were new.
     pub async fn ensure_versions(&mut self, keys: &[VersionKey]) -> StoreResult<u64> {
         validate::batch_size(keys.len())?;
+        if keys.is_empty() {
+            return Ok(0);
+        }
         let columns = VersionColumns::from_keys(keys)?;
         ensure_versions(&mut self.tx, &mut self.observer, &columns).await
     }
@@ -287,6 +290,9 @@ impl StoreTx {
     /// to the value it already has changes nothing (not even `updated_at`).
     pub async fn set_flags(&mut self, updates: &[FlagUpdate]) -> StoreResult<u64> {
         validate::batch_size(updates.len())?;
+        if updates.is_empty() {
+            return Ok(0);
+        }
         // One row per version, so that UPDATE .. FROM sees each target once.
         let mut merged: BTreeMap<&VersionKey, (Option<bool>, Option<bool>)> = BTreeMap::new();
         for update in updates {
@@ -339,6 +345,9 @@ impl StoreTx {
     /// Records artifacts and their `present` flag; returns how many artifact rows were new or changed.
     pub async fn record_artifacts(&mut self, artifacts: &[ArtifactUpdate]) -> StoreResult<u64> {
         validate::batch_size(artifacts.len())?;
+        if artifacts.is_empty() {
+            return Ok(0);
+        }
         for artifact in artifacts {
             validate::optional_text(
                 "artifact name",
@@ -378,13 +387,13 @@ impl StoreTx {
 
 autocommit! {
     /// [`StoreTx::ensure_versions`] in a transaction of its own.
-    fn ensure_versions(keys: &[VersionKey]) -> u64;
+    fn ensure_versions(keys: &[VersionKey]) -> u64 = 0, if keys.is_empty();
     /// [`StoreTx::set_flags`] in a transaction of its own.
-    fn set_flags(updates: &[FlagUpdate]) -> u64;
+    fn set_flags(updates: &[FlagUpdate]) -> u64 = 0, if updates.is_empty();
     /// [`StoreTx::set_index_enabled`] in a transaction of its own.
     fn set_index_enabled(index: &IndexUrl, enabled: bool) -> bool;
     /// [`StoreTx::record_artifacts`] in a transaction of its own.
-    fn record_artifacts(artifacts: &[ArtifactUpdate]) -> u64;
+    fn record_artifacts(artifacts: &[ArtifactUpdate]) -> u64 = 0, if artifacts.is_empty();
 }
 
 impl Store {

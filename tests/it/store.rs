@@ -1178,6 +1178,15 @@ async fn empty_batches_do_not_reach_the_server() {
     assert_eq!(store.mark_published(&[]).await.unwrap(), 0);
     let stats = store.query_stats();
     assert!(stats.is_empty(), "{stats:?}");
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.record_ledger(&[]).await.unwrap(), 0);
+    assert_eq!(tx.enqueue(&[]).await.unwrap(), 0);
+    assert_eq!(tx.record_solver_outcomes(&[]).await.unwrap(), 0);
+    assert_eq!(tx.set_flags(&[]).await.unwrap(), 0);
+    assert_eq!(tx.record_artifacts(&[]).await.unwrap(), 0);
+    tx.commit().await.unwrap();
+    let names: Vec<&str> = store.query_stats().iter().map(|s| s.name).collect();
+    assert_eq!(names, ["begin", "commit"]);
 }
 
 #[tokio::test]

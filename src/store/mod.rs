@@ -49,11 +49,21 @@ pub use validate::{MAX_BATCH, limits, text_from_bytes};
 use stats::{Observer, Sql};
 
 /// A pool of connections to the knowledge store.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Store {
     pool: PgPool,
     options: PgConnectOptions,
     observer: Arc<Observer>,
+}
+
+/// Written by hand: the derived form would print the password held in the connect options.
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("target", &config::describe(&self.options))
+            .field("pool_size", &self.pool.size())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A transaction on the store: writes made through it become durable together at [`StoreTx::commit`],

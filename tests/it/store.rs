@@ -1371,3 +1371,19 @@ async fn over_limit_batches_are_refused_before_any_statement() {
     );
     assert!(err.to_string().contains("10001"), "{err}");
 }
+
+#[tokio::test]
+async fn a_store_does_not_print_its_password() {
+    let db = TestDatabase::create().await.unwrap();
+    let mut config = db.config();
+    config.connect = config.connect.password("s3cr3t");
+    let store = Store::open(&config).await.unwrap();
+    for printed in [
+        format!("{store:?}"),
+        format!("{config:?}"),
+        format!("{db:?}"),
+    ] {
+        assert!(!printed.contains("s3cr3t"), "{printed}");
+    }
+    assert!(format!("{store:?}").contains(&db.name));
+}

@@ -67,10 +67,12 @@ const MARK_PUBLISHED: Sql = Sql {
            WHERE id = ANY($1) AND published_at IS NULL",
 };
 
+// The attempt number identifies the claim: a publisher whose lease ran out and whose message was
+// claimed again since must not clear the new holder's lease.
 const RELEASE: Sql = Sql {
     name: "outbox.release",
     text: "UPDATE outbox SET leased_until = NULL, last_error = $2
-           WHERE id = $1 AND published_at IS NULL",
+           WHERE id = $1 AND attempts = $3 AND published_at IS NULL",
 };
 
 /// jsonb cannot hold U+0000; find it before PostgreSQL refuses the whole batch.
@@ -187,15 +189,17 @@ impl Store {
     }
 
     /// Gives a claimed message back (publishing failed), noting the error; it can be claimed again.
-    pub async fn release_outbox(&self, id: i64, error: &str) -> StoreResult<bool> {
+    /// Says whether it was released: not when it was published, or claimed again since this claim.
+    pub async fn release_outbox(&self, claim: &ClaimedMessage, error: &str) -> StoreResult<bool> {
         let error = truncate(&error.replace('\0', ""), limits::REASON);
         let changed = self
             .observer()
             .run(
                 RELEASE,
                 sqlx::query(RELEASE.text)
-                    .bind(id)
+                    .bind(claim.id)
                     .bind(error)
+                    .bind(claim.attempts)
                     .execute(self.pool()),
             )
             .await?;

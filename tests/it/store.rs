@@ -635,7 +635,7 @@ async fn the_outbox_commits_with_the_decision_and_hands_each_message_to_one_publ
     assert_eq!(a[0].payload["package_name"], "flask");
 
     // Released messages come back with their attempt count; published ones never do.
-    assert!(store.release_outbox(a[0].id, "broker down").await.unwrap());
+    assert!(store.release_outbox(&a[0], "broker down").await.unwrap());
     let published: Vec<i64> = a.iter().skip(1).chain(b.iter()).map(|m| m.id).collect();
     assert_eq!(store.mark_published(&published).await.unwrap(), 9);
     assert_eq!(store.mark_published(&published).await.unwrap(), 0);
@@ -646,7 +646,7 @@ async fn the_outbox_commits_with_the_decision_and_hands_each_message_to_one_publ
     assert_eq!(again.len(), 1);
     assert_eq!((again[0].id, again[0].attempts), (a[0].id, 2));
     // An expired lease makes a message claimable again.
-    let _ = store.release_outbox(again[0].id, "retry").await.unwrap();
+    let _ = store.release_outbox(&again[0], "retry").await.unwrap();
     let short = store
         .claim_outbox(1, Duration::from_millis(1))
         .await
@@ -1386,4 +1386,62 @@ async fn a_store_does_not_print_its_password() {
         assert!(!printed.contains("s3cr3t"), "{printed}");
     }
     assert!(format!("{store:?}").contains(&db.name));
+}
+
+/// A publisher whose lease ran out and whose message another publisher claimed since must not give
+/// the message back: that would let a third publisher claim it while the second is publishing it.
+#[tokio::test]
+async fn a_publisher_with_an_expired_lease_cannot_release_the_new_holders_claim() {
+    let (_db, store, pool) = fresh().await;
+    store
+        .enqueue(&[OutboxMessage {
+            dedup_key: "only".into(),
+            topic: "t".into(),
+            key: None,
+            payload: serde_json::json!({}),
+        }])
+        .await
+        .unwrap();
+    let late = store
+        .claim_outbox(1, Duration::from_millis(1))
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_sleep(0.01)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let current = store
+        .claim_outbox(1, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!((late.len(), current.len()), (1, 1));
+    assert_eq!(current[0].attempts, 2);
+    assert!(
+        !store
+            .release_outbox(&late[0], "late failure")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_outbox(1, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_empty(),
+        "the message was handed out while its current holder still held it"
+    );
+    assert!(
+        store
+            .release_outbox(&current[0], "broker down")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .claim_outbox(1, Duration::from_secs(60))
+            .await
+            .unwrap()[0]
+            .attempts,
+        3
+    );
 }

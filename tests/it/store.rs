@@ -1445,3 +1445,39 @@ async fn a_publisher_with_an_expired_lease_cannot_release_the_new_holders_claim(
         3
     );
 }
+
+/// Two replicas setting different flags of the same versions at once: neither write is lost.
+#[tokio::test]
+async fn concurrent_writes_of_different_flags_of_one_version_both_stay() {
+    let (db, first, _pool) = fresh().await;
+    let second = db.store().await.unwrap();
+    let versions: Vec<VersionKey> = (0..200).map(|i| key(&format!("p{i}"), "1.0")).collect();
+    first.ensure_versions(&versions).await.unwrap();
+    let missing: Vec<FlagUpdate> = versions
+        .iter()
+        .map(|v| FlagUpdate {
+            version: v.clone(),
+            flag: VersionFlag::IsMissing,
+            value: true,
+        })
+        .collect();
+    let no_sdist: Vec<SecurityIndicatorOutcome> = versions
+        .iter()
+        .rev()
+        .map(|v| SecurityIndicatorOutcome {
+            version: v.clone(),
+            status: SecurityIndicatorStatus::NoSourceDistribution,
+            document_id: None,
+            duration: None,
+        })
+        .collect();
+    let (a, b) = tokio::join!(
+        first.set_flags(&missing),
+        second.record_security_indicator_outcomes(&no_sdist)
+    );
+    assert_eq!((a.unwrap(), b.unwrap()), (200, 200));
+    for v in &versions {
+        let record = first.version(v).await.unwrap().unwrap();
+        assert!(record.is_missing && !record.provides_source_distro, "{v}");
+    }
+}

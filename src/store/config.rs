@@ -4,6 +4,7 @@
 //! carry are honoured; each missing one falls back to the default
 //! `postgres://postgres:postgres@localhost:5432/thoth`.
 
+use std::fmt;
 use std::str::FromStr;
 
 use sqlx::ConnectOptions;
@@ -18,7 +19,7 @@ pub const DEFAULT_PASSWORD: &str = "postgres";
 pub const DEFAULT_DATABASE: &str = "thoth";
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StoreConfig {
     pub connect: PgConnectOptions,
     /// `THOTH_STORAGES_DEBUG_QUERIES=1`: log every statement with its duration.
@@ -29,6 +30,20 @@ pub struct StoreConfig {
     pub migrate_on_start: bool,
     /// `THOTH_STORE_MAX_CONNECTIONS`, default 10.
     pub max_connections: u32,
+}
+
+/// Written by hand: the derived form would print the password held in the connect options.
+impl fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("connect", &self.describe())
+            .field("ssl_mode", &self.connect.get_ssl_mode())
+            .field("debug_queries", &self.debug_queries)
+            .field("log_stats", &self.log_stats)
+            .field("migrate_on_start", &self.migrate_on_start)
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
 }
 
 impl StoreConfig {
@@ -52,10 +67,15 @@ impl StoreConfig {
             })?,
             None => {
                 let port = match non_empty("KNOWLEDGE_GRAPH_PORT") {
-                    Some(port) => port.trim().parse::<u16>().map_err(|_| StoreError::Config {
-                        variable: "KNOWLEDGE_GRAPH_PORT",
-                        reason: format!("{port:?} is not a port number"),
-                    })?,
+                    Some(port) => port
+                        .trim()
+                        .parse::<u16>()
+                        .ok()
+                        .filter(|p| *p != 0)
+                        .ok_or_else(|| StoreError::Config {
+                            variable: "KNOWLEDGE_GRAPH_PORT",
+                            reason: format!("{port:?} is not a port number (1 to 65535)"),
+                        })?,
                     None => DEFAULT_PORT,
                 };
                 let ssl_disabled = flag(&non_empty, "KNOWLEDGE_GRAPH_SSL_DISABLED", false)?;
@@ -191,6 +211,56 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.describe(), "postgres://u@db:5999/x");
+    }
+
+    #[test]
+    fn the_password_is_never_printed() {
+        let from_url = config(&[("DATABASE_URL", "postgres://u:s3cr3t@db:5999/x")]).unwrap();
+        let from_variables = config(&[("KNOWLEDGE_GRAPH_PASSWORD", "s3cr3t")]).unwrap();
+        for c in [from_url, from_variables] {
+            assert!(!c.describe().contains("s3cr3t"), "{}", c.describe());
+            let debug = format!("{c:?}");
+            assert!(!debug.contains("s3cr3t"), "{debug}");
+        }
+        for url in [
+            "postgres://u:s3cr3t@db:99999/x",
+            "postgres://u:s3cr3t@db:port/x",
+            "postgres://u:s3cr3t@db/x?sslmode=sometimes",
+            "postgres://u:s3cr3t@[db/x",
+        ] {
+            let err = config(&[("DATABASE_URL", url)]).unwrap_err();
+            assert!(!err.to_string().contains("s3cr3t"), "{err}");
+            assert!(!format!("{err:?}").contains("s3cr3t"), "{err:?}");
+            assert!(err.to_string().contains("DATABASE_URL"), "{err}");
+        }
+    }
+
+    #[test]
+    fn ssl_disabled_and_port_are_checked() {
+        let c = config(&[("KNOWLEDGE_GRAPH_SSL_DISABLED", "0")]).unwrap();
+        assert!(matches!(c.connect.get_ssl_mode(), PgSslMode::Prefer));
+        let err = config(&[("KNOWLEDGE_GRAPH_SSL_DISABLED", "2")]).unwrap_err();
+        assert!(
+            err.to_string().contains("KNOWLEDGE_GRAPH_SSL_DISABLED"),
+            "{err}"
+        );
+        for port in ["0", "65536", "-1", "54 32"] {
+            let err = config(&[("KNOWLEDGE_GRAPH_PORT", port)]).unwrap_err();
+            assert!(
+                err.to_string().contains("KNOWLEDGE_GRAPH_PORT"),
+                "{port}: {err}"
+            );
+        }
+        let c = config(&[("KNOWLEDGE_GRAPH_PORT", " 6432 ")]).unwrap();
+        assert_eq!(c.connect.get_port(), 6432);
+        // DATABASE_URL wins over every KNOWLEDGE_GRAPH_* variable, SSL included.
+        let c = config(&[
+            ("DATABASE_URL", "postgres://u@db/x?sslmode=require"),
+            ("KNOWLEDGE_GRAPH_SSL_DISABLED", "1"),
+            ("KNOWLEDGE_GRAPH_PORT", "not-a-port"),
+        ])
+        .unwrap();
+        assert!(matches!(c.connect.get_ssl_mode(), PgSslMode::Require));
     }
 
     #[test]

@@ -50,6 +50,10 @@ pub enum StoreError {
         query: &'static str,
         source: sqlx::Error,
     },
+    #[error(
+        "the transaction was rolled back, nothing it wrote is stored: query {query} failed in it"
+    )]
+    TransactionAborted { query: &'static str },
     #[error("query {query} returned a row the store cannot read: {reason}")]
     CorruptRow { query: &'static str, reason: String },
     #[error("a stored package identity is no longer valid: {0}")]

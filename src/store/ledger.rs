@@ -55,14 +55,23 @@ pub struct LedgerEntry {
     pub fate: Fate,
 }
 
+// Rows go in in key order whatever the caller's order: two replicas writing overlapping batches then
+// wait on each other's keys in the same order instead of deadlocking. Within one key the caller's
+// first row still wins (position breaks the tie).
 const RECORD_LEDGER: Sql = Sql {
     name: "ledger.record",
     text: "INSERT INTO message_ledger (topic, kafka_partition, kafka_offset, message_type,
                message_version, received_at, fate, resource_kind, resource_namespace, resource_name,
                flag, reason)
-           SELECT * FROM UNNEST($1::text[], $2::int4[], $3::int8[], $4::text[], $5::text[],
-                                $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::text[],
-                                $11::text[], $12::text[])
+           SELECT topic, kafka_partition, kafka_offset, message_type, message_version, received_at,
+                  fate, resource_kind, resource_namespace, resource_name, flag, reason
+           FROM UNNEST($1::text[], $2::int4[], $3::int8[], $4::text[], $5::text[],
+                       $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::text[],
+                       $11::text[], $12::text[])
+                WITH ORDINALITY AS t(topic, kafka_partition, kafka_offset, message_type,
+                                     message_version, received_at, fate, resource_kind,
+                                     resource_namespace, resource_name, flag, reason, position)
+           ORDER BY topic, kafka_partition, kafka_offset, position
            ON CONFLICT (topic, kafka_partition, kafka_offset) DO NOTHING",
 };
 
@@ -134,6 +143,9 @@ impl StoreTx {
     /// first fate. Returns how many rows were new. Every row is checked before any is written.
     pub async fn record_ledger(&mut self, entries: &[LedgerEntry]) -> StoreResult<u64> {
         validate::batch_size(entries.len())?;
+        if entries.is_empty() {
+            return Ok(0);
+        }
         let mut c = LedgerColumns::default();
         for entry in entries {
             check_entry(entry)?;
@@ -188,7 +200,7 @@ impl StoreTx {
 
 autocommit! {
     /// [`StoreTx::record_ledger`] in a transaction of its own.
-    fn record_ledger(entries: &[LedgerEntry]) -> u64;
+    fn record_ledger(entries: &[LedgerEntry]) -> u64 = 0, if entries.is_empty();
 }
 
 impl Store {

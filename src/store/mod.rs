@@ -49,11 +49,21 @@ pub use validate::{MAX_BATCH, limits, text_from_bytes};
 use stats::{Observer, Sql};
 
 /// A pool of connections to the knowledge store.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Store {
     pool: PgPool,
     options: PgConnectOptions,
     observer: Arc<Observer>,
+}
+
+/// Written by hand: the derived form would print the password held in the connect options.
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("target", &config::describe(&self.options))
+            .field("pool_size", &self.pool.size())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A transaction on the store: writes made through it become durable together at [`StoreTx::commit`],
@@ -61,7 +71,32 @@ pub struct Store {
 #[derive(Debug)]
 pub struct StoreTx {
     tx: Transaction<'static, Postgres>,
+    observer: TxObserver,
+}
+
+/// The observer of one transaction, which also remembers the first statement that failed in it.
+///
+/// PostgreSQL aborts a transaction at its first failed statement and answers a later `COMMIT` with
+/// `ROLLBACK` rather than an error; without this, [`StoreTx::commit`] would report success for writes
+/// that were thrown away, and a caller would commit a Kafka offset whose fate is not durable.
+#[derive(Debug)]
+pub(crate) struct TxObserver {
     observer: Arc<Observer>,
+    failed: Option<&'static str>,
+}
+
+impl TxObserver {
+    pub(crate) async fn run<T>(
+        &mut self,
+        sql: Sql,
+        statement: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> StoreResult<T> {
+        let result = self.observer.run(sql, statement).await;
+        if result.is_err() && self.failed.is_none() {
+            self.failed = Some(sql.name);
+        }
+        result
+    }
 }
 
 const BEGIN: Sql = Sql {
@@ -121,7 +156,10 @@ impl Store {
         let tx = self.observer.run(BEGIN, self.pool.begin()).await?;
         Ok(StoreTx {
             tx,
-            observer: self.observer.clone(),
+            observer: TxObserver {
+                observer: self.observer.clone(),
+                failed: None,
+            },
         })
     }
 
@@ -146,13 +184,22 @@ impl Store {
 }
 
 impl StoreTx {
+    /// Makes every write of the transaction durable; refused, with everything rolled back, when a
+    /// statement failed in it.
     pub async fn commit(self) -> StoreResult<()> {
-        self.observer.clone().run(COMMIT, self.tx.commit()).await
+        let StoreTx { tx, observer } = self;
+        if let Some(query) = observer.failed {
+            if let Err(err) = observer.observer.run(ROLLBACK, tx.rollback()).await {
+                tracing::warn!(error = %err, "rolling back an aborted transaction failed");
+            }
+            return Err(StoreError::TransactionAborted { query });
+        }
+        observer.observer.run(COMMIT, tx.commit()).await
     }
 
     pub async fn rollback(self) -> StoreResult<()> {
         self.observer
-            .clone()
+            .observer
             .run(ROLLBACK, self.tx.rollback())
             .await
     }
@@ -166,13 +213,19 @@ pub(crate) fn pool_options(connect: &PgConnectOptions, max_connections: u32) -> 
         .after_connect(move |conn, _| Box::pin(nodelay::disable_nagle(conn, server_port)))
 }
 
-/// Offers writes defined on [`StoreTx`] on [`Store`] as well, each in a transaction of its own.
+/// Offers writes defined on [`StoreTx`] on [`Store`] as well, each in a transaction of its own. A
+/// write declared with `= <value> if <condition>` answers `value` without opening a transaction when
+/// the condition holds (an empty batch needs no round trip).
 macro_rules! autocommit {
-    ($( $(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty; )*) => {
+    ($( $(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty
+        $(= $noop:expr, if $skip:expr)?; )*) => {
         impl Store {
             $(
                 $(#[$doc])*
                 pub async fn $name(&self, $($arg: $ty),*) -> StoreResult<$ret> {
+                    $(if $skip {
+                        return Ok($noop);
+                    })?
                     let mut tx = self.begin().await?;
                     let out = tx.$name($($arg),*).await?;
                     tx.commit().await?;

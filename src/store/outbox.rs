@@ -31,10 +31,20 @@ pub struct ClaimedMessage {
     pub attempts: i32,
 }
 
+// Ids are drawn in the caller's order (publishing is oldest first), but rows go in in dedup-key order:
+// two replicas enqueueing overlapping batches in different orders then wait on each other's keys in
+// the same order instead of deadlocking (40P01). PostgreSQL evaluates the volatile `nextval` after
+// the inner sort, so ids follow `position`.
 const ENQUEUE: Sql = Sql {
     name: "outbox.enqueue",
-    text: "INSERT INTO outbox (dedup_key, topic, message_key, payload)
-           SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::jsonb[])
+    text: "INSERT INTO outbox (id, dedup_key, topic, message_key, payload) OVERRIDING SYSTEM VALUE
+           SELECT s.id, s.dedup_key, s.topic, s.message_key, s.payload
+           FROM (SELECT nextval(pg_get_serial_sequence('outbox', 'id')) AS id, t.*
+                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::jsonb[])
+                      WITH ORDINALITY AS t(dedup_key, topic, message_key, payload, position)
+                 ORDER BY t.position
+                 OFFSET 0) s
+           ORDER BY s.dedup_key, s.position
            ON CONFLICT (dedup_key) DO NOTHING",
 };
 
@@ -57,10 +67,12 @@ const MARK_PUBLISHED: Sql = Sql {
            WHERE id = ANY($1) AND published_at IS NULL",
 };
 
+// The attempt number identifies the claim: a publisher whose lease ran out and whose message was
+// claimed again since must not clear the new holder's lease.
 const RELEASE: Sql = Sql {
     name: "outbox.release",
     text: "UPDATE outbox SET leased_until = NULL, last_error = $2
-           WHERE id = $1 AND published_at IS NULL",
+           WHERE id = $1 AND attempts = $3 AND published_at IS NULL",
 };
 
 /// jsonb cannot hold U+0000; find it before PostgreSQL refuses the whole batch.
@@ -79,6 +91,9 @@ impl StoreTx {
     /// Adds messages to the outbox as part of this transaction; returns how many were new.
     pub async fn enqueue(&mut self, messages: &[OutboxMessage]) -> StoreResult<u64> {
         validate::batch_size(messages.len())?;
+        if messages.is_empty() {
+            return Ok(0);
+        }
         for message in messages {
             validate::text("outbox dedup key", &message.dedup_key, limits::DEDUP_KEY)?;
             validate::text("outbox topic", &message.topic, limits::TOPIC)?;
@@ -118,7 +133,7 @@ impl StoreTx {
 
 autocommit! {
     /// [`StoreTx::enqueue`] in a transaction of its own.
-    fn enqueue(messages: &[OutboxMessage]) -> u64;
+    fn enqueue(messages: &[OutboxMessage]) -> u64 = 0, if messages.is_empty();
 }
 
 impl Store {
@@ -158,6 +173,9 @@ impl Store {
 
     /// Marks claimed messages as published; returns how many changed.
     pub async fn mark_published(&self, ids: &[i64]) -> StoreResult<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
         let changed = self
             .observer()
             .run(
@@ -171,15 +189,17 @@ impl Store {
     }
 
     /// Gives a claimed message back (publishing failed), noting the error; it can be claimed again.
-    pub async fn release_outbox(&self, id: i64, error: &str) -> StoreResult<bool> {
+    /// Says whether it was released: not when it was published, or claimed again since this claim.
+    pub async fn release_outbox(&self, claim: &ClaimedMessage, error: &str) -> StoreResult<bool> {
         let error = truncate(&error.replace('\0', ""), limits::REASON);
         let changed = self
             .observer()
             .run(
                 RELEASE,
                 sqlx::query(RELEASE.text)
-                    .bind(id)
+                    .bind(claim.id)
                     .bind(error)
+                    .bind(claim.attempts)
                     .execute(self.pool()),
             )
             .await?;

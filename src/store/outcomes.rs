@@ -312,6 +312,9 @@ impl StoreTx {
     /// is written.
     pub async fn record_solver_outcomes(&mut self, outcomes: &[SolverOutcome]) -> StoreResult<u64> {
         validate::batch_size(outcomes.len())?;
+        if outcomes.is_empty() {
+            return Ok(0);
+        }
         let mut millis = Vec::with_capacity(outcomes.len());
         for outcome in outcomes {
             validate::text("solver name", &outcome.solver, limits::SOLVER_NAME)?;
@@ -320,8 +323,8 @@ impl StoreTx {
                 outcome.duration,
             )?);
         }
-        let columns = VersionColumns::from_keys(outcomes.iter().map(|o| &o.version));
-        ensure_versions(&mut self.tx, &self.observer, &columns).await?;
+        let columns = VersionColumns::from_keys(outcomes.iter().map(|o| &o.version))?;
+        ensure_versions(&mut self.tx, &mut self.observer, &columns).await?;
         let solvers: Vec<&str> = outcomes.iter().map(|o| o.solver.as_str()).collect();
         let statuses: Vec<&str> = outcomes.iter().map(|o| o.status.as_str()).collect();
         let documents: Vec<Option<&str>> =
@@ -378,6 +381,9 @@ impl StoreTx {
         outcomes: &[SecurityIndicatorOutcome],
     ) -> StoreResult<u64> {
         validate::batch_size(outcomes.len())?;
+        if outcomes.is_empty() {
+            return Ok(0);
+        }
         let mut millis = Vec::with_capacity(outcomes.len());
         for outcome in outcomes {
             millis.push(check_outcome_fields(
@@ -385,8 +391,8 @@ impl StoreTx {
                 outcome.duration,
             )?);
         }
-        let columns = VersionColumns::from_keys(outcomes.iter().map(|o| &o.version));
-        ensure_versions(&mut self.tx, &self.observer, &columns).await?;
+        let columns = VersionColumns::from_keys(outcomes.iter().map(|o| &o.version))?;
+        ensure_versions(&mut self.tx, &mut self.observer, &columns).await?;
         let statuses: Vec<&str> = outcomes.iter().map(|o| o.status.as_str()).collect();
         let documents: Vec<Option<&str>> =
             outcomes.iter().map(|o| o.document_id.as_deref()).collect();
@@ -457,6 +463,9 @@ impl StoreTx {
             limits::SOURCE_TYPE,
         )?;
         validate::batch_size(run.unresolved.len())?;
+        for index in run.unresolved.iter().filter_map(|u| u.index.as_ref()) {
+            validate::index_url(index)?;
+        }
         let millis = validate::duration_millis("duration", run.duration)?;
         let inserted = self
             .observer
@@ -562,11 +571,11 @@ impl StoreTx {
 
 autocommit! {
     /// [`StoreTx::record_solver_outcomes`] in a transaction of its own.
-    fn record_solver_outcomes(outcomes: &[SolverOutcome]) -> u64;
+    fn record_solver_outcomes(outcomes: &[SolverOutcome]) -> u64 = 0, if outcomes.is_empty();
     /// [`StoreTx::rearm_solver`] in a transaction of its own.
     fn rearm_solver(key: &VersionKey, solver: &str, reason: &str) -> Option<RecordedOutcome<SolverStatus>>;
     /// [`StoreTx::record_security_indicator_outcomes`] in a transaction of its own.
-    fn record_security_indicator_outcomes(outcomes: &[SecurityIndicatorOutcome]) -> u64;
+    fn record_security_indicator_outcomes(outcomes: &[SecurityIndicatorOutcome]) -> u64 = 0, if outcomes.is_empty();
     /// [`StoreTx::rearm_security_indicator`] in a transaction of its own.
     fn rearm_security_indicator(key: &VersionKey, reason: &str) -> Option<RecordedOutcome<SecurityIndicatorStatus>>;
     /// [`StoreTx::record_advice_run`] in a transaction of its own.

@@ -7,9 +7,9 @@ use sqlx::Row;
 use sqlx::postgres::PgConnection;
 
 use super::error::{StoreError, StoreResult};
-use super::stats::{Observer, Sql};
+use super::stats::Sql;
 use super::validate::{self, limits};
-use super::{Store, StoreTx, autocommit};
+use super::{Store, StoreTx, TxObserver, autocommit};
 use crate::package::{IndexUrl, PackageName, PackageVersion};
 
 /// A package version on one index: the identity every outcome and flag hangs off.
@@ -107,18 +107,21 @@ pub(super) struct VersionColumns<'a> {
 }
 
 impl<'a> VersionColumns<'a> {
-    pub fn push(&mut self, key: &'a VersionKey) {
+    pub fn push(&mut self, key: &'a VersionKey) -> StoreResult<()> {
+        validate::index_url(&key.index)?;
         self.urls.push(key.index.as_str());
         self.names.push(key.name.as_str());
         self.versions.push(key.version.as_str());
+        Ok(())
     }
 
-    pub fn from_keys(keys: impl IntoIterator<Item = &'a VersionKey>) -> Self {
+    /// The columns of `keys`, every key checked against the column limits first.
+    pub fn from_keys(keys: impl IntoIterator<Item = &'a VersionKey>) -> StoreResult<Self> {
         let mut columns = Self::default();
         for key in keys {
-            columns.push(key);
+            columns.push(key)?;
         }
-        columns
+        Ok(columns)
     }
 }
 
@@ -244,7 +247,7 @@ const ARTIFACT_PRESENT: Sql = Sql {
 /// concurrent batches lock rows in the same order).
 pub(super) async fn ensure_versions(
     conn: &mut PgConnection,
-    observer: &Observer,
+    observer: &mut TxObserver,
     columns: &VersionColumns<'_>,
 ) -> StoreResult<u64> {
     if columns.urls.is_empty() {
@@ -275,8 +278,11 @@ impl StoreTx {
     /// Makes sure each version (and its index) has a row; returns how many versions were new.
     pub async fn ensure_versions(&mut self, keys: &[VersionKey]) -> StoreResult<u64> {
         validate::batch_size(keys.len())?;
-        let columns = VersionColumns::from_keys(keys);
-        ensure_versions(&mut self.tx, &self.observer, &columns).await
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let columns = VersionColumns::from_keys(keys)?;
+        ensure_versions(&mut self.tx, &mut self.observer, &columns).await
     }
 
     /// Sets flags on versions, creating the version rows that are missing. Several updates of one flag
@@ -284,6 +290,9 @@ impl StoreTx {
     /// to the value it already has changes nothing (not even `updated_at`).
     pub async fn set_flags(&mut self, updates: &[FlagUpdate]) -> StoreResult<u64> {
         validate::batch_size(updates.len())?;
+        if updates.is_empty() {
+            return Ok(0);
+        }
         // One row per version, so that UPDATE .. FROM sees each target once.
         let mut merged: BTreeMap<&VersionKey, (Option<bool>, Option<bool>)> = BTreeMap::new();
         for update in updates {
@@ -293,8 +302,8 @@ impl StoreTx {
                 VersionFlag::ProvidesSourceDistro => entry.1 = Some(update.value),
             }
         }
-        let columns = VersionColumns::from_keys(merged.keys().copied());
-        ensure_versions(&mut self.tx, &self.observer, &columns).await?;
+        let columns = VersionColumns::from_keys(merged.keys().copied())?;
+        ensure_versions(&mut self.tx, &mut self.observer, &columns).await?;
         let missing: Vec<Option<bool>> = merged.values().map(|v| v.0).collect();
         let sdist: Vec<Option<bool>> = merged.values().map(|v| v.1).collect();
         let changed = self
@@ -319,6 +328,7 @@ impl StoreTx {
         index: &IndexUrl,
         enabled: bool,
     ) -> StoreResult<bool> {
+        validate::index_url(index)?;
         let changed = self
             .observer
             .run(
@@ -335,6 +345,9 @@ impl StoreTx {
     /// Records artifacts and their `present` flag; returns how many artifact rows were new or changed.
     pub async fn record_artifacts(&mut self, artifacts: &[ArtifactUpdate]) -> StoreResult<u64> {
         validate::batch_size(artifacts.len())?;
+        if artifacts.is_empty() {
+            return Ok(0);
+        }
         for artifact in artifacts {
             validate::optional_text(
                 "artifact name",
@@ -346,8 +359,8 @@ impl StoreTx {
         for artifact in artifacts {
             merged.insert((&artifact.version, &artifact.sha256), artifact);
         }
-        let columns = VersionColumns::from_keys(merged.keys().map(|(v, _)| *v));
-        ensure_versions(&mut self.tx, &self.observer, &columns).await?;
+        let columns = VersionColumns::from_keys(merged.keys().map(|(v, _)| *v))?;
+        ensure_versions(&mut self.tx, &mut self.observer, &columns).await?;
         let sha256: Vec<&str> = merged.keys().map(|(_, s)| s.as_str()).collect();
         let names: Vec<Option<&str>> = merged
             .values()
@@ -374,13 +387,13 @@ impl StoreTx {
 
 autocommit! {
     /// [`StoreTx::ensure_versions`] in a transaction of its own.
-    fn ensure_versions(keys: &[VersionKey]) -> u64;
+    fn ensure_versions(keys: &[VersionKey]) -> u64 = 0, if keys.is_empty();
     /// [`StoreTx::set_flags`] in a transaction of its own.
-    fn set_flags(updates: &[FlagUpdate]) -> u64;
+    fn set_flags(updates: &[FlagUpdate]) -> u64 = 0, if updates.is_empty();
     /// [`StoreTx::set_index_enabled`] in a transaction of its own.
     fn set_index_enabled(index: &IndexUrl, enabled: bool) -> bool;
     /// [`StoreTx::record_artifacts`] in a transaction of its own.
-    fn record_artifacts(artifacts: &[ArtifactUpdate]) -> u64;
+    fn record_artifacts(artifacts: &[ArtifactUpdate]) -> u64 = 0, if artifacts.is_empty();
 }
 
 impl Store {

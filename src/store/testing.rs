@@ -18,11 +18,20 @@ pub const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
-#[derive(Debug)]
 pub struct TestDatabase {
     pub name: String,
     admin: PgConnectOptions,
     pub options: PgConnectOptions,
+}
+
+/// Written by hand: the derived form would print a password given in `DATABASE_URL`.
+impl std::fmt::Debug for TestDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestDatabase")
+            .field("name", &self.name)
+            .field("server", &super::config::describe(&self.admin))
+            .finish()
+    }
 }
 
 fn server_options() -> StoreResult<PgConnectOptions> {

@@ -635,7 +635,7 @@ async fn the_outbox_commits_with_the_decision_and_hands_each_message_to_one_publ
     assert_eq!(a[0].payload["package_name"], "flask");
 
     // Released messages come back with their attempt count; published ones never do.
-    assert!(store.release_outbox(a[0].id, "broker down").await.unwrap());
+    assert!(store.release_outbox(&a[0], "broker down").await.unwrap());
     let published: Vec<i64> = a.iter().skip(1).chain(b.iter()).map(|m| m.id).collect();
     assert_eq!(store.mark_published(&published).await.unwrap(), 9);
     assert_eq!(store.mark_published(&published).await.unwrap(), 0);
@@ -646,7 +646,7 @@ async fn the_outbox_commits_with_the_decision_and_hands_each_message_to_one_publ
     assert_eq!(again.len(), 1);
     assert_eq!((again[0].id, again[0].attempts), (a[0].id, 2));
     // An expired lease makes a message claimable again.
-    let _ = store.release_outbox(again[0].id, "retry").await.unwrap();
+    let _ = store.release_outbox(&again[0], "retry").await.unwrap();
     let short = store
         .claim_outbox(1, Duration::from_millis(1))
         .await
@@ -907,4 +907,577 @@ async fn debug_queries_and_statistics_are_logged_by_the_binary() {
         "logs without the switches:\n{quiet_stderr}"
     );
     assert!(String::from_utf8_lossy(&quiet.stdout).contains("(up to date)"));
+}
+
+// ---- Review: concurrency, idempotence, identity and failure handling ----
+
+fn ledger_on(topic: &str, offset: i64) -> LedgerEntry {
+    LedgerEntry {
+        topic: topic.into(),
+        ..ledger(offset, Fate::Created(solver_run(&format!("r-{offset}"))))
+    }
+}
+
+/// Two replicas record the same ledger rows at once, one batch in the opposite order of the other:
+/// both succeed, every row is written once.
+#[tokio::test]
+async fn replicas_recording_overlapping_ledger_batches_in_opposite_orders_both_succeed() {
+    let (db, first, pool) = fresh().await;
+    let second = db.store().await.unwrap();
+    for round in 0..5_i64 {
+        let forward: Vec<LedgerEntry> =
+            (0..400).map(|i| ledger_on("t", round * 1000 + i)).collect();
+        let backward: Vec<LedgerEntry> = forward.iter().rev().cloned().collect();
+        let (a, b) = tokio::join!(
+            first.record_ledger(&forward),
+            second.record_ledger(&backward)
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a + b, 400, "round {round}");
+    }
+    assert_eq!(count(&pool, "message_ledger").await, 2000);
+
+    // Sorting the batch keeps the caller's first fate for a key repeated within it.
+    let twice = [
+        ledger(
+            1,
+            Fate::Skipped {
+                reason: "first".into(),
+            },
+        ),
+        ledger(
+            1,
+            Fate::DeadLettered {
+                reason: "second".into(),
+            },
+        ),
+    ];
+    assert_eq!(first.record_ledger(&twice).await.unwrap(), 1);
+    let kept = first
+        .ledger_entry(&twice[0].topic, 0, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.fate, twice[0].fate);
+}
+
+#[tokio::test]
+async fn replicas_enqueueing_overlapping_outbox_batches_in_opposite_orders_both_succeed() {
+    let (db, first, pool) = fresh().await;
+    let second = db.store().await.unwrap();
+    let message = |i: i64| OutboxMessage {
+        dedup_key: format!("k/{i}"),
+        topic: "thoth.solved-package".into(),
+        key: None,
+        payload: serde_json::json!({"i": i}),
+    };
+    for round in 0..5_i64 {
+        let forward: Vec<OutboxMessage> = (0..400).map(|i| message(round * 1000 + i)).collect();
+        let backward: Vec<OutboxMessage> = forward.iter().rev().cloned().collect();
+        let (a, b) = tokio::join!(first.enqueue(&forward), second.enqueue(&backward));
+        assert_eq!(a.unwrap() + b.unwrap(), 400, "round {round}");
+    }
+    assert_eq!(count(&pool, "outbox").await, 2000);
+    // Within one batch the queue keeps the caller's order, whatever the order of the dedup keys.
+    let everything = first
+        .claim_outbox(5000, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let ids: Vec<i64> = everything.iter().map(|m| m.id).collect();
+    assert_eq!(first.mark_published(&ids).await.unwrap(), 2000);
+    let unsorted: Vec<OutboxMessage> = ["z", "a", "m"]
+        .into_iter()
+        .map(|k| OutboxMessage {
+            dedup_key: k.into(),
+            ..message(0)
+        })
+        .collect();
+    assert_eq!(first.enqueue(&unsorted).await.unwrap(), 3);
+    let claimed = first
+        .claim_outbox(10, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let keys: Vec<&str> = claimed.iter().map(|m| m.dedup_key.as_str()).collect();
+    assert_eq!(keys, ["z", "a", "m"]);
+}
+
+#[tokio::test]
+async fn replicas_recording_overlapping_outcomes_and_flags_in_opposite_orders_both_succeed() {
+    let (db, first, pool) = fresh().await;
+    let second = db.store().await.unwrap();
+    for round in 0..3 {
+        let outcomes: Vec<SolverOutcome> = (0..300)
+            .map(|i| SolverOutcome {
+                version: key(&format!("p{round}-{i}"), "1.0"),
+                ..solver_outcome("x", SolverStatus::Success)
+            })
+            .collect();
+        let reversed: Vec<SolverOutcome> = outcomes.iter().rev().cloned().collect();
+        let (a, b) = tokio::join!(
+            first.record_solver_outcomes(&outcomes),
+            second.record_solver_outcomes(&reversed)
+        );
+        assert_eq!(a.unwrap() + b.unwrap(), 300);
+        let flags: Vec<FlagUpdate> = outcomes
+            .iter()
+            .map(|o| FlagUpdate {
+                version: o.version.clone(),
+                flag: VersionFlag::IsMissing,
+                value: true,
+            })
+            .collect();
+        let reversed: Vec<FlagUpdate> = flags.iter().rev().cloned().collect();
+        let (a, b) = tokio::join!(first.set_flags(&flags), second.set_flags(&reversed));
+        assert_eq!(a.unwrap() + b.unwrap(), 300);
+    }
+    assert_eq!(count(&pool, "solver_outcome").await, 900);
+}
+
+/// Out-of-order observations of one attempt from two writers always end at the finished phase.
+#[tokio::test]
+async fn racing_running_and_succeeded_observations_end_succeeded() {
+    let (db, first, _pool) = fresh().await;
+    let second = db.store().await.unwrap();
+    for n in 1..=20 {
+        let running = WorkflowAttempt {
+            started_at: Some(Utc::now()),
+            ..attempt(n, WorkflowPhase::Running)
+        };
+        let succeeded = WorkflowAttempt {
+            finished_at: Some(Utc::now()),
+            ..running.clone()
+        };
+        let succeeded = WorkflowAttempt {
+            phase: WorkflowPhase::Succeeded,
+            ..succeeded
+        };
+        let (a, b) = tokio::join!(
+            first.record_attempt(&running),
+            second.record_attempt(&succeeded)
+        );
+        a.unwrap();
+        b.unwrap();
+    }
+    let attempts = first
+        .attempts(ResourceKind::SolverRun, "thoth-infra", "flask-2-0-0-abc")
+        .await
+        .unwrap();
+    assert_eq!(attempts.len(), 20);
+    assert!(
+        attempts
+            .iter()
+            .all(|a| a.phase == WorkflowPhase::Succeeded && a.finished_at.is_some())
+    );
+}
+
+/// A statement that failed inside a transaction aborts it in PostgreSQL; committing it afterwards
+/// must not report success, or the caller would commit a Kafka offset for a ledger row that is gone.
+#[tokio::test]
+async fn committing_a_transaction_after_a_failed_statement_is_an_error() {
+    let (_db, store, pool) = fresh().await;
+    let mut tx = store.begin().await.unwrap();
+    tx.record_ledger(&[ledger(1, Fate::Skipped { reason: "r".into() })])
+        .await
+        .unwrap();
+    // Valid input, but a constraint the server enforces makes the statement fail.
+    let outcome = solver_outcome("flask", SolverStatus::Success);
+    sqlx::query("ALTER TABLE solver_outcome ADD CONSTRAINT review_no_rows CHECK (false)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let failed = tx.record_solver_outcomes(&[outcome]).await;
+    assert!(
+        matches!(
+            failed,
+            Err(StoreError::Database {
+                query: "outcomes.record_solver",
+                ..
+            })
+        ),
+        "{failed:?}"
+    );
+    let committed = tx.commit().await;
+    assert!(
+        matches!(
+            committed,
+            Err(StoreError::TransactionAborted {
+                query: "outcomes.record_solver"
+            })
+        ),
+        "{committed:?}"
+    );
+    assert_eq!(count(&pool, "message_ledger").await, 0);
+    // The connection went back to the pool usable.
+    for offset in 2..10 {
+        store
+            .record_ledger(&[ledger(offset, Fate::Skipped { reason: "r".into() })])
+            .await
+            .unwrap();
+    }
+    assert_eq!(count(&pool, "message_ledger").await, 8);
+}
+
+/// Index URLs whose canonical form outgrows the column are refused as input, naming the field.
+#[tokio::test]
+async fn an_index_url_longer_than_its_column_once_canonical_is_refused_by_name() {
+    let (_db, store, pool) = fresh().await;
+    let raw = format!("https://example.org/{}", "é".repeat(100));
+    let index = IndexUrl::parse(&raw).unwrap();
+    assert!(index.as_str().chars().count() > 500, "{index}");
+    let version = VersionKey::new(
+        PackageName::parse("flask").unwrap(),
+        PackageVersion::parse("1.0").unwrap(),
+        index.clone(),
+    );
+    let err = store.ensure_versions(&[version]).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::TooLong {
+                field: "index URL",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = store.set_index_enabled(&index, true).await.unwrap_err();
+    assert!(matches!(err, StoreError::TooLong { .. }), "{err}");
+    let run = AdviceRun {
+        document_id: "adviser-1".into(),
+        source_type: None,
+        error: true,
+        need_re_run: false,
+        re_run_document_id: None,
+        duration: None,
+        unresolved: vec![UnresolvedPackage {
+            name: PackageName::parse("flask").unwrap(),
+            version: None,
+            index: Some(index.clone()),
+        }],
+    };
+    let err = store.record_advice_run(&run).await.unwrap_err();
+    assert!(matches!(err, StoreError::TooLong { .. }), "{err}");
+    assert_eq!(count(&pool, "advice_run").await, 0);
+    assert_eq!(count(&pool, "package_index").await, 0);
+}
+
+/// Empty batches are no-ops that do not even reach the server.
+#[tokio::test]
+async fn empty_batches_do_not_reach_the_server() {
+    let (_db, store, _pool) = fresh().await;
+    assert_eq!(store.record_ledger(&[]).await.unwrap(), 0);
+    assert_eq!(store.enqueue(&[]).await.unwrap(), 0);
+    assert_eq!(store.record_solver_outcomes(&[]).await.unwrap(), 0);
+    assert_eq!(
+        store.record_security_indicator_outcomes(&[]).await.unwrap(),
+        0
+    );
+    assert_eq!(store.set_flags(&[]).await.unwrap(), 0);
+    assert_eq!(store.record_artifacts(&[]).await.unwrap(), 0);
+    assert_eq!(store.ensure_versions(&[]).await.unwrap(), 0);
+    assert_eq!(store.mark_published(&[]).await.unwrap(), 0);
+    let stats = store.query_stats();
+    assert!(stats.is_empty(), "{stats:?}");
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.record_ledger(&[]).await.unwrap(), 0);
+    assert_eq!(tx.enqueue(&[]).await.unwrap(), 0);
+    assert_eq!(tx.record_solver_outcomes(&[]).await.unwrap(), 0);
+    assert_eq!(tx.set_flags(&[]).await.unwrap(), 0);
+    assert_eq!(tx.record_artifacts(&[]).await.unwrap(), 0);
+    tx.commit().await.unwrap();
+    let names: Vec<&str> = store.query_stats().iter().map(|s| s.name).collect();
+    assert_eq!(names, ["begin", "commit"]);
+}
+
+#[tokio::test]
+async fn identity_is_normalised_at_the_boundary() {
+    let (_db, store, pool) = fresh().await;
+    let spelled = |name: &str, index: &str| {
+        VersionKey::new(
+            PackageName::parse(name).unwrap(),
+            PackageVersion::parse("6.0").unwrap(),
+            IndexUrl::parse(index).unwrap(),
+        )
+    };
+    let keys = [
+        spelled("PyYAML", "https://pypi.org/simple"),
+        spelled("pyyaml", "https://pypi.python.org/simple/"),
+        spelled("py.yaml", "HTTPS://PYPI.ORG:443/simple"),
+        spelled("Py_YAML", "https://pypi.org/simple#frag"),
+    ];
+    store.ensure_versions(&keys).await.unwrap();
+    assert_eq!(count(&pool, "package_index").await, 1);
+    assert_eq!(count(&pool, "package_version").await, 2);
+    assert_eq!(
+        store
+            .record_solver_outcomes(&[SolverOutcome {
+                version: keys[1].clone(),
+                ..solver_outcome("x", SolverStatus::Error)
+            }])
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store.is_solved(&keys[0], SOLVER).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_second_outcome_waits_for_a_re_arm_and_re_arming_nothing_changes_nothing() {
+    let (_db, store, pool) = fresh().await;
+    let v = key("flask", "2.0");
+    let never = store.rearm_solver(&v, SOLVER, "why").await.unwrap();
+    assert!(never.is_none());
+    assert!(
+        store
+            .rearm_security_indicator(&v, "why")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(count(&pool, "rearm").await, 0);
+    let first = SolverOutcome {
+        version: v.clone(),
+        ..solver_outcome("x", SolverStatus::Error)
+    };
+    let second = SolverOutcome {
+        status: SolverStatus::Success,
+        ..first.clone()
+    };
+    assert_eq!(
+        store
+            .record_solver_outcomes(std::slice::from_ref(&first))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .record_solver_outcomes(std::slice::from_ref(&second))
+            .await
+            .unwrap(),
+        0
+    );
+    let kept = store.solver_outcome(&v, SOLVER).await.unwrap().unwrap();
+    assert_eq!(kept.status, SolverStatus::Error);
+    let removed = store
+        .rearm_solver(&v, SOLVER, "retry")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(removed.status, SolverStatus::Error);
+    assert_eq!(store.record_solver_outcomes(&[second]).await.unwrap(), 1);
+    let now = store.solver_outcome(&v, SOLVER).await.unwrap().unwrap();
+    assert_eq!(now.status, SolverStatus::Success);
+    assert_eq!(count(&pool, "rearm").await, 1);
+}
+
+/// Repeating every write identically changes no row, not even `updated_at`.
+#[tokio::test]
+async fn identical_writes_leave_updated_at_alone() {
+    let (_db, store, pool) = fresh().await;
+    let v = key("flask", "3.0");
+    let flags = [FlagUpdate {
+        version: v.clone(),
+        flag: VersionFlag::IsMissing,
+        value: true,
+    }];
+    let artifacts = [ArtifactUpdate {
+        version: v.clone(),
+        sha256: Sha256::parse(&"a".repeat(64)).unwrap(),
+        artifact_name: Some("flask-3.0.tar.gz".into()),
+        present: true,
+    }];
+    let run = attempt(1, WorkflowPhase::Running);
+    let snapshot = || async {
+        let v: Vec<String> = sqlx::query_scalar(
+            "SELECT updated_at::text FROM package_version
+             UNION ALL SELECT updated_at::text FROM artifact
+             UNION ALL SELECT updated_at::text FROM package_index
+             UNION ALL SELECT updated_at::text FROM workflow_attempt",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        v
+    };
+    store.set_flags(&flags).await.unwrap();
+    store.record_artifacts(&artifacts).await.unwrap();
+    store.set_index_enabled(&v.index, true).await.unwrap();
+    store.record_attempt(&run).await.unwrap();
+    let before = snapshot().await;
+    assert_eq!(store.set_flags(&flags).await.unwrap(), 0);
+    assert_eq!(store.record_artifacts(&artifacts).await.unwrap(), 0);
+    assert!(!store.set_index_enabled(&v.index, true).await.unwrap());
+    assert_eq!(
+        store.record_attempt(&run).await.unwrap(),
+        AttemptWrite::Unchanged
+    );
+    assert_eq!(snapshot().await, before);
+}
+
+/// Many publishers claiming with leases that run out while they hold them: every claim of a message
+/// is a distinct attempt, so no two publishers ever hold the same lease.
+#[tokio::test]
+async fn concurrent_claimers_with_expiring_leases_never_share_a_claim() {
+    let (db, store, _pool) = fresh().await;
+    let batch: Vec<OutboxMessage> = (0..50)
+        .map(|i| OutboxMessage {
+            dedup_key: format!("m/{i}"),
+            topic: "t".into(),
+            key: None,
+            payload: serde_json::json!(i),
+        })
+        .collect();
+    store.enqueue(&batch).await.unwrap();
+    let mut claimers = Vec::new();
+    for _ in 0..4 {
+        let store = db.store().await.unwrap();
+        claimers.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            for _ in 0..30 {
+                let claimed = store
+                    .claim_outbox(7, Duration::from_millis(2))
+                    .await
+                    .unwrap();
+                seen.extend(claimed.iter().map(|m| (m.id, m.attempts)));
+            }
+            seen
+        }));
+    }
+    let mut all = Vec::new();
+    for claimer in claimers {
+        all.extend(claimer.await.unwrap());
+    }
+    let distinct: HashSet<(i64, i32)> = all.iter().copied().collect();
+    assert_eq!(distinct.len(), all.len(), "a lease was handed out twice");
+}
+
+#[tokio::test]
+async fn over_limit_batches_are_refused_before_any_statement() {
+    let (_db, store, _pool) = fresh().await;
+    let rows: Vec<LedgerEntry> = (0..=thoth_operator::store::MAX_BATCH as i64)
+        .map(|i| ledger_on("t", i))
+        .collect();
+    let err = store.record_ledger(&rows).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::BatchTooLarge {
+                max: 10_000,
+                actual: 10_001
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("10001"), "{err}");
+}
+
+#[tokio::test]
+async fn a_store_does_not_print_its_password() {
+    let db = TestDatabase::create().await.unwrap();
+    let mut config = db.config();
+    config.connect = config.connect.password("s3cr3t");
+    let store = Store::open(&config).await.unwrap();
+    for printed in [
+        format!("{store:?}"),
+        format!("{config:?}"),
+        format!("{db:?}"),
+    ] {
+        assert!(!printed.contains("s3cr3t"), "{printed}");
+    }
+    assert!(format!("{store:?}").contains(&db.name));
+}
+
+/// A publisher whose lease ran out and whose message another publisher claimed since must not give
+/// the message back: that would let a third publisher claim it while the second is publishing it.
+#[tokio::test]
+async fn a_publisher_with_an_expired_lease_cannot_release_the_new_holders_claim() {
+    let (_db, store, pool) = fresh().await;
+    store
+        .enqueue(&[OutboxMessage {
+            dedup_key: "only".into(),
+            topic: "t".into(),
+            key: None,
+            payload: serde_json::json!({}),
+        }])
+        .await
+        .unwrap();
+    let late = store
+        .claim_outbox(1, Duration::from_millis(1))
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_sleep(0.01)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let current = store
+        .claim_outbox(1, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!((late.len(), current.len()), (1, 1));
+    assert_eq!(current[0].attempts, 2);
+    assert!(
+        !store
+            .release_outbox(&late[0], "late failure")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_outbox(1, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_empty(),
+        "the message was handed out while its current holder still held it"
+    );
+    assert!(
+        store
+            .release_outbox(&current[0], "broker down")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .claim_outbox(1, Duration::from_secs(60))
+            .await
+            .unwrap()[0]
+            .attempts,
+        3
+    );
+}
+
+/// Two replicas setting different flags of the same versions at once: neither write is lost.
+#[tokio::test]
+async fn concurrent_writes_of_different_flags_of_one_version_both_stay() {
+    let (db, first, _pool) = fresh().await;
+    let second = db.store().await.unwrap();
+    let versions: Vec<VersionKey> = (0..200).map(|i| key(&format!("p{i}"), "1.0")).collect();
+    first.ensure_versions(&versions).await.unwrap();
+    let missing: Vec<FlagUpdate> = versions
+        .iter()
+        .map(|v| FlagUpdate {
+            version: v.clone(),
+            flag: VersionFlag::IsMissing,
+            value: true,
+        })
+        .collect();
+    let no_sdist: Vec<SecurityIndicatorOutcome> = versions
+        .iter()
+        .rev()
+        .map(|v| SecurityIndicatorOutcome {
+            version: v.clone(),
+            status: SecurityIndicatorStatus::NoSourceDistribution,
+            document_id: None,
+            duration: None,
+        })
+        .collect();
+    let (a, b) = tokio::join!(
+        first.set_flags(&missing),
+        second.record_security_indicator_outcomes(&no_sdist)
+    );
+    assert_eq!((a.unwrap(), b.unwrap()), (200, 200));
+    for v in &versions {
+        let record = first.version(v).await.unwrap().unwrap();
+        assert!(record.is_missing && !record.provides_source_distro, "{v}");
+    }
 }

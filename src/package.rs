@@ -202,6 +202,10 @@ impl IndexUrl {
         if url.path() == "/" && url.query().is_none() {
             canonical.pop();
         }
+        // Percent-encoding can make the canonical form longer than what was sent.
+        if canonical.len() > MAX_INDEX_URL_LEN {
+            return Err(PackageError::IndexUrlTooLong(canonical));
+        }
         Ok(Self(canonical))
     }
 
@@ -299,6 +303,17 @@ mod tests {
                 "{raw}"
             );
         }
+    }
+
+    #[test]
+    fn the_canonical_form_must_fit_too() {
+        // 200 two-byte characters: 400 bytes as sent, 1,200 once percent-encoded.
+        let raw = format!("https://example.com/{}", "é".repeat(200));
+        assert!(raw.len() <= MAX_INDEX_URL_LEN);
+        assert!(matches!(
+            IndexUrl::parse(&raw),
+            Err(PackageError::IndexUrlTooLong(_))
+        ));
     }
 
     #[test]

@@ -463,9 +463,6 @@ impl StoreTx {
             limits::SOURCE_TYPE,
         )?;
         validate::batch_size(run.unresolved.len())?;
-        for index in run.unresolved.iter().filter_map(|u| u.index.as_ref()) {
-            validate::index_url(index)?;
-        }
         let millis = validate::duration_millis("duration", run.duration)?;
         let inserted = self
             .observer

@@ -108,7 +108,6 @@ pub(super) struct VersionColumns<'a> {
 
 impl<'a> VersionColumns<'a> {
     pub fn push(&mut self, key: &'a VersionKey) -> StoreResult<()> {
-        validate::index_url(&key.index)?;
         self.urls.push(key.index.as_str());
         self.names.push(key.name.as_str());
         self.versions.push(key.version.as_str());
@@ -328,7 +327,6 @@ impl StoreTx {
         index: &IndexUrl,
         enabled: bool,
     ) -> StoreResult<bool> {
-        validate::index_url(index)?;
         let changed = self
             .observer
             .run(

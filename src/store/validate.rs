@@ -4,7 +4,6 @@
 use chrono::TimeDelta;
 
 use super::error::StoreError;
-use crate::package::IndexUrl;
 
 /// Column limits; they match the `VARCHAR(n)` declarations in `migrations/`.
 pub mod limits {
@@ -22,7 +21,9 @@ pub mod limits {
     pub const REASON: usize = 2000;
     pub const DEDUP_KEY: usize = 500;
     pub const MESSAGE_KEY: usize = 500;
-    pub const INDEX_URL: usize = 500;
+    /// `IndexUrl::parse` refuses a canonical URL longer than this, so no index URL can overflow
+    /// its column.
+    pub const INDEX_URL: usize = crate::package::MAX_INDEX_URL_LEN;
 }
 
 /// Most rows one batched statement takes; keeps statements and their parameter arrays bounded.
@@ -50,12 +51,6 @@ pub fn optional_text(
         return Err(StoreError::NulCharacter { field });
     }
     Ok(())
-}
-
-/// An index URL's canonical form can be longer than what `IndexUrl::parse` measured (percent-encoding
-/// of non-ASCII paths, punycode hosts), so the column limit is checked again here.
-pub fn index_url(url: &IndexUrl) -> Result<(), StoreError> {
-    optional_text("index URL", Some(url.as_str()), limits::INDEX_URL)
 }
 
 /// Turns raw bytes (a Kafka key or header, say) into text the store accepts, or says why not.

@@ -1117,48 +1117,17 @@ async fn committing_a_transaction_after_a_failed_statement_is_an_error() {
     assert_eq!(count(&pool, "message_ledger").await, 8);
 }
 
-/// Index URLs whose canonical form outgrows the column are refused as input, naming the field.
-#[tokio::test]
-async fn an_index_url_longer_than_its_column_once_canonical_is_refused_by_name() {
-    let (_db, store, pool) = fresh().await;
+/// A URL that fits as sent but not once canonical (percent-encoding) never becomes an
+/// `IndexUrl`, so it cannot reach the `package_index.url` column.
+#[test]
+fn an_index_url_longer_than_its_column_once_canonical_is_refused_at_the_boundary() {
     let raw = format!("https://example.org/{}", "é".repeat(100));
-    let index = IndexUrl::parse(&raw).unwrap();
-    assert!(index.as_str().chars().count() > 500, "{index}");
-    let version = VersionKey::new(
-        PackageName::parse("flask").unwrap(),
-        PackageVersion::parse("1.0").unwrap(),
-        index.clone(),
-    );
-    let err = store.ensure_versions(&[version]).await.unwrap_err();
+    assert!(raw.len() <= 500);
+    let err = IndexUrl::parse(&raw).unwrap_err();
     assert!(
-        matches!(
-            err,
-            StoreError::TooLong {
-                field: "index URL",
-                ..
-            }
-        ),
+        err.to_string().contains("longer than 500 characters"),
         "{err}"
     );
-    let err = store.set_index_enabled(&index, true).await.unwrap_err();
-    assert!(matches!(err, StoreError::TooLong { .. }), "{err}");
-    let run = AdviceRun {
-        document_id: "adviser-1".into(),
-        source_type: None,
-        error: true,
-        need_re_run: false,
-        re_run_document_id: None,
-        duration: None,
-        unresolved: vec![UnresolvedPackage {
-            name: PackageName::parse("flask").unwrap(),
-            version: None,
-            index: Some(index.clone()),
-        }],
-    };
-    let err = store.record_advice_run(&run).await.unwrap_err();
-    assert!(matches!(err, StoreError::TooLong { .. }), "{err}");
-    assert_eq!(count(&pool, "advice_run").await, 0);
-    assert_eq!(count(&pool, "package_index").await, 0);
 }
 
 /// Empty batches are no-ops that do not even reach the server.

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::status::RunStatus;
+use super::validation::DNS_LABEL_PATTERN;
 
 /// What the adviser optimises for (Thoth's recommendation types).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -95,7 +96,7 @@ pub struct AdviceRequestSpec {
     /// Job id the user API generated, e.g. `adviser-210312182025-5e8c8f2a1b3c4d5e`; also the result document id.
     #[schemars(
         length(min = 1, max = 63),
-        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+        regex(pattern = DNS_LABEL_PATTERN)
     )]
     pub job_id: String,
     pub recommendation_type: RecommendationType,
@@ -130,7 +131,7 @@ pub struct AdviceRequestSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         length(min = 1, max = 63),
-        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+        regex(pattern = DNS_LABEL_PATTERN)
     )]
     pub re_run_adviser_id: Option<String>,
     /// Kebechet's metadata, passed through to the adviser unchanged.

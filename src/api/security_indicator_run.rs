@@ -3,6 +3,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::status::RunStatus;
+use super::validation::{
+    FUNCTION_NAME_PATTERN, HTTP_URL_PATTERN, PACKAGE_NAME_PATTERN, PACKAGE_VERSION_PATTERN,
+};
 
 fn default_aggregation_function() -> String {
     "process_data".to_string()
@@ -39,23 +42,23 @@ pub struct SecurityIndicatorRunSpec {
     /// Python project name, e.g. `crossbar`.
     #[schemars(
         length(min = 1, max = 200),
-        regex(pattern = r"^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$")
+        regex(pattern = PACKAGE_NAME_PATTERN)
     )]
     pub package_name: String,
     /// Version to analyse, e.g. `0.10.0`.
     #[schemars(
         length(min = 1, max = 100),
-        regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9.+!_-]*$")
+        regex(pattern = PACKAGE_VERSION_PATTERN)
     )]
     pub package_version: String,
     /// Simple-API URL of the package index, e.g. `https://pypi.org/simple`.
     #[schemars(
         length(min = 1, max = 500),
-        regex(pattern = r"^https?://[^\s/$.?#][^\s]*$")
+        regex(pattern = HTTP_URL_PATTERN)
     )]
     pub index_url: String,
     /// Aggregator function that combines the indicators; Thoth uses `process_data`.
     #[serde(default = "default_aggregation_function")]
-    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z_][a-z0-9_]*$"))]
+    #[schemars(length(min = 1, max = 63), regex(pattern = FUNCTION_NAME_PATTERN))]
     pub aggregation_function: String,
 }

@@ -3,6 +3,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::status::RunStatus;
+use super::validation::{
+    HTTP_URL_PATTERN, PACKAGE_NAME_PATTERN, PACKAGE_VERSION_PATTERN, SOLVER_NAME_PATTERN,
+};
 
 /// Solve one package version (or every version the index lists) on one index with one solver.
 #[derive(CustomResource, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -41,26 +44,26 @@ pub struct SolverRunSpec {
     /// Python project name, e.g. `PyYAML`; normalised as PEP 503 says when the Workflow is built.
     #[schemars(
         length(min = 1, max = 200),
-        regex(pattern = r"^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$")
+        regex(pattern = PACKAGE_NAME_PATTERN)
     )]
     pub package_name: String,
     /// Version to solve, e.g. `5.3.1`. Absent means every version the index lists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         length(min = 1, max = 100),
-        regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9.+!_-]*$")
+        regex(pattern = PACKAGE_VERSION_PATTERN)
     )]
     pub package_version: Option<String>,
     /// Simple-API URL of the package index, e.g. `https://pypi.org/simple`.
     #[schemars(
         length(min = 1, max = 500),
-        regex(pattern = r"^https?://[^\s/$.?#][^\s]*$")
+        regex(pattern = HTTP_URL_PATTERN)
     )]
     pub index_url: String,
     /// Solver that runs the resolution, e.g. `solver-rhel-8-py38`.
     #[schemars(
         length(min = 1, max = 63),
-        regex(pattern = r"^solver-[a-z0-9]+(-[a-z0-9.]+)*-py[0-9]{2,3}$")
+        regex(pattern = SOLVER_NAME_PATTERN)
     )]
     pub solver: String,
     /// Further indexes the solver may resolve dependencies from.
@@ -69,7 +72,7 @@ pub struct SolverRunSpec {
         length(max = 20),
         inner(
             length(min = 1, max = 500),
-            regex(pattern = r"^https?://[^\s/$.?#][^\s]*$")
+            regex(pattern = HTTP_URL_PATTERN)
         )
     )]
     pub dependency_index_urls: Vec<String>,

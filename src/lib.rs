@@ -1,13 +1,14 @@
 //! thoth-operator: Thoth's continuous-learning loop as a Kubernetes operator.
 //!
-//! Data flows `ingest` (Kafka → typed messages) → `admission` (messages →
-//! resources or flags) → `reconcile` (resources → Argo Workflows → status) →
-//! `store` (PostgreSQL). `api` holds the custom resource types, `sandbox` the
-//! embedded test and demo infrastructure, `cli` the command line.
+//! Data flows `ingest` (Kafka I/O) → `messages` (Thoth's vocabulary: typed
+//! messages) → `admission` (messages → resources or flags) → `reconcile`
+//! (resources → Argo Workflows → status) → `store` (PostgreSQL). `api` holds the
+//! custom resource types, `sandbox` the embedded test and demo infrastructure,
+//! `cli` the command line.
 
 pub mod api;
 pub mod cli;
-pub mod ingest;
+pub mod messages;
 pub mod package;
 pub mod sandbox;
 pub mod store;

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
-use thoth_operator::ingest::{
+use thoth_operator::messages::{
     Message, MessageBody, MessageKind, ParseConfig, ParseError, TopicPrefix, VersionSelector, parse,
 };
 
@@ -453,12 +453,12 @@ fn mutated_payloads_never_panic() {
 
 #[test]
 fn messages_built_in_code_round_trip_through_bytes() {
-    let body = thoth_operator::ingest::KebechetRunUrlTrigger {
+    let body = thoth_operator::messages::KebechetRunUrlTrigger {
         url: Some("https://github.com/thoth-station/jupyter-nbrequirements".into()),
         service_name: Some("github".into()),
         installation_id: Some("193650988".into()),
         job_id: None,
-        metadata: thoth_operator::ingest::KebechetRunUrlMetadata {
+        metadata: thoth_operator::messages::KebechetRunUrlMetadata {
             message_justification: Some(5),
             package_name: Some("click".into()),
             package_version: Some("7.1.2".into()),

@@ -1,4 +1,5 @@
-//! Kafka → typed messages. Knows the Thoth message catalogue and Kafka, nothing of Kubernetes.
+//! Thoth's message vocabulary, pure: the catalogue, envelope, topics, parsing. No I/O: Kafka lives in
+//! `ingest`, and nothing here knows Kubernetes or the store.
 //!
 //! [`parse`] turns a record (topic, value) into a [`Message`] (envelope, one
 //! [`MessageBody`] variant per live Thoth type, and any extra fields) or a

@@ -402,8 +402,8 @@ fn json_type(value: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::fields::VersionSelector;
-    use crate::ingest::package_messages::{SolvedPackage, UnresolvedPackage};
+    use crate::messages::fields::VersionSelector;
+    use crate::messages::package_messages::{SolvedPackage, UnresolvedPackage};
 
     const SOLVED: &str = "thoth.solver.solved-package";
 

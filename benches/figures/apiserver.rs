@@ -87,7 +87,11 @@ pub fn run() -> Result<(), Box<dyn std::error::Error>> {
 
         let started = Instant::now();
         let listed = api.list(&ListParams::default()).await.expect("list");
-        assert_eq!(listed.items.len(), 2 * CREATES, "every created object is listed");
+        assert_eq!(
+            listed.items.len(),
+            2 * CREATES,
+            "every created object is listed"
+        );
         report(
             "objects listed in one list",
             listed.items.len(),

@@ -1435,9 +1435,7 @@ async fn over_limit_batches_are_refused_before_any_statement() {
         .collect();
     let err = tx.enqueue(&messages).await.unwrap_err();
     assert!(is_too_large(&err), "{err}");
-    let versions: Vec<VersionKey> = (0..over)
-        .map(|i| key(&format!("p{i}"), "1.0"))
-        .collect();
+    let versions: Vec<VersionKey> = (0..over).map(|i| key(&format!("p{i}"), "1.0")).collect();
     let err = tx.ensure_versions(&versions).await.unwrap_err();
     assert!(is_too_large(&err), "{err}");
     let flags: Vec<FlagUpdate> = versions

@@ -2,8 +2,9 @@
 //! interface (a PostgreSQL server, the in-memory API server, the operator's binary);
 //! the module's own doc names the part.
 
-mod apiserver;
 mod catalogue;
+#[cfg(feature = "sandbox")]
+mod cli;
 mod crds;
-mod schema;
+mod layout;
 mod store;

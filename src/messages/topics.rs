@@ -11,9 +11,9 @@ pub const DEPLOYMENT_NAME_ENV: &str = "THOTH_DEPLOYMENT_NAME";
 
 /// Kafka's own limit on a topic name.
 const MAX_TOPIC_LEN: usize = 249;
-/// The longest base name in the catalogue plus the dot, so that every prefixed
-/// topic stays within Kafka's limit.
-const LONGEST_BASE_TOPIC: usize = 45;
+/// The longest base name in the catalogue (live or retired), so that every
+/// prefixed topic (prefix, dot, base name) stays within Kafka's limit.
+const LONGEST_BASE_TOPIC: usize = 44;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TopicPrefixError {
@@ -137,7 +137,7 @@ mod tests {
             .chain(RetiredKind::ALL.iter().map(|k| k.base_topic().len()))
             .max()
             .unwrap();
-        assert!(longest <= LONGEST_BASE_TOPIC, "{longest}");
+        assert_eq!(longest, LONGEST_BASE_TOPIC);
     }
 
     #[test]
@@ -191,6 +191,22 @@ mod tests {
             );
         }
         assert_eq!(TopicPrefix::none().live_topics().len(), 19);
+    }
+
+    #[test]
+    fn the_longest_deployment_name_that_fits_every_topic_is_accepted() {
+        let longest = MAX_TOPIC_LEN - 1 - LONGEST_BASE_TOPIC;
+        let prefix = TopicPrefix::new(&"a".repeat(longest)).unwrap();
+        let topics = prefix.live_topics();
+        assert_eq!(
+            topics.iter().map(|t| t.len()).max(),
+            Some(MAX_TOPIC_LEN),
+            "the longest topic is exactly Kafka's limit"
+        );
+        assert!(matches!(
+            TopicPrefix::new(&"a".repeat(longest + 1)),
+            Err(TopicPrefixError::TooLong(_))
+        ));
     }
 
     #[test]

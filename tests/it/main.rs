@@ -1,5 +1,6 @@
-//! The one integration-test crate: each module drives a real part (PostgreSQL,
-//! the in-memory API server, rdkafka's mock cluster) over its real interface.
+//! The one integration-test crate: each module drives one real part over its real
+//! interface (a PostgreSQL server, the in-memory API server, the operator's binary);
+//! the module's own doc names the part.
 
 mod catalogue;
 #[cfg(feature = "sandbox")]

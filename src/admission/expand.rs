@@ -371,7 +371,11 @@ mod tests {
             body.to_string().as_bytes(),
         );
         let (found, skipped) = versions(&listing);
-        assert_eq!(found, ["2.0.1", "2.0.0rc1", "1.0"], "normal forms, newest first");
+        assert_eq!(
+            found,
+            ["2.0.1", "2.0.0rc1", "1.0"],
+            "normal forms, newest first"
+        );
         assert_eq!(skipped, ["0.1dev-r1", "weird.version"]);
     }
 

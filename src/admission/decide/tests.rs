@@ -35,9 +35,13 @@ fn key(name: &str, version: &str, url: &str) -> VersionKey {
 
 fn known() -> Known {
     Known {
-        indexes: [(index(PYPI), true), (index(OTHER), true), (index(DISABLED), false)]
-            .into_iter()
-            .collect(),
+        indexes: [
+            (index(PYPI), true),
+            (index(OTHER), true),
+            (index(DISABLED), false),
+        ]
+        .into_iter()
+        .collect(),
         ..Known::default()
     }
 }
@@ -179,7 +183,11 @@ fn a_solver_that_is_not_configured_is_a_dead_letter_naming_it() {
 #[test]
 fn an_unregistered_index_is_a_dead_letter_naming_it() {
     let decision = decide(
-        &unresolved(Some("1.0"), Some(vec![PYPI, "https://unknown.example.org/simple/"]), None),
+        &unresolved(
+            Some("1.0"),
+            Some(vec![PYPI, "https://unknown.example.org/simple/"]),
+            None,
+        ),
         &config(),
         &known(),
     );
@@ -200,7 +208,10 @@ fn a_disabled_index_is_skipped_and_the_enabled_ones_still_get_work() {
         &config(),
         &known(),
     ));
-    assert_eq!(solver_runs(&plan), [("1.0".into(), PYPI.into(), RHEL.into())]);
+    assert_eq!(
+        solver_runs(&plan),
+        [("1.0".into(), PYPI.into(), RHEL.into())]
+    );
     assert!(plan.skipped[0].contains("disabled"), "{:?}", plan.skipped);
 
     let only_disabled = decide(
@@ -267,7 +278,11 @@ fn no_work_for_a_version_flagged_missing() {
 #[test]
 fn no_configured_solver_means_nothing_to_solve() {
     let config = AdmissionConfig::new("thoth", Vec::new());
-    let decision = decide(&unresolved(Some("1.0"), Some(vec![PYPI]), None), &config, &known());
+    let decision = decide(
+        &unresolved(Some("1.0"), Some(vec![PYPI]), None),
+        &config,
+        &known(),
+    );
     assert!(skip_reason(&decision).contains("no solvers"));
 }
 
@@ -335,7 +350,10 @@ fn expansion_skips_versions_the_store_knows_are_solved() {
     );
     assert_eq!(package, None);
     let plan = plan(decide(&message, &config(), &known));
-    assert_eq!(solver_runs(&plan), [("4.2.1".into(), PYPI.into(), RHEL.into())]);
+    assert_eq!(
+        solver_runs(&plan),
+        [("4.2.1".into(), PYPI.into(), RHEL.into())]
+    );
 }
 
 #[test]
@@ -351,7 +369,10 @@ fn an_index_that_does_not_list_the_package_or_lists_nothing_is_a_skip() {
         .listings
         .insert((name, index(PYPI)), listing(&[], &["x"]));
     let reason = decide(&message, &config(), &known);
-    assert!(skip_reason(&reason).contains("lists no release"), "{reason:?}");
+    assert!(
+        skip_reason(&reason).contains("lists no release"),
+        "{reason:?}"
+    );
 }
 
 #[test]
@@ -404,8 +425,16 @@ fn a_released_package_on_an_unknown_or_disabled_index_is_dead_lettered_or_skippe
         "1.0",
         "https://nope.example/simple",
     );
-    assert_eq!(dead_reason(&decide(&unknown, &config(), &known())), "unknown_index");
-    let disabled = release("thoth.package-release.package-released", "a", "1.0", DISABLED);
+    assert_eq!(
+        dead_reason(&decide(&unknown, &config(), &known())),
+        "unknown_index"
+    );
+    let disabled = release(
+        "thoth.package-release.package-released",
+        "a",
+        "1.0",
+        DISABLED,
+    );
     assert!(skip_reason(&decide(&disabled, &config(), &known())).contains("disabled"));
 }
 
@@ -417,7 +446,10 @@ fn a_released_package_solved_by_every_solver_needs_nothing() {
     let known = with_state(known(), key("a", "1.0", PYPI), state);
     let message = release("thoth.package-release.package-released", "a", "1.0", PYPI);
     let reason = decide(&message, &config(), &known);
-    assert!(skip_reason(&reason).contains("already solved"), "{reason:?}");
+    assert!(
+        skip_reason(&reason).contains("already solved"),
+        "{reason:?}"
+    );
 }
 
 // --- SolvedPackage / SIUnanalyzedPackage ----------------------------------------------
@@ -434,7 +466,10 @@ fn solved_and_si_unanalyzed_packages_ask_for_one_security_indicator_run() {
         let Resource::SecurityIndicatorRun { name, spec } = &plan.resources[0] else {
             panic!("{:?}", plan.resources[0]);
         };
-        assert_eq!(name, &names::security_indicator_run(&key("pyyaml", "5.3.1", PYPI)));
+        assert_eq!(
+            name,
+            &names::security_indicator_run(&key("pyyaml", "5.3.1", PYPI))
+        );
         assert_eq!(spec.package_name, "pyyaml");
         assert_eq!(spec.index_url, PYPI);
         assert_eq!(spec.aggregation_function, "process_data");
@@ -472,7 +507,10 @@ fn no_security_indicator_run_when_analysed_missing_or_without_sdist() {
         assert!(skip_reason(&decision).contains(why), "{decision:?}");
     }
     let known = with_state(known(), key("a", "1.0", PYPI), fresh());
-    assert!(matches!(decide(&message, &config(), &known), Decision::Apply(_)));
+    assert!(matches!(
+        decide(&message, &config(), &known),
+        Decision::Apply(_)
+    ));
 }
 
 #[test]
@@ -483,7 +521,10 @@ fn security_indicators_need_a_registered_enabled_index() {
         "1.0",
         "https://nope.example/simple",
     );
-    assert_eq!(dead_reason(&decide(&unknown, &config(), &known())), "unknown_index");
+    assert_eq!(
+        dead_reason(&decide(&unknown, &config(), &known())),
+        "unknown_index"
+    );
     let disabled = release("thoth.solver.solved-package", "a", "1.0", DISABLED);
     assert!(skip_reason(&decide(&disabled, &config(), &known())).contains("disabled"));
 }
@@ -526,8 +567,16 @@ fn an_adviser_trigger_asks_for_an_advice_request_named_by_its_job_id() {
 
 #[test]
 fn an_adviser_trigger_without_job_id_is_named_by_its_content() {
-    let first = plan(decide(&adviser(json!({"job_id": null})), &config(), &Known::default()));
-    let again = plan(decide(&adviser(json!({"job_id": null})), &config(), &Known::default()));
+    let first = plan(decide(
+        &adviser(json!({"job_id": null})),
+        &config(),
+        &Known::default(),
+    ));
+    let again = plan(decide(
+        &adviser(json!({"job_id": null})),
+        &config(),
+        &Known::default(),
+    ));
     let other = plan(decide(
         &adviser(json!({"job_id": null, "count": 2})),
         &config(),
@@ -564,7 +613,12 @@ fn adviser_values_the_resource_would_refuse_are_dead_letters() {
 
 #[test]
 fn a_missing_version_sets_is_missing() {
-    let message = release("thoth.package-update.missing-package-version", "a", "1.0", PYPI);
+    let message = release(
+        "thoth.package-update.missing-package-version",
+        "a",
+        "1.0",
+        PYPI,
+    );
     let plan = plan(decide(&message, &config(), &known()));
     assert_eq!(
         plan.flags,
@@ -583,7 +637,9 @@ fn a_missing_version_sets_is_missing() {
             ..fresh()
         },
     );
-    assert!(skip_reason(&decide(&message, &config(), &known)).contains("already has is_missing=true"));
+    assert!(
+        skip_reason(&decide(&message, &config(), &known)).contains("already has is_missing=true")
+    );
 }
 
 #[test]
@@ -594,14 +650,27 @@ fn flags_on_an_unregistered_index_are_dead_letters_but_a_disabled_index_still_ta
         "1.0",
         "https://nope.example/simple",
     );
-    assert_eq!(dead_reason(&decide(&unknown, &config(), &known())), "unknown_index");
-    let disabled = release("thoth.package-update.missing-package-version", "a", "1.0", DISABLED);
+    assert_eq!(
+        dead_reason(&decide(&unknown, &config(), &known())),
+        "unknown_index"
+    );
+    let disabled = release(
+        "thoth.package-update.missing-package-version",
+        "a",
+        "1.0",
+        DISABLED,
+    );
     assert_eq!(plan(decide(&disabled, &config(), &known())).flags.len(), 1);
 }
 
 #[test]
 fn update_provides_source_distro_sets_the_flag_to_the_message_value() {
-    let message = release("thoth.update-provides-source-distro", "ipywidgets", "6.0.0rc2", PYPI);
+    let message = release(
+        "thoth.update-provides-source-distro",
+        "ipywidgets",
+        "6.0.0rc2",
+        PYPI,
+    );
     let plan = plan(decide(&message, &config(), &known()));
     assert_eq!(
         plan.flags,
@@ -619,7 +688,9 @@ fn update_provides_source_distro_sets_the_flag_to_the_message_value() {
             ..fresh()
         },
     );
-    assert!(skip_reason(&decide(&message, &config(), &known)).contains("provides_source_distro=false"));
+    assert!(
+        skip_reason(&decide(&message, &config(), &known)).contains("provides_source_distro=false")
+    );
 }
 
 #[test]
@@ -629,7 +700,10 @@ fn a_missing_package_flags_every_known_version_not_yet_missing() {
         json!({"package_name": "PyIFD", "index_url": PYPI}),
     );
     let package = (PackageName::parse("pyifd").unwrap(), index(PYPI));
-    assert_eq!(versions_needed(&message, &known()), (Vec::new(), Some(package.clone())));
+    assert_eq!(
+        versions_needed(&message, &known()),
+        (Vec::new(), Some(package.clone()))
+    );
     assert!(skip_reason(&decide(&message, &config(), &known())).contains("knows no version"));
 
     let mut known = known();
@@ -642,14 +716,21 @@ fn a_missing_package_flags_every_known_version_not_yet_missing() {
         ],
     );
     let plan = plan(decide(&message, &config(), &known));
-    let flagged: Vec<&str> = plan.flags.iter().map(|f| f.version.version.as_str()).collect();
+    let flagged: Vec<&str> = plan
+        .flags
+        .iter()
+        .map(|f| f.version.version.as_str())
+        .collect();
     assert_eq!(flagged, ["1.0", "2.0"]);
-    assert!(plan.flags.iter().all(|f| f.flag == VersionFlag::IsMissing && f.value));
-
-    known.package_versions.insert(
-        package,
-        vec![(PackageVersion::parse("1.1").unwrap(), true)],
+    assert!(
+        plan.flags
+            .iter()
+            .all(|f| f.flag == VersionFlag::IsMissing && f.value)
     );
+
+    known
+        .package_versions
+        .insert(package, vec![(PackageVersion::parse("1.1").unwrap(), true)]);
     assert!(skip_reason(&decide(&message, &config(), &known)).contains("already flagged missing"));
 }
 
@@ -685,7 +766,9 @@ fn a_hash_mismatch_clears_present_and_re_solves_even_a_solved_version() {
             unreachable!()
         };
         assert!(name.contains("rehash"), "{name}");
-        let rearm = rearm.as_ref().expect("a re-solve re-arms the solver outcome");
+        let rearm = rearm
+            .as_ref()
+            .expect("a re-solve re-arms the solver outcome");
         assert_eq!(rearm.version, key("click", "7.1.2", PYPI));
     }
     // The same mismatch names the same re-solves; another mismatch names new ones.
@@ -697,7 +780,11 @@ fn a_hash_mismatch_clears_present_and_re_solves_even_a_solved_version() {
 
 fn plan_names(decision: &Decision) -> Vec<String> {
     match decision {
-        Decision::Apply(plan) => plan.resources.iter().map(|r| r.name().to_string()).collect(),
+        Decision::Apply(plan) => plan
+            .resources
+            .iter()
+            .map(|r| r.name().to_string())
+            .collect(),
         other => panic!("{other:?}"),
     }
 }
@@ -737,7 +824,10 @@ fn a_hash_mismatch_on_an_unregistered_index_is_a_dead_letter() {
                "index_url": "https://nope.example/simple",
                "missing_from_source": [], "missing_from_database": []}),
     );
-    assert_eq!(dead_reason(&decide(&message, &config(), &known())), "unknown_index");
+    assert_eq!(
+        dead_reason(&decide(&message, &config(), &known())),
+        "unknown_index"
+    );
 }
 
 // --- everything else ------------------------------------------------------------------
@@ -771,8 +861,14 @@ fn every_other_live_type_is_not_handled_with_its_reason() {
             json!({"webhook_payload": {"event": "push", "service": "github", "payload": {}}}),
         ),
         ("thoth.kebechet-run-url-trigger", json!({"version": "v2"})),
-        ("thoth.inspection-completed", json!({"inspection_id": "inspection-1"})),
-        ("thoth.repo-init", json!({"project_url": "https://github.com/a/b"})),
+        (
+            "thoth.inspection-completed",
+            json!({"inspection_id": "inspection-1"}),
+        ),
+        (
+            "thoth.repo-init",
+            json!({"project_url": "https://github.com/a/b"}),
+        ),
     ];
     let mut kinds = std::collections::BTreeSet::new();
     for (topic, body) in samples {
@@ -787,7 +883,11 @@ fn every_other_live_type_is_not_handled_with_its_reason() {
         .iter()
         .filter(|k| not_handled_reason(**k) == "handled")
         .count();
-    assert_eq!(kinds.len() + handled, MessageKind::ALL.len(), "every type is covered");
+    assert_eq!(
+        kinds.len() + handled,
+        MessageKind::ALL.len(),
+        "every type is covered"
+    );
 }
 
 #[test]

@@ -465,7 +465,10 @@ async fn no_work_when_the_store_already_knows_the_answer() {
             duration: None,
         })
         .collect();
-    h.store.ensure_versions(&[version.clone()]).await.unwrap();
+    h.store
+        .ensure_versions(std::slice::from_ref(&version))
+        .await
+        .unwrap();
     h.store.record_solver_outcomes(&outcomes).await.unwrap();
     h.store
         .set_flags(&[thoth_operator::store::FlagUpdate {
@@ -506,7 +509,10 @@ async fn no_work_when_the_store_already_knows_the_answer() {
 async fn a_hash_mismatch_re_arms_the_solver_outcome_it_re_solves() {
     let mut h = Harness::start().await;
     let version = key("click", "7.1.2");
-    h.store.ensure_versions(&[version.clone()]).await.unwrap();
+    h.store
+        .ensure_versions(std::slice::from_ref(&version))
+        .await
+        .unwrap();
     h.store
         .record_solver_outcomes(&[SolverOutcome {
             version: version.clone(),

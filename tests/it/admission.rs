@@ -730,3 +730,246 @@ async fn a_star_version_is_expanded_from_a_local_json_or_html_index() {
     );
     h.server.shutdown().await;
 }
+
+// --- the command line: index, publish, trace ----------------------------------------
+
+/// The test database's URL, for the binary's DATABASE_URL.
+fn database_url(db: &TestDatabase) -> String {
+    let server = std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| thoth_operator::store::testing::DEFAULT_TEST_DATABASE_URL.into());
+    let mut url = url::Url::parse(&server).unwrap();
+    url.set_path(&format!("/{}", db.name));
+    url.to_string()
+}
+
+fn operator_command(args: &[&str], env: &[(&str, &str)]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_thoth-operator"));
+    command
+        .args(args)
+        .envs(env.iter().copied())
+        .env_remove("THOTH_DEPLOYMENT_NAME");
+    command
+}
+
+fn outcome(output: std::process::Output) -> (bool, String, String) {
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Runs the binary without blocking the runtime (the test's API server runs on it).
+async fn operator_async(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let command = tokio::process::Command::from(operator_command(args, env));
+    outcome({
+        let mut command = command;
+        command.output().await.unwrap()
+    })
+}
+
+fn operator(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    outcome(operator_command(args, env).output().unwrap())
+}
+
+#[tokio::test]
+async fn index_add_enable_disable_and_list_manage_what_becomes_work() {
+    let h = Harness::start().await;
+    let url = database_url(&h._db);
+    let env = [("DATABASE_URL", url.as_str())];
+    let (ok, out, err) =
+        operator_async(&["index", "add", "https://Example.com/simple/"], &env).await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "registered https://example.com/simple (enabled)\n");
+    let (_, out, _) = operator_async(&["index", "add", "https://example.com/simple"], &env).await;
+    assert!(out.contains("already registered"), "{out}");
+    let (ok, out, _) =
+        operator_async(&["index", "disable", "https://example.com/simple"], &env).await;
+    assert!(ok);
+    assert_eq!(out, "https://example.com/simple is now disabled\n");
+    let (_, out, _) = operator_async(&["index", "list"], &env).await;
+    assert_eq!(
+        out,
+        "disabled  https://example.com/simple\nenabled   https://pypi.org/simple\n"
+    );
+    let indexes = h.store.indexes(true).await.unwrap();
+    assert_eq!(indexes.len(), 1, "only pypi.org is enabled: {indexes:?}");
+    let (ok, _, err) = operator_async(&["index", "add", "ftp://example.com"], &env).await;
+    assert!(!ok);
+    assert!(err.contains("invalid index URL"), "{err}");
+    h.server.shutdown().await;
+}
+
+#[test]
+fn publish_sends_a_validated_message_that_a_plain_consumer_reads_back() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{ClientConfig, Message as _};
+
+    let cluster = rdkafka::mocking::MockCluster::new(1).unwrap();
+    let bootstrap = cluster.bootstrap_servers();
+    let (ok, out, err) = operator(
+        &[
+            "publish",
+            "SolvedPackage",
+            "--set",
+            "package_name=PyYAML",
+            "--set",
+            "package_version=5.3.1",
+            "--set",
+            "index_url=https://pypi.org/simple",
+            "--set",
+            "solver=solver-rhel-8-py38",
+            "--bootstrap-servers",
+            &bootstrap,
+            "--deployment-name",
+            "ocp4-test",
+        ],
+        &[],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with("sent SolvedPackage to ocp4-test.thoth.solver.solved-package partition "),
+        "{out}"
+    );
+
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("group.id", "publish-test")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer
+        .subscribe(&["ocp4-test.thoth.solver.solved-package"])
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let payload = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no message within 30 s"
+        );
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(500)) {
+            break message.payload().unwrap().to_vec();
+        }
+    };
+    let body: Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(body["package_name"], "PyYAML");
+    assert_eq!(body["component_name"], "thoth-operator");
+    assert_eq!(body["version"], "v1");
+
+    // A message the catalogue refuses is not sent.
+    let (ok, _, err) = operator(
+        &[
+            "publish",
+            "SolvedPackage",
+            "--set",
+            "package_name=PyYAML",
+            "--bootstrap-servers",
+            &bootstrap,
+        ],
+        &[],
+    );
+    assert!(!ok);
+    assert!(err.contains("nothing was sent"), "{err}");
+    assert!(err.contains("package_version"), "{err}");
+}
+
+#[tokio::test]
+async fn trace_shows_a_message_its_resources_their_attempts_and_the_package_outcomes() {
+    use thoth_operator::store::{WorkflowAttempt, WorkflowPhase};
+
+    let mut h = Harness::start().await;
+    let record = h.record(
+        "thoth.investigator.unresolved-package",
+        json!({"package_name": "textdistance", "package_version": "4.2.0",
+               "index_url": [PYPI], "solver": RHEL}),
+    );
+    let fates = h
+        .admitter()
+        .admit(std::slice::from_ref(&record))
+        .await
+        .unwrap();
+    let name = names_of(&fates[0]).remove(0);
+    h.store
+        .record_attempt(&WorkflowAttempt {
+            resource_kind: ResourceKind::SolverRun,
+            resource_namespace: NAMESPACE.into(),
+            resource_name: name.clone(),
+            attempt: 1,
+            workflow_namespace: "thoth-middletier".into(),
+            workflow_name: format!("{name}-1"),
+            phase: WorkflowPhase::Succeeded,
+            created_at: None,
+            started_at: None,
+            finished_at: None,
+            message: None,
+            result_document_id: None,
+        })
+        .await
+        .unwrap();
+    h.store
+        .record_solver_outcomes(&[SolverOutcome {
+            version: key("textdistance", "4.2.0"),
+            solver: RHEL.into(),
+            status: SolverStatus::Success,
+            document_id: None,
+            duration: None,
+        }])
+        .await
+        .unwrap();
+    let kubeconfig = tempfile::NamedTempFile::new().unwrap();
+    h.server.write_kubeconfig(kubeconfig.path()).unwrap();
+    let url = database_url(&h._db);
+    let env = [
+        ("DATABASE_URL", url.as_str()),
+        ("KUBECONFIG", kubeconfig.path().to_str().unwrap()),
+    ];
+    let offset = record.offset.to_string();
+    let message_args = [
+        "trace",
+        "--topic",
+        "thoth.investigator.unresolved-package",
+        "--partition",
+        "0",
+        "--offset",
+        &offset,
+        "--namespace",
+        NAMESPACE,
+        "-o",
+        "json",
+    ];
+    let (ok, out, err) = operator_async(&message_args, &env).await;
+    assert!(ok, "{err}");
+    let trace: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(trace["messages"][0]["fate"], "created");
+    assert_eq!(trace["resources"][0]["name"], json!(name));
+    assert_eq!(trace["resources"][0]["exists"], true);
+    assert_eq!(trace["resources"][0]["attempts"][0]["phase"], "Succeeded");
+
+    let (ok, out, err) = operator_async(
+        &[
+            "trace",
+            "--package",
+            "TextDistance",
+            "--package-version",
+            "4.2.0",
+            "--namespace",
+            NAMESPACE,
+        ],
+        &env,
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(&format!("SolverRun {NAMESPACE}/{name}")),
+        "{out}"
+    );
+    assert!(out.contains("attempt 1  thoth-middletier/"), "{out}");
+    assert!(out.contains("4.2.0  solver-rhel-8-py38  success"), "{out}");
+    assert!(
+        out.contains(&format!("thoth.investigator.unresolved-package/0/{offset}")),
+        "{out}"
+    );
+    h.server.shutdown().await;
+}

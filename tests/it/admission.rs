@@ -5,12 +5,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use apiserver::{FaultConfig, RunningApiServer};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ListParams, PostParams};
 use serde_json::{Value, json};
+use testkit::TestDatabase;
 use thoth_operator::admission::{
     AdmissionConfig, Admitter, IndexClient, IndexClientConfig, Record, RecordFate, RetryPolicy,
 };
@@ -18,10 +20,8 @@ use thoth_operator::api::{AdviceRequest, SecurityIndicatorRun, SolverRun};
 use thoth_operator::messages::SolverName;
 use thoth_operator::package::{IndexUrl, PackageName, PackageVersion};
 
-use thoth_operator::sandbox::apiserver::{ApiServer, FaultConfig, RunningApiServer};
-use thoth_operator::store::testing::TestDatabase;
 use thoth_operator::store::{
-    Fate, ResourceKind, SolverOutcome, SolverStatus, Store, VersionFlag, VersionKey,
+    Fate, ResourceKind, SolverOutcome, SolverStatus, Store, StoreConfig, VersionFlag, VersionKey,
 };
 
 const NAMESPACE: &str = "thoth";
@@ -50,9 +50,13 @@ fn fast_retry() -> RetryPolicy {
 impl Harness {
     async fn start() -> Self {
         let db = TestDatabase::create().await.unwrap();
-        let store = db.store().await.unwrap();
-        let server = ApiServer::builder()
-            .crds(thoth_operator::api::all_crds())
+        let store = Store::open(&StoreConfig {
+            max_connections: 4,
+            ..StoreConfig::new(db.options.clone())
+        })
+        .await
+        .unwrap();
+        let server = thoth_operator::sandbox::apiserver_with_crds()
             .build()
             .start("127.0.0.1:0")
             .await
@@ -738,7 +742,7 @@ fn database_url(db: &TestDatabase) -> String {
     let server = std::env::var("DATABASE_URL")
         .ok()
         .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| thoth_operator::store::testing::DEFAULT_TEST_DATABASE_URL.into());
+        .unwrap_or_else(|| testkit::DEFAULT_TEST_DATABASE_URL.into());
     let mut url = url::Url::parse(&server).unwrap();
     url.set_path(&format!("/{}", db.name));
     url.to_string()

@@ -152,7 +152,34 @@ pub struct AdmissionConfig {
     pub retry: RetryPolicy,
 }
 
+/// A configuration admission cannot work with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "solver {0:?} does not follow Thoth's naming scheme `solver-<os>-<os version>-py<XY>`, which SolverRun's schema requires"
+    )]
+    SolverName(String),
+    #[error("namespace {0:?} is not a DNS-1123 label")]
+    Namespace(String),
+}
+
 impl AdmissionConfig {
+    /// Checks what the API server would otherwise refuse on every create: each
+    /// configured solver against SolverRun's schema pattern, and the namespace.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if !names::is_dns_label(&self.namespace) {
+            return Err(ConfigError::Namespace(self.namespace.clone()));
+        }
+        let pattern = regex::Regex::new(crate::api::validation::SOLVER_NAME_PATTERN)
+            .map_err(|_| ConfigError::SolverName(String::new()))?;
+        for solver in &self.solvers {
+            if !pattern.is_match(solver.as_str()) {
+                return Err(ConfigError::SolverName(solver.as_str().to_string()));
+            }
+        }
+        Ok(())
+    }
+
     pub fn new(namespace: impl Into<String>, solvers: Vec<SolverName>) -> Self {
         Self {
             namespace: namespace.into(),
@@ -184,6 +211,7 @@ impl std::fmt::Debug for Admitter {
 }
 
 impl Admitter {
+    /// Call [`AdmissionConfig::check`] on `config` first (at start-up).
     pub fn new(
         client: kube::Client,
         store: Store,
@@ -235,5 +263,39 @@ impl Admitter {
             now,
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn solvers_must_follow_the_schema_pattern_and_the_namespace_must_be_a_label() {
+        let solver = |s: &str| SolverName::parse("solver", s).unwrap();
+        assert_eq!(
+            AdmissionConfig::new("thoth", vec![solver("solver-rhel-8-py38")]).check(),
+            Ok(())
+        );
+        assert_eq!(
+            AdmissionConfig::new("thoth", vec![solver("rhel-8")]).check(),
+            Err(ConfigError::SolverName("rhel-8".into()))
+        );
+        assert!(AdmissionConfig::new("Thoth", Vec::new()).check().is_err());
+    }
+
+    #[test]
+    fn a_record_without_timestamp_was_received_now() {
+        let now = Utc::now();
+        let mut record = Record {
+            topic: "t".into(),
+            partition: 0,
+            offset: 0,
+            payload: None,
+            timestamp_ms: None,
+        };
+        assert_eq!(record.received_at(now), now);
+        record.timestamp_ms = Some(0);
+        assert_eq!(record.received_at(now).timestamp(), 0);
     }
 }

@@ -1,11 +1,14 @@
 //! The command line: one binary, one subcommand per job, one file per group of
-//! subcommands (`crd`, `db` with `migrate`, and, with the `sandbox` feature,
-//! `apiserver`).
+//! subcommands (`crd`, `db` with `migrate`, `index`, `publish`, `trace`, and, with
+//! the `sandbox` feature, `apiserver`).
 
 #[cfg(feature = "sandbox")]
 mod apiserver;
 mod crd;
 mod db;
+pub mod index;
+pub mod publish;
+pub mod trace;
 
 use std::process::ExitCode;
 
@@ -80,6 +83,22 @@ pub enum Command {
     /// CustomResourceDefinitions (unless --empty) and writes a kubeconfig that kubectl
     /// and kube-rs can use: `KUBECONFIG=FILE kubectl get crds`.
     Apiserver(apiserver::ApiserverArgs),
+    /// Manage the package indexes messages may create work for.
+    ///
+    /// A message naming an unregistered index is dead-lettered; one naming a disabled
+    /// index is recorded as skipped. Store settings as for `migrate`.
+    Index {
+        #[command(subcommand)]
+        command: index::IndexCommand,
+    },
+    /// Send one Thoth message, validated against the catalogue first.
+    ///
+    /// Fields as `--set FIELD=VALUE` (JSON values, or strings), or a JSON object on
+    /// standard input; the envelope is filled in. Waits for the broker's acknowledgement.
+    Publish(publish::PublishArgs),
+    /// Show what happened to a message or a package: ledger rows, resources, Workflow
+    /// attempts, outcomes and follow-up messages.
+    Trace(trace::TraceArgs),
 }
 
 pub async fn main() -> ExitCode {
@@ -115,5 +134,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Db { command } => db::run(command).await,
         #[cfg(feature = "sandbox")]
         Command::Apiserver(args) => apiserver::serve(args).await,
+        Command::Index { command } => index::run(command).await,
+        Command::Publish(args) => publish::run(args).await,
+        Command::Trace(args) => trace::run(args).await,
     }
 }

@@ -2,6 +2,8 @@
 //! interface (a PostgreSQL server, the in-memory API server, the operator's binary);
 //! the module's own doc names the part.
 
+#[cfg(feature = "sandbox")]
+mod admission;
 mod catalogue;
 #[cfg(feature = "sandbox")]
 mod cli;

@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod ingest;
 pub mod messages;
 pub mod package;
 pub mod sandbox;

@@ -2,4 +2,5 @@
 //! embedded Kafka and the Argo stand-in). Operator code never depends on it.
 
 pub mod apiserver;
+pub mod kafka;
 pub mod reference_data;

@@ -6,6 +6,7 @@
 //! custom resource types, `sandbox` the embedded test and demo infrastructure,
 //! `cli` the command line.
 
+pub mod admission;
 pub mod api;
 pub mod cli;
 pub mod ingest;

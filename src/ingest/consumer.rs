@@ -19,6 +19,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -325,12 +326,18 @@ impl<S: Sink> BatchEnv<S> {
             }
         };
 
-        for ((record, meta), fate) in records.iter().zip(&received).zip(&fates) {
-            if let Some(reason) = fate.dead_letter_reason() {
-                self.publish_dead_letter(id, record, meta, reason, &mut reported)
-                    .await;
-            }
-        }
+        // Dead letters go out together; each is awaited before any offset of the batch is stored.
+        let reported = AtomicBool::new(reported);
+        let dead_letters =
+            records
+                .iter()
+                .zip(&received)
+                .zip(&fates)
+                .filter_map(|((record, meta), fate)| {
+                    let (reason, detail) = fate.dead_letter()?;
+                    Some(self.publish_dead_letter(id, record, meta, reason, detail, &reported))
+                });
+        futures::future::join_all(dead_letters).await;
         let now = Instant::now();
         for (meta, fate) in received.iter().zip(&fates) {
             self.metrics
@@ -357,7 +364,8 @@ impl<S: Sink> BatchEnv<S> {
         record: &Record,
         meta: &Received,
         reason: &str,
-        reported: &mut bool,
+        detail: &str,
+        reported: &AtomicBool,
     ) {
         let origin = Origin {
             topic: &record.topic,
@@ -369,7 +377,7 @@ impl<S: Sink> BatchEnv<S> {
         };
         let mut attempt = 0u32;
         loop {
-            match self.dead_letters.send(&origin, reason).await {
+            match self.dead_letters.send(&origin, reason, detail).await {
                 Ok(()) => {
                     self.metrics
                         .dead_letters
@@ -382,8 +390,7 @@ impl<S: Sink> BatchEnv<S> {
                 }
                 Err(error) => {
                     tracing::warn!(error = %error_chain(&error), "cannot publish a dead letter; pausing its partition and retrying");
-                    if !*reported {
-                        *reported = true;
+                    if !reported.swap(true, Ordering::Relaxed) {
                         let _ = self.failing.send((id, vec![meta.ticket.key.clone()]));
                     }
                     tokio::time::sleep(self.settings.backoff(attempt)).await;

@@ -18,6 +18,8 @@ use crate::messages::TopicPrefix;
 
 /// Why admission refused the record (its ledger row says the same).
 pub const REASON_HEADER: &str = "thoth-dead-letter-reason";
+/// What exactly was wrong (free text, at most 1 KiB).
+pub const DETAIL_HEADER: &str = "thoth-dead-letter-detail";
 /// The topic the record was consumed from.
 pub const TOPIC_HEADER: &str = "thoth-dead-letter-topic";
 /// Its partition there (decimal).
@@ -25,7 +27,13 @@ pub const PARTITION_HEADER: &str = "thoth-dead-letter-partition";
 /// Its offset there (decimal).
 pub const OFFSET_HEADER: &str = "thoth-dead-letter-offset";
 
-const OUR_HEADERS: [&str; 4] = [REASON_HEADER, TOPIC_HEADER, PARTITION_HEADER, OFFSET_HEADER];
+const OUR_HEADERS: [&str; 5] = [
+    REASON_HEADER,
+    DETAIL_HEADER,
+    TOPIC_HEADER,
+    PARTITION_HEADER,
+    OFFSET_HEADER,
+];
 
 /// Reasons are free text from admission; a header has no business being large.
 const MAX_REASON_BYTES: usize = 1024;
@@ -85,7 +93,7 @@ fn truncate_utf8(text: &str, max: usize) -> &str {
 
 /// The dead letter's headers: the producer's own (minus any of ours, from an earlier round trip),
 /// then ours.
-pub fn dead_letter_headers(origin: &Origin<'_>, reason: &str) -> OwnedHeaders {
+pub fn dead_letter_headers(origin: &Origin<'_>, reason: &str, detail: &str) -> OwnedHeaders {
     let mut headers = OwnedHeaders::new_with_capacity(origin.headers.len() + OUR_HEADERS.len());
     for (key, value) in origin.headers {
         if OUR_HEADERS.contains(&key.as_str()) {
@@ -100,6 +108,7 @@ pub fn dead_letter_headers(origin: &Origin<'_>, reason: &str) -> OwnedHeaders {
     let offset = origin.offset.to_string();
     let ours = [
         (REASON_HEADER, truncate_utf8(reason, MAX_REASON_BYTES)),
+        (DETAIL_HEADER, truncate_utf8(detail, MAX_REASON_BYTES)),
         (TOPIC_HEADER, origin.topic),
         (PARTITION_HEADER, partition.as_str()),
         (OFFSET_HEADER, offset.as_str()),
@@ -144,9 +153,14 @@ impl DeadLetterProducer {
     }
 
     /// Publishes one dead letter and returns once Kafka acknowledged it.
-    pub async fn send(&self, origin: &Origin<'_>, reason: &str) -> Result<(), DeadLetterError> {
+    pub async fn send(
+        &self,
+        origin: &Origin<'_>,
+        reason: &str,
+        detail: &str,
+    ) -> Result<(), DeadLetterError> {
         let mut record: FutureRecord<'_, [u8], [u8]> =
-            FutureRecord::to(&self.topic).headers(dead_letter_headers(origin, reason));
+            FutureRecord::to(&self.topic).headers(dead_letter_headers(origin, reason, detail));
         if let Some(key) = origin.key {
             record = record.key(key);
         }
@@ -173,6 +187,7 @@ pub struct DeadLetter {
     pub partition: i32,
     pub offset: i64,
     pub reason: String,
+    pub detail: String,
     /// Where it was consumed from (empty/-1 when the headers are missing: not one of ours).
     pub original_topic: String,
     pub original_partition: i32,
@@ -194,6 +209,7 @@ impl DeadLetter {
             partition: message.partition(),
             offset: message.offset(),
             reason: String::new(),
+            detail: String::new(),
             original_topic: String::new(),
             original_partition: -1,
             original_offset: -1,
@@ -211,6 +227,7 @@ impl DeadLetter {
                     || String::from_utf8_lossy(header.value.unwrap_or_default()).into_owned();
                 match header.key {
                     REASON_HEADER => letter.reason = text(),
+                    DETAIL_HEADER => letter.detail = text(),
                     TOPIC_HEADER => letter.original_topic = text(),
                     PARTITION_HEADER => letter.original_partition = text().parse().unwrap_or(-1),
                     OFFSET_HEADER => letter.original_offset = text().parse().unwrap_or(-1),
@@ -355,7 +372,7 @@ mod tests {
             payload: Some(b"{"),
             headers: &producer_headers,
         };
-        let headers = dead_letter_headers(&origin, &"é".repeat(2000));
+        let headers = dead_letter_headers(&origin, "malformed_json", &"é".repeat(2000));
         let pairs: Vec<(String, Option<Vec<u8>>)> = headers
             .iter()
             .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
@@ -367,14 +384,16 @@ mod tests {
                 "traceparent",
                 "empty",
                 REASON_HEADER,
+                DETAIL_HEADER,
                 TOPIC_HEADER,
                 PARTITION_HEADER,
                 OFFSET_HEADER
             ]
         );
-        let reason = pairs[2].1.as_ref().unwrap();
-        assert!(reason.len() <= MAX_REASON_BYTES && std::str::from_utf8(reason).is_ok());
-        assert_eq!(pairs[4].1.as_deref(), Some(&b"2"[..]));
-        assert_eq!(pairs[5].1.as_deref(), Some(&b"41"[..]));
+        assert_eq!(pairs[2].1.as_deref(), Some(&b"malformed_json"[..]));
+        let detail = pairs[3].1.as_ref().unwrap();
+        assert!(detail.len() <= MAX_REASON_BYTES && std::str::from_utf8(detail).is_ok());
+        assert_eq!(pairs[5].1.as_deref(), Some(&b"2"[..]));
+        assert_eq!(pairs[6].1.as_deref(), Some(&b"41"[..]));
     }
 }

@@ -1,25 +1,18 @@
-//! What the consumer hands records to: admission, or a fake in tests.
+//! What the consumer hands records to: [`Admitter`] in the operator, a fake in tests.
 
 use std::future::Future;
 
-/// One Kafka record as admission sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    pub topic: String,
-    pub partition: i32,
-    pub offset: i64,
-    /// The value as sent; `None` for a tombstone.
-    pub payload: Option<Vec<u8>>,
-    /// The record's timestamp (create or log-append time), milliseconds since the Unix epoch.
-    pub timestamp_ms: Option<i64>,
-}
+use crate::admission::{AdmissionError, Admitter, RecordFate};
+
+/// One Kafka record as admission sees it (admission's own type).
+pub use crate::admission::Record;
 
 /// What the consumer needs to know of a record's durable fate.
 pub trait SinkFate {
-    /// `Some(reason)` when the record must go to the dead-letter topic (its ledger row is already
-    /// durable); the reason becomes a header.
-    fn dead_letter_reason(&self) -> Option<&str>;
-    /// A short, bounded name for the metric (`created`, `duplicate`, `dead_lettered`, …).
+    /// `Some((reason, detail))` when the record must go to the dead-letter topic (its ledger row
+    /// is already durable): a stable reason label and free-text detail, both become headers.
+    fn dead_letter(&self) -> Option<(&str, &str)>;
+    /// A short, bounded name for the metric (`created`, `duplicate`, `dead_letter`, …).
     fn label(&self) -> &'static str;
 }
 
@@ -41,4 +34,35 @@ pub trait Sink: Send + Sync + 'static {
         &self,
         records: &[Record],
     ) -> impl Future<Output = Result<Vec<Self::Fate>, Self::Error>> + Send;
+}
+
+impl SinkFate for RecordFate {
+    fn dead_letter(&self) -> Option<(&str, &str)> {
+        match self {
+            RecordFate::DeadLetter { reason, detail } => Some((reason, detail)),
+            _ => None,
+        }
+    }
+
+    fn label(&self) -> &'static str {
+        RecordFate::label(self)
+    }
+}
+
+impl SinkError for AdmissionError {
+    fn is_transient(&self) -> bool {
+        AdmissionError::is_transient(self)
+    }
+}
+
+impl Sink for Admitter {
+    type Fate = RecordFate;
+    type Error = AdmissionError;
+
+    fn admit(
+        &self,
+        records: &[Record],
+    ) -> impl Future<Output = Result<Vec<RecordFate>, AdmissionError>> + Send {
+        Admitter::admit(self, records)
+    }
 }

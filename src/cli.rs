@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod dead_letters;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "thoth-operator",
@@ -72,6 +74,8 @@ pub enum Command {
     /// CustomResourceDefinitions (unless --empty) and writes a kubeconfig that kubectl
     /// and kube-rs can use: `KUBECONFIG=FILE kubectl get crds`.
     Apiserver(ApiserverArgs),
+    /// List the dead-letter topic, or send chosen dead letters back to their original topic.
+    DeadLetters(dead_letters::DeadLettersArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -163,6 +167,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Apiserver(args) => serve_apiserver(args).await,
+        Command::DeadLetters(args) => dead_letters::run(args).await,
     }
 }
 

@@ -2,11 +2,13 @@
 //! Each section is a module with `run()`; without a section, all run.
 
 mod apiserver;
+mod ingest;
 mod schema;
 mod store;
 
 const SECTIONS: &[(&str, fn())] = &[
     ("apiserver", apiserver::run),
+    ("ingest", ingest::run),
     ("schema", schema::run),
     ("store", store::run),
 ];

@@ -229,6 +229,12 @@ impl KafkaConfig {
                 self.max_poll_interval_ms.to_string(),
             )
             .set("session.timeout.ms", self.session_timeout_ms.to_string())
+            // A member hears of a rebalance at its next heartbeat; a third of the session timeout
+            // (Kafka's own ratio), at most librdkafka's default of 3 s.
+            .set(
+                "heartbeat.interval.ms",
+                (self.session_timeout_ms / 3).clamp(100, 3_000).to_string(),
+            )
             .set("enable.partition.eof", "false")
             .set("statistics.interval.ms", "5000");
         if let Some(instance) = self.group_instance_id.as_deref().filter(|s| !s.is_empty()) {

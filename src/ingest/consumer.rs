@@ -147,6 +147,8 @@ fn offsets_list(offsets: &[(PartitionKey, i64)]) -> TopicPartitionList {
 
 struct IngestContext {
     tracker: Arc<Mutex<OffsetTracker>>,
+    /// Offsets stored and perhaps not yet committed, per partition.
+    stored: Arc<Mutex<HashMap<PartitionKey, i64>>>,
     events: mpsc::UnboundedSender<RebalanceEvent>,
     metrics: IngestMetrics,
 }
@@ -183,12 +185,24 @@ impl ConsumerContext for IngestContext {
                     }
                     storable
                 };
-                if !storable.is_empty() {
-                    let list = offsets_list(&storable);
-                    // librdkafka commits stored offsets of revoked partitions as it lets them go.
-                    if let Err(error) = consumer.store_offsets(&list) {
-                        tracing::warn!(error = %error, "cannot store durable offsets of revoked partitions");
+                // Commit what is durable before the partitions go, and wait for it: the next owner
+                // reads the committed offset as soon as the group settles, and an asynchronous
+                // commit still in flight then would make it redo work already done here.
+                let to_commit: Vec<(PartitionKey, i64)> = {
+                    let mut stored = lock_stored(&self.stored);
+                    for (key, offset) in storable {
+                        stored.insert(key, offset);
                     }
+                    keys.iter()
+                        .filter_map(|key| stored.remove(key).map(|offset| (key.clone(), offset)))
+                        .collect()
+                };
+                if !to_commit.is_empty() {
+                    let list = offsets_list(&to_commit);
+                    if let Err(error) = consumer.commit(&list, CommitMode::Sync) {
+                        tracing::warn!(error = %error, "cannot commit durable offsets of revoked partitions");
+                    }
+                    drop(list);
                 }
                 for key in &keys {
                     self.metrics.consumer_lag.remove(&PartitionLabels {
@@ -445,8 +459,10 @@ pub async fn run_consumer<S: Sink>(
     }
     let tracker = Arc::new(Mutex::new(OffsetTracker::new()));
     let (rebalance_tx, mut rebalance_rx) = mpsc::unbounded_channel();
+    let stored: Arc<Mutex<HashMap<PartitionKey, i64>>> = Arc::default();
     let context = IngestContext {
         tracker: tracker.clone(),
+        stored: stored.clone(),
         events: rebalance_tx,
         metrics: metrics.clone(),
     };
@@ -483,7 +499,6 @@ pub async fn run_consumer<S: Sink>(
     let mut failing: HashMap<u64, Vec<PartitionKey>> = HashMap::new();
     let mut assigned: BTreeSet<PartitionKey> = BTreeSet::new();
     let mut paused: BTreeSet<PartitionKey> = BTreeSet::new();
-    let mut stored: HashMap<PartitionKey, i64> = HashMap::new();
     tokio::pin!(shutdown);
 
     loop {
@@ -547,7 +562,6 @@ pub async fn run_consumer<S: Sink>(
                     for key in &keys {
                         assigned.remove(key);
                         paused.remove(key);
-                        stored.remove(key);
                     }
                     // Records not yet handed out for a revoked partition belong to its next owner.
                     let tracker_guard = lock(&tracker);
@@ -570,7 +584,7 @@ pub async fn run_consumer<S: Sink>(
                     Ok((task, outcome)) => {
                         task_batches.remove(&task);
                         failing.remove(&outcome.id);
-                        complete(&consumer, &tracker, &outcome.tickets, &mut stored);
+                        complete(&consumer, &tracker, &outcome.tickets, &stored);
                     }
                     // A batch task panicked: its offsets stay unstored, so its records come back
                     // after a restart or rebalance; its partitions need not stay paused.
@@ -633,7 +647,7 @@ pub async fn run_consumer<S: Sink>(
     let drain = async {
         while let Some(joined) = batches.join_next().await {
             if let Ok(outcome) = joined {
-                complete(&consumer, &tracker, &outcome.tickets, &mut stored);
+                complete(&consumer, &tracker, &outcome.tickets, &stored);
             }
         }
     };
@@ -644,8 +658,10 @@ pub async fn run_consumer<S: Sink>(
         tracing::warn!("batches still with admission at shutdown are left to be redelivered");
         batches.abort_all();
     }
-    if !stored.is_empty() {
-        let offsets: Vec<(PartitionKey, i64)> = stored.into_iter().collect();
+    let offsets: Vec<(PartitionKey, i64)> = std::mem::take(&mut *lock_stored(&stored))
+        .into_iter()
+        .collect();
+    if !offsets.is_empty() {
         let list = offsets_list(&offsets);
         if let Err(error) = consumer.commit(&list, CommitMode::Sync) {
             tracing::warn!(error = %error, "cannot commit durable offsets at shutdown");
@@ -659,11 +675,19 @@ pub async fn run_consumer<S: Sink>(
 }
 
 /// Marks tickets durable and stores each partition's new contiguous offset.
+fn lock_stored(
+    stored: &Mutex<HashMap<PartitionKey, i64>>,
+) -> MutexGuard<'_, HashMap<PartitionKey, i64>> {
+    stored
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn complete(
     consumer: &StreamConsumer<IngestContext>,
     tracker: &Mutex<OffsetTracker>,
     tickets: &[Ticket],
-    stored: &mut HashMap<PartitionKey, i64>,
+    stored: &Mutex<HashMap<PartitionKey, i64>>,
 ) {
     let storable = {
         let mut tracker = lock(tracker);
@@ -678,6 +702,7 @@ fn complete(
     let list = offsets_list(&storable);
     match consumer.store_offsets(&list) {
         Ok(()) => {
+            let mut stored = lock_stored(stored);
             for (key, offset) in storable {
                 stored.insert(key, offset);
             }

@@ -253,9 +253,14 @@ pub fn list(
         topic: topic.clone(),
         source,
     };
-    // Reading by assignment: no group is joined and nothing is committed.
+    // Reading by assignment: no group is joined and nothing is committed, but librdkafka still
+    // wants a group id before it hands out records.
     let consumer: BaseConsumer = config
         .client_config()
+        .set(
+            "group.id",
+            format!("{}.dead-letter-reader", config.group_id),
+        )
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
         .create()

@@ -68,9 +68,10 @@ impl IngestMetrics {
         Self::default()
     }
 
-    /// Adds every metric under `thoth_operator_ingest_…` (counters get `_total`).
+    /// Adds every metric under `<registry prefix>_ingest_…` (`thoth_operator_ingest_…` in the
+    /// telemetry registry; counters get `_total`).
     pub fn register(&self, registry: &mut Registry) {
-        let registry = registry.sub_registry_with_prefix("thoth_operator_ingest");
+        let registry = registry.sub_registry_with_prefix("ingest");
         registry.register(
             "messages",
             "Kafka records whose fate became durable, by message type and fate",
@@ -143,7 +144,7 @@ mod tests {
                 fate: "created".into(),
             })
             .inc();
-        let mut registry = Registry::default();
+        let mut registry = Registry::with_prefix("thoth_operator");
         metrics.register(&mut registry);
         let mut text = String::new();
         encode(&mut text, &registry).unwrap();

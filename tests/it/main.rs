@@ -4,5 +4,6 @@
 mod apiserver;
 mod catalogue;
 mod crds;
+mod ingest;
 mod schema;
 mod store;

@@ -4,6 +4,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod index;
+pub mod publish;
+pub mod trace;
+
+pub use index::IndexCommand;
+pub use publish::{KafkaArgs, PublishArgs};
+pub use trace::{OutputFormat, Trace, TraceArgs};
 mod dead_letters;
 
 #[derive(Debug, Parser)]
@@ -74,6 +81,22 @@ pub enum Command {
     /// CustomResourceDefinitions (unless --empty) and writes a kubeconfig that kubectl
     /// and kube-rs can use: `KUBECONFIG=FILE kubectl get crds`.
     Apiserver(ApiserverArgs),
+    /// Manage the package indexes messages may create work for.
+    ///
+    /// A message naming an unregistered index is dead-lettered; one naming a disabled
+    /// index is recorded as skipped. Store settings as for `migrate`.
+    Index {
+        #[command(subcommand)]
+        command: IndexCommand,
+    },
+    /// Send one Thoth message, validated against the catalogue first.
+    ///
+    /// Fields as `--set FIELD=VALUE` (JSON values, or strings), or a JSON object on
+    /// standard input; the envelope is filled in. Waits for the broker's acknowledgement.
+    Publish(PublishArgs),
+    /// Show what happened to a message or a package: ledger rows, resources, Workflow
+    /// attempts, outcomes and follow-up messages.
+    Trace(TraceArgs),
     /// List the dead-letter topic, or send chosen dead letters back to their original topic.
     DeadLetters(dead_letters::DeadLettersArgs),
 }
@@ -167,6 +190,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Apiserver(args) => serve_apiserver(args).await,
+        Command::Index { command } => index::run(command).await,
+        Command::Publish(args) => publish::run(args).await,
+        Command::Trace(args) => trace::run(args).await,
         Command::DeadLetters(args) => dead_letters::run(args).await,
     }
 }

@@ -66,8 +66,8 @@ pub(crate) async fn apply(
         if let Decision::Apply(plan) = decision {
             for resource in &plan.resources {
                 let id = (resource.kind(), resource.name().to_string());
-                if !first_user.contains_key(&id) {
-                    first_user.insert(id, position);
+                if let std::collections::btree_map::Entry::Vacant(slot) = first_user.entry(id) {
+                    slot.insert(position);
                     unique.push((resource, position));
                 }
             }

@@ -361,6 +361,7 @@ mod tests {
                 {"filename": "Flask-2.0.1-py3-none-any.whl", "url": "x", "hashes": {}},
                 {"filename": "Flask-2.0.1.tar.gz", "url": "x", "hashes": {}},
                 {"filename": "Flask-0.1dev-r1.tar.gz", "url": "x", "hashes": {}},
+                {"filename": "Flask-2.0.0RC1.tar.gz", "url": "x", "hashes": {}},
                 {"filename": "Flask-weird.version.tar.gz", "url": "x", "hashes": {}}
             ]
         });
@@ -370,14 +371,19 @@ mod tests {
             body.to_string().as_bytes(),
         );
         let (found, skipped) = versions(&listing);
-        assert_eq!(found, ["2.0.1", "1.0", "0.1.dev0.post1"]);
-        assert_eq!(skipped, ["weird.version"]);
+        assert_eq!(
+            found,
+            ["2.0.1", "2.0.0rc1", "1.0"],
+            "normal forms, newest first"
+        );
+        assert_eq!(skipped, ["0.1dev-r1", "weird.version"]);
     }
 
     #[test]
     fn pep_700_versions_are_used_when_present() {
         let body = br#"{"meta":{"api-version":"1.1"},"name":"a","files":[],"versions":["1.0","2.0rc1","x y"]}"#;
-        let (found, skipped) = versions(&parse_listing(&name("a"), Some(SIMPLE_JSON), body));
+        let listing = parse_listing(&name("a"), Some(SIMPLE_JSON), body);
+        let (found, skipped) = versions(&listing);
         assert_eq!(found, ["2.0rc1", "1.0"]);
         assert_eq!(skipped, ["x y"]);
     }

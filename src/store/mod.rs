@@ -24,6 +24,7 @@ mod packages;
 mod stats;
 mod status;
 pub mod testing;
+mod trace;
 mod validate;
 
 use std::sync::Arc;
@@ -46,6 +47,7 @@ pub use outcomes::{
 pub use packages::{ArtifactUpdate, FlagUpdate, Sha256, VersionFlag, VersionKey, VersionRecord};
 pub use stats::QueryStat;
 pub use status::StoreStatus;
+pub use trace::{OutboxRow, TRACE_LIMIT};
 pub use validate::{MAX_BATCH, limits, text_from_bytes};
 
 use stats::{Observer, Sql};

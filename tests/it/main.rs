@@ -1,6 +1,7 @@
 //! The one integration-test crate: each module drives a real part (PostgreSQL,
 //! the in-memory API server, rdkafka's mock cluster) over its real interface.
 
+mod admission;
 mod apiserver;
 mod catalogue;
 mod crds;

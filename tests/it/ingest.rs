@@ -328,11 +328,12 @@ async fn a_restarted_consumer_resumes_from_the_committed_offset() {
     sink.wait_for_durable(50).await;
     second.stop().await;
 
-    let state = sink.state.lock().unwrap();
-    let again: Vec<_> = state.admitted.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(again.is_empty(), "records handed over twice: {again:?}");
-    assert_eq!(count(&state.ledger, &FakeFate::Created), 50);
-    drop(state);
+    {
+        let state = sink.state.lock().unwrap();
+        let again: Vec<_> = state.admitted.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(again.is_empty(), "records handed over twice: {again:?}");
+        assert_eq!(count(&state.ledger, &FakeFate::Created), 50);
+    }
     let after_second = committed(&kafka, "restart", &topic()).await;
     assert_eq!(after_second.values().sum::<i64>(), 50, "{after_second:?}");
 }
@@ -439,13 +440,12 @@ async fn a_rebalance_during_a_stream_loses_nothing_and_gives_no_second_fate() {
     let second = start_sink(config, Slow(sink.clone(), "second"));
     let mut produced = 600;
     tokio::time::timeout(WAIT, async {
-        while sink
+        while !sink
             .state
             .lock()
             .unwrap()
             .by_consumer
-            .get("second")
-            .is_none()
+            .contains_key("second")
         {
             produce(
                 &kafka,
@@ -473,17 +473,18 @@ async fn a_rebalance_during_a_stream_loses_nothing_and_gives_no_second_fate() {
     first.stop().await;
     second.stop().await;
 
-    let state = sink.state.lock().unwrap();
-    assert_eq!(state.ledger.len(), produced);
-    assert_eq!(
-        count(&state.ledger, &FakeFate::Created),
-        produced,
-        "one unit of work per message"
-    );
-    // Records in flight at the rebalance may be handed over again; they found their first fate.
-    let redelivered = state.admitted.values().filter(|n| **n > 1).count();
-    eprintln!("records handed over again after the rebalance: {redelivered}");
-    drop(state);
+    {
+        let state = sink.state.lock().unwrap();
+        assert_eq!(state.ledger.len(), produced);
+        assert_eq!(
+            count(&state.ledger, &FakeFate::Created),
+            produced,
+            "one unit of work per message"
+        );
+        // Records in flight at the rebalance may be handed over again; they found their first fate.
+        let redelivered = state.admitted.values().filter(|n| **n > 1).count();
+        eprintln!("records handed over again after the rebalance: {redelivered}");
+    }
     assert_eq!(
         committed(&kafka, "rebalance", &topic())
             .await
@@ -536,9 +537,10 @@ async fn transient_sink_errors_pause_the_partitions_and_resume_with_nothing_lost
     running.stop().await;
 
     assert!(refused >= 3);
-    let state = sink.state.lock().unwrap();
-    assert_eq!(count(&state.ledger, &FakeFate::Created), 50);
-    drop(state);
+    {
+        let state = sink.state.lock().unwrap();
+        assert_eq!(count(&state.ledger, &FakeFate::Created), 50);
+    }
     assert_eq!(
         committed(&kafka, "outage", &topic())
             .await
@@ -768,11 +770,12 @@ mod with_admission {
         running.stop().await;
 
         assert_eq!(harness.solver_runs().await.len(), 1);
-        let fates = harness.sink.fates.lock().unwrap();
-        let created = fates.values().filter(|f| f.label() == "created").count();
-        let duplicates = fates.values().filter(|f| f.label() == "duplicate").count();
-        assert_eq!((created, duplicates), (1, 999));
-        drop(fates);
+        {
+            let fates = harness.sink.fates.lock().unwrap();
+            let created = fates.values().filter(|f| f.label() == "created").count();
+            let duplicates = fates.values().filter(|f| f.label() == "duplicate").count();
+            assert_eq!((created, duplicates), (1, 999));
+        }
         assert_eq!(
             committed(&kafka, "admission-copies", &released_topic())
                 .await

@@ -3,8 +3,8 @@
 //! Data flows `ingest` (Kafka I/O) → `messages` (Thoth's vocabulary: typed
 //! messages) → `admission` (messages → resources or flags) → `reconcile`
 //! (resources → Argo Workflows → status) → `store` (PostgreSQL). `api` holds the
-//! custom resource types, `sandbox` the embedded test and demo infrastructure,
-//! `cli` the command line.
+//! custom resource types, `sandbox` (feature `sandbox`) the embedded test and
+//! demo infrastructure, `cli` the command line.
 
 pub mod admission;
 pub mod api;
@@ -12,5 +12,6 @@ pub mod cli;
 pub mod ingest;
 pub mod messages;
 pub mod package;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod store;

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use apiserver::ApiServer;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, PostParams};
 use rdkafka::ClientConfig;
@@ -17,6 +18,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use serde_json::json;
+use testkit::TestDatabase;
 use thoth_operator::admission::{
     AdmissionConfig, AdmissionError, Admitter, IndexClient, IndexClientConfig, RecordFate,
 };
@@ -25,9 +27,8 @@ use thoth_operator::ingest::{
 };
 use thoth_operator::messages::{MessageKind, ParseConfig, SolverName, TopicPrefix};
 use thoth_operator::package::IndexUrl;
-use thoth_operator::sandbox::apiserver::ApiServer;
 use thoth_operator::sandbox::kafka::KafkaHost;
-use thoth_operator::store::testing::TestDatabase;
+use thoth_operator::store::{Store, StoreConfig};
 use tokio::sync::watch;
 
 const MESSAGES: usize = 20_000;
@@ -125,7 +126,11 @@ async fn end_to_end(name: &str, payloads: &[Vec<u8>]) -> BenchResult<(f64, f64)>
     let bare_rate = bare(&kafka, &topic, payloads.len()).await?;
 
     let db = TestDatabase::create().await?;
-    let store = db.store().await?;
+    let store = Store::open(&StoreConfig {
+        max_connections: 4,
+        ..StoreConfig::new(db.options.clone())
+    })
+    .await?;
     let server = ApiServer::builder()
         .crds(thoth_operator::api::all_crds())
         .build()

@@ -18,11 +18,21 @@ use thoth_operator::api::{AdviceRequest, SecurityIndicatorRun, SolverRun};
 use thoth_operator::messages::SolverName;
 use thoth_operator::package::{IndexUrl, PackageName, PackageVersion};
 
-use thoth_operator::sandbox::apiserver::{ApiServer, FaultConfig, RunningApiServer};
-use thoth_operator::store::testing::TestDatabase;
+use apiserver::{ApiServer, FaultConfig, RunningApiServer};
+use testkit::TestDatabase;
 use thoth_operator::store::{
-    Fate, ResourceKind, SolverOutcome, SolverStatus, Store, VersionFlag, VersionKey,
+    Fate, ResourceKind, SolverOutcome, SolverStatus, Store, StoreConfig, VersionFlag, VersionKey,
 };
+
+/// A migrated store on a test database, with a small pool (the server's connections are shared).
+async fn open_store(db: &TestDatabase) -> Store {
+    Store::open(&StoreConfig {
+        max_connections: 4,
+        ..StoreConfig::new(db.options.clone())
+    })
+    .await
+    .unwrap()
+}
 
 const NAMESPACE: &str = "thoth";
 const PYPI: &str = "https://pypi.org/simple";
@@ -50,7 +60,7 @@ fn fast_retry() -> RetryPolicy {
 impl Harness {
     async fn start() -> Self {
         let db = TestDatabase::create().await.unwrap();
-        let store = db.store().await.unwrap();
+        let store = open_store(&db).await;
         let server = ApiServer::builder()
             .crds(thoth_operator::api::all_crds())
             .build()

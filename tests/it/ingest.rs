@@ -554,9 +554,11 @@ async fn transient_sink_errors_pause_the_partitions_and_resume_with_nothing_lost
 
 mod with_admission {
     use super::*;
+    use apiserver::{ApiServer, RunningApiServer};
     use k8s_openapi::api::core::v1::Namespace;
     use kube::api::{Api, ListParams, PostParams};
     use serde_json::json;
+    use testkit::TestDatabase;
     use thoth_operator::admission::{
         AdmissionConfig, Admitter, IndexClient, IndexClientConfig, RecordFate,
     };
@@ -564,9 +566,17 @@ mod with_admission {
     use thoth_operator::ingest::producer::{OutboxPublisher, PublisherSettings};
     use thoth_operator::messages::{ParseConfig, SolverName};
     use thoth_operator::package::IndexUrl;
-    use thoth_operator::sandbox::apiserver::{ApiServer, RunningApiServer};
-    use thoth_operator::store::testing::TestDatabase;
-    use thoth_operator::store::{Fate, OutboxMessage, Store};
+    use thoth_operator::store::{Fate, OutboxMessage, Store, StoreConfig};
+
+    /// A migrated store on a test database, with a small pool (the server's connections are shared).
+    async fn open_store(db: &TestDatabase) -> Store {
+        Store::open(&StoreConfig {
+            max_connections: 4,
+            ..StoreConfig::new(db.options.clone())
+        })
+        .await
+        .unwrap()
+    }
 
     const NAMESPACE: &str = "thoth";
     const PYPI: &str = "https://pypi.org/simple";
@@ -606,7 +616,7 @@ mod with_admission {
     impl Harness {
         async fn start() -> Self {
             let db = TestDatabase::create().await.unwrap();
-            let store = db.store().await.unwrap();
+            let store = open_store(&db).await;
             let server = ApiServer::builder()
                 .crds(thoth_operator::api::all_crds())
                 .build()
@@ -788,7 +798,7 @@ mod with_admission {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_follow_up_message_from_the_outbox_is_consumed_back_by_a_plain_consumer_and_parses() {
         let db = TestDatabase::create().await.unwrap();
-        let store = db.store().await.unwrap();
+        let store = open_store(&db).await;
         let kafka = KafkaHost::start(prefix(), 1, 1).unwrap();
         let fixture = include_bytes!("../fixtures/messages/solved_package.v1.json");
         let solved_topic = prefix().topic_for(MessageKind::SolvedPackage);

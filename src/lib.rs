@@ -9,6 +9,7 @@
 pub mod admission;
 pub mod api;
 pub mod cli;
+pub mod ingest;
 pub mod messages;
 pub mod package;
 #[cfg(feature = "sandbox")]

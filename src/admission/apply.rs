@@ -74,11 +74,14 @@ pub(crate) async fn apply(
         }
     }
 
-    let outcomes: Vec<((ResourceKind, String), Created)> = futures::stream::iter(unique)
-        .map(|(resource, position)| async move {
-            let created = create(client, config, resource, &records[position]).await?;
-            Ok::<_, AdmissionError>(((resource.kind(), resource.name().to_string()), created))
-        })
+    // The futures are made before streaming them: a closure kept inside the stream would make
+    // rustc unable to prove the batch future `Send` (rust-lang/rust#100013), and the consumer runs
+    // batches on spawned tasks.
+    let creates: Vec<_> = unique
+        .into_iter()
+        .map(|(resource, position)| create_keyed(client, config, resource, &records[position]))
+        .collect();
+    let outcomes: Vec<((ResourceKind, String), Created)> = futures::stream::iter(creates)
         .buffer_unordered(config.create_concurrency.max(1))
         .collect::<Vec<_>>()
         .await
@@ -313,6 +316,17 @@ fn metadata(
 }
 
 /// Creates one resource if absent, retrying transient failures.
+/// [`create`] keyed by the resource's identity.
+async fn create_keyed(
+    client: &kube::Client,
+    config: &AdmissionConfig,
+    resource: &Resource,
+    record: &Record,
+) -> Result<((ResourceKind, String), Created), AdmissionError> {
+    let created = create(client, config, resource, record).await?;
+    Ok(((resource.kind(), resource.name().to_string()), created))
+}
+
 async fn create(
     client: &kube::Client,
     config: &AdmissionConfig,

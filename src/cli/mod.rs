@@ -1,14 +1,19 @@
 //! The command line: one binary, one subcommand per job, one file per group of
-//! subcommands (`crd`, `db` with `migrate`, `index`, `publish`, `trace`, and, with
-//! the `sandbox` feature, `apiserver`).
+//! subcommands (`crd`, `db` with `migrate`, and, with the `sandbox` feature,
+//! `apiserver`).
 
 #[cfg(feature = "sandbox")]
 mod apiserver;
 mod crd;
 mod db;
+mod dead_letters;
 pub mod index;
 pub mod publish;
 pub mod trace;
+
+pub use index::IndexCommand;
+pub use publish::{KafkaArgs, PublishArgs};
+pub use trace::{OutputFormat, Trace, TraceArgs};
 
 use std::process::ExitCode;
 
@@ -89,16 +94,18 @@ pub enum Command {
     /// index is recorded as skipped. Store settings as for `migrate`.
     Index {
         #[command(subcommand)]
-        command: index::IndexCommand,
+        command: IndexCommand,
     },
     /// Send one Thoth message, validated against the catalogue first.
     ///
     /// Fields as `--set FIELD=VALUE` (JSON values, or strings), or a JSON object on
     /// standard input; the envelope is filled in. Waits for the broker's acknowledgement.
-    Publish(publish::PublishArgs),
+    Publish(PublishArgs),
     /// Show what happened to a message or a package: ledger rows, resources, Workflow
     /// attempts, outcomes and follow-up messages.
-    Trace(trace::TraceArgs),
+    Trace(TraceArgs),
+    /// List the dead-letter topic, or send chosen dead letters back to their original topic.
+    DeadLetters(dead_letters::DeadLettersArgs),
 }
 
 pub async fn main() -> ExitCode {
@@ -137,5 +144,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Index { command } => index::run(command).await,
         Command::Publish(args) => publish::run(args).await,
         Command::Trace(args) => trace::run(args).await,
+        Command::DeadLetters(args) => dead_letters::run(args).await,
     }
 }

@@ -12,7 +12,6 @@ use std::io::Read;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Map, Value};
 
@@ -41,51 +40,9 @@ pub struct PublishArgs {
     pub kafka: KafkaArgs,
 }
 
-/// Kafka connection settings, under Thoth's variable names.
-#[derive(Debug, Clone, clap::Args)]
-pub struct KafkaArgs {
-    #[arg(
-        long,
-        env = "KAFKA_BOOTSTRAP_SERVERS",
-        default_value = "localhost:9092"
-    )]
-    pub bootstrap_servers: String,
-    /// `PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`.
-    #[arg(long, env = "KAFKA_SECURITY_PROTOCOL")]
-    pub security_protocol: Option<String>,
-    #[arg(long, env = "KAFKA_SASL_MECHANISM")]
-    pub sasl_mechanism: Option<String>,
-    #[arg(long, env = "KAFKA_SASL_USERNAME")]
-    pub sasl_username: Option<String>,
-    #[arg(long, env = "KAFKA_SASL_PASSWORD", hide_env_values = true)]
-    pub sasl_password: Option<String>,
-    /// CA certificate file to verify the brokers with.
-    #[arg(long, env = "KAFKA_SSL_CA_LOCATION")]
-    pub ssl_ca_location: Option<String>,
-}
-
-impl KafkaArgs {
-    fn producer_config(&self) -> ClientConfig {
-        let mut config = ClientConfig::new();
-        config
-            .set("bootstrap.servers", &self.bootstrap_servers)
-            .set("enable.idempotence", "true")
-            .set("acks", "all");
-        let optional = [
-            ("security.protocol", &self.security_protocol),
-            ("sasl.mechanism", &self.sasl_mechanism),
-            ("sasl.username", &self.sasl_username),
-            ("sasl.password", &self.sasl_password),
-            ("ssl.ca.location", &self.ssl_ca_location),
-        ];
-        for (key, value) in optional {
-            if let Some(value) = value {
-                config.set(key, value);
-            }
-        }
-        config
-    }
-}
+/// Kafka connection settings, under Thoth's variable names: the same flags as every command that
+/// talks to Kafka (`ingest::KafkaConfig`, whose passwords `Debug` never shows).
+pub use crate::ingest::KafkaConfig as KafkaArgs;
 
 /// The message type named on the command line.
 pub fn message_kind(raw: &str) -> anyhow::Result<MessageKind> {

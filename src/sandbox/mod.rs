@@ -4,6 +4,8 @@
 //! (a test in `tests/it/layout.rs` checks), and a build with `--no-default-features`
 //! leaves it out.
 
+pub mod kafka;
+
 use apiserver::{ApiServer, ApiServerBuilder};
 
 /// An in-memory API server that serves this operator's CustomResourceDefinitions

@@ -8,5 +8,7 @@ mod catalogue;
 #[cfg(feature = "sandbox")]
 mod cli;
 mod crds;
+#[cfg(feature = "sandbox")]
+mod ingest;
 mod layout;
 mod store;

@@ -507,3 +507,533 @@ pub fn advice_results(workflow: &Workflow) -> Result<Option<AdviceResults>, Outp
         unresolved,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::api::{AdviceRequest, SecurityIndicatorRun, SolverRun};
+
+    /// A Workflow as Argo leaves it: `status` and labels as given.
+    fn workflow(status: Value, completed: bool) -> Workflow {
+        let mut labels = json!({"app.kubernetes.io/managed-by": "thoth-operator"});
+        if completed {
+            labels["workflows.argoproj.io/completed"] = json!("true");
+        }
+        serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Workflow",
+            "metadata": {"name": "wf", "namespace": "thoth-middletier", "labels": labels},
+            "spec": {"workflowTemplateRef": {"name": "solver"}},
+            "status": status,
+        }))
+        .expect("a Workflow")
+    }
+
+    fn finished(phase: &str, outputs: &[(&str, &str)]) -> Workflow {
+        let parameters: Vec<Value> = outputs
+            .iter()
+            .map(|(name, value)| json!({"name": name, "value": value}))
+            .collect();
+        workflow(
+            json!({
+                "phase": phase,
+                "startedAt": "2026-11-30T12:00:00Z",
+                "finishedAt": "2026-11-30T12:05:00Z",
+                "outputs": {"parameters": parameters},
+            }),
+            true,
+        )
+    }
+
+    fn solver_outcome(workflow: &Workflow) -> (Phase, Option<Outcome<SolverResults>>) {
+        let observation = observe::<SolverRun>(workflow);
+        (observation.phase, observation.outcome)
+    }
+
+    fn bad_output<R: std::fmt::Debug>(outcome: Option<Outcome<R>>) -> OutputProblem {
+        match outcome {
+            Some(Outcome::BadOutput(problem)) => problem,
+            other => panic!("expected a bad output, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_workflow_argo_has_not_seen_is_pending() {
+        let mut fresh = workflow(json!({}), false);
+        fresh.status = None;
+        for candidate in [fresh, workflow(json!({"phase": ""}), false)] {
+            let observation = observe::<SolverRun>(&candidate);
+            assert_eq!(observation.phase, Phase::Pending);
+            assert_eq!(observation.argo_phase.is_some(), candidate.status.is_some());
+            assert!(!observation.is_finished());
+        }
+    }
+
+    #[test]
+    fn pending_and_running_are_kept_with_the_start_time() {
+        let pending = observe::<SolverRun>(&workflow(json!({"phase": "Pending"}), false));
+        assert_eq!(pending.phase, Phase::Pending);
+        let running = observe::<SolverRun>(&workflow(
+            json!({"phase": "Running", "startedAt": "2026-11-30T12:00:00Z", "finishedAt": null}),
+            false,
+        ));
+        assert_eq!(running.phase, Phase::Running);
+        assert_eq!(
+            running.started_at.map(|t| t.0.to_string()),
+            Some("2026-11-30T12:00:00Z".to_string())
+        );
+        assert_eq!(running.finished_at, None);
+        assert_eq!(running.outcome, None);
+    }
+
+    #[test]
+    fn an_unknown_phase_is_running_until_argo_marks_the_workflow_completed() {
+        let running = observe::<SolverRun>(&workflow(json!({"phase": "Paused"}), false));
+        assert_eq!(running.phase, Phase::Running);
+        assert_eq!(running.outcome, None);
+        let done = observe::<SolverRun>(&workflow(json!({"phase": "Paused"}), true));
+        assert_eq!(done.phase, Phase::Error);
+        assert_eq!(
+            bad_output(done.outcome),
+            OutputProblem::UnknownPhase {
+                phase: "Paused".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_succeeded_solver_workflow_yields_a_status_per_version() {
+        let workflow = finished(
+            "Succeeded",
+            &[
+                ("document-id", "solver-rhel-8-py38-flask-abc-1"),
+                (
+                    "solver-results",
+                    r#"[{"version":"2.0.1","status":"solved"},
+                        {"version":"2.0.2","status":"unsolvable","message":"no werkzeug>=9"},
+                        {"version":"2.0.3","status":"unparseable"},
+                        {"version":"2.0.4","status":"error","message":""}]"#,
+                ),
+            ],
+        );
+        let observation = observe::<SolverRun>(&workflow);
+        assert_eq!(observation.phase, Phase::Succeeded);
+        assert!(observation.finished_at.is_some());
+        let Some(Outcome::Results(results)) = observation.outcome else {
+            panic!("results expected: {:?}", observation.outcome)
+        };
+        assert_eq!(results.document_id, "solver-rhel-8-py38-flask-abc-1");
+        let statuses: Vec<(&str, SolverStatus, Option<&str>)> = results
+            .versions
+            .iter()
+            .map(|v| (v.version.as_str(), v.status, v.message.as_deref()))
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                ("2.0.1", SolverStatus::Success, None),
+                ("2.0.2", SolverStatus::Unsolvable, Some("no werkzeug>=9")),
+                ("2.0.3", SolverStatus::Unparseable, None),
+                ("2.0.4", SolverStatus::Error, None),
+            ]
+        );
+    }
+
+    #[test]
+    fn garbled_solver_outputs_are_typed_problems() {
+        let doc = ("document-id", "solver-x-1");
+        let cases: Vec<(Vec<(&str, &str)>, OutputProblem)> = vec![
+            (vec![], OutputProblem::NothingPublished),
+            (
+                vec![doc],
+                OutputProblem::Missing {
+                    parameter: "solver-results",
+                },
+            ),
+            (
+                vec![("solver-results", "[]")],
+                OutputProblem::Missing {
+                    parameter: "document-id",
+                },
+            ),
+            (
+                vec![doc, ("solver-results", "[]")],
+                OutputProblem::Empty {
+                    parameter: "solver-results",
+                },
+            ),
+            (
+                vec![doc, ("solver-results", "  ")],
+                OutputProblem::Empty {
+                    parameter: "solver-results",
+                },
+            ),
+            (
+                vec![("document-id", " "), ("solver-results", "[]")],
+                OutputProblem::Empty {
+                    parameter: "document-id",
+                },
+            ),
+            (
+                vec![("document-id", "../../etc"), ("solver-results", "[]")],
+                OutputProblem::InvalidDocumentId {
+                    parameter: "document-id",
+                    value: "../../etc".into(),
+                },
+            ),
+            (
+                vec![
+                    doc,
+                    (
+                        "solver-results",
+                        r#"[{"version":"1.0","status":"solved"},{"version":"1.0","status":"error"}]"#,
+                    ),
+                ],
+                OutputProblem::DuplicateVersion {
+                    parameter: "solver-results",
+                    version: "1.0".into(),
+                },
+            ),
+        ];
+        for (outputs, expected) in cases {
+            let (phase, outcome) = solver_outcome(&finished("Succeeded", &outputs));
+            assert_eq!(phase, Phase::Error, "{outputs:?}");
+            assert_eq!(bad_output(outcome), expected, "{outputs:?}");
+        }
+        for garbled in [
+            "{not json",
+            r#"{"version":"1.0","status":"solved"}"#,
+            r#"[{"version":"1.0","status":"maybe"}]"#,
+            r#"[{"status":"solved"}]"#,
+            r#"[{"version":1,"status":"solved"}]"#,
+        ] {
+            let (phase, outcome) =
+                solver_outcome(&finished("Succeeded", &[doc, ("solver-results", garbled)]));
+            assert_eq!(phase, Phase::Error);
+            assert!(
+                matches!(
+                    bad_output(outcome),
+                    OutputProblem::NotJson {
+                        parameter: "solver-results",
+                        ..
+                    }
+                ),
+                "{garbled}"
+            );
+        }
+        let (_, outcome) = solver_outcome(&finished(
+            "Succeeded",
+            &[
+                doc,
+                (
+                    "solver-results",
+                    r#"[{"version":"1.0; rm -rf","status":"solved"}]"#,
+                ),
+            ],
+        ));
+        let problem = bad_output(outcome);
+        assert!(
+            matches!(
+                problem,
+                OutputProblem::InvalidField {
+                    field: "version",
+                    ..
+                }
+            ),
+            "{problem:?}"
+        );
+    }
+
+    #[test]
+    fn a_long_garbled_value_is_quoted_only_in_part() {
+        let long = "x".repeat(10_000);
+        let (_, outcome) = solver_outcome(&finished(
+            "Succeeded",
+            &[
+                ("document-id", "d"),
+                (
+                    "solver-results",
+                    &format!("[{{\"version\":\"{long}\",\"status\":\"solved\"}}]"),
+                ),
+            ],
+        ));
+        let message = bad_output(outcome).to_string();
+        assert!(message.len() < 300, "{} characters", message.len());
+    }
+
+    #[test]
+    fn a_failed_workflow_without_outputs_is_a_failure_of_the_package() {
+        let (phase, outcome) = solver_outcome(&finished("Failed", &[]));
+        assert_eq!(phase, Phase::Failed);
+        assert_eq!(outcome, Some(Outcome::Failed));
+        let (phase, outcome) = solver_outcome(&finished("Error", &[]));
+        assert_eq!(phase, Phase::Error);
+        assert_eq!(outcome, Some(Outcome::Failed));
+    }
+
+    #[test]
+    fn a_failed_workflow_that_reported_its_versions_yields_them() {
+        let (phase, outcome) = solver_outcome(&finished(
+            "Failed",
+            &[
+                ("document-id", "solver-x-1"),
+                (
+                    "solver-results",
+                    r#"[{"version":"1.0","status":"error","message":"OOM"}]"#,
+                ),
+            ],
+        ));
+        assert_eq!(phase, Phase::Failed);
+        let Some(Outcome::Results(results)) = outcome else {
+            panic!("results expected")
+        };
+        assert_eq!(results.versions[0].status, SolverStatus::Error);
+        assert_eq!(results.versions[0].message.as_deref(), Some("OOM"));
+        // Half a report after a failure is garbled, not a plain failure.
+        let (phase, outcome) =
+            solver_outcome(&finished("Failed", &[("document-id", "solver-x-1")]));
+        assert_eq!(phase, Phase::Error);
+        assert!(matches!(bad_output(outcome), OutputProblem::Missing { .. }));
+    }
+
+    fn with_message(phase: &str, message: &str) -> Workflow {
+        workflow(json!({"phase": phase, "message": message}), true)
+    }
+
+    #[test]
+    fn a_missing_workflow_template_is_an_operator_side_error() {
+        for message in [
+            r#"workflowtemplates.argoproj.io "solver" not found"#,
+            r#"error in entry template execution: workflowtemplates.argoproj.io "solver" not found"#,
+        ] {
+            let observation = observe::<SolverRun>(&with_message("Error", message));
+            assert_eq!(observation.phase, Phase::Error);
+            assert_eq!(observation.message.as_deref(), Some(message));
+            assert_eq!(
+                observation.outcome,
+                Some(Outcome::OperatorSide(OperatorProblem::TemplateMissing {
+                    resource: "workflowtemplates.argoproj.io".into(),
+                    name: "solver".into(),
+                }))
+            );
+        }
+        let cluster = observe::<AdviceRequest>(&with_message(
+            "Error",
+            r#"clusterworkflowtemplates.argoproj.io "adviser" not found"#,
+        ));
+        assert_eq!(
+            cluster.outcome,
+            Some(Outcome::OperatorSide(OperatorProblem::TemplateMissing {
+                resource: "clusterworkflowtemplates.argoproj.io".into(),
+                name: "adviser".into(),
+            }))
+        );
+        let account = observe::<SecurityIndicatorRun>(&with_message(
+            "Failed",
+            r#"pods "x" is forbidden: error looking up service account thoth-middletier/argo: serviceaccount "argo" not found"#,
+        ));
+        assert_eq!(account.phase, Phase::Error);
+        assert_eq!(
+            account.outcome,
+            Some(Outcome::OperatorSide(
+                OperatorProblem::ServiceAccountMissing {
+                    name: "argo".into()
+                }
+            ))
+        );
+    }
+
+    #[test]
+    fn messages_that_only_resemble_a_missing_template_are_failures_of_the_package() {
+        for message in [
+            "child 'solver-x-1-123' failed",
+            r#"workflowtemplates.argoproj.io "solver" is forbidden"#,
+            r#"myworkflowtemplates.argoproj.io "solver" not found"#,
+            r#"package "workflowtemplates.argoproj.io" not found"#,
+            "workflowtemplates.argoproj.io \"unterminated",
+        ] {
+            let observation = observe::<SolverRun>(&with_message("Error", message));
+            assert_eq!(observation.outcome, Some(Outcome::Failed), "{message}");
+        }
+    }
+
+    #[test]
+    fn security_indicator_outcomes_map_to_the_store() {
+        for (value, outcome, status, missing) in [
+            (
+                "done",
+                SecurityIndicatorsOutcome::Done,
+                SecurityIndicatorStatus::Aggregated,
+                false,
+            ),
+            (
+                "no_source_distribution",
+                SecurityIndicatorsOutcome::NoSourceDistribution,
+                SecurityIndicatorStatus::NoSourceDistribution,
+                false,
+            ),
+            (
+                " missing_version\n",
+                SecurityIndicatorsOutcome::MissingVersion,
+                SecurityIndicatorStatus::Error,
+                true,
+            ),
+            (
+                "error",
+                SecurityIndicatorsOutcome::Error,
+                SecurityIndicatorStatus::Error,
+                false,
+            ),
+        ] {
+            let observation = observe::<SecurityIndicatorRun>(&finished(
+                "Succeeded",
+                &[
+                    ("document-id", "security-indicators-x-1"),
+                    ("security-indicators-result", value),
+                ],
+            ));
+            let Some(Outcome::Results(results)) = observation.outcome else {
+                panic!("results expected for {value:?}")
+            };
+            assert_eq!(results.outcome, outcome);
+            assert_eq!(results.store_status(), status);
+            assert_eq!(results.version_is_missing(), missing);
+            assert_eq!(results.document_id, "security-indicators-x-1");
+        }
+    }
+
+    #[test]
+    fn garbled_security_indicator_outputs_are_typed_problems() {
+        for (value, expected) in [
+            (
+                "Done!",
+                OutputProblem::UnknownValue {
+                    parameter: "security-indicators-result",
+                    value: "Done!".into(),
+                    expected: "done, no_source_distribution, missing_version, error",
+                },
+            ),
+            (
+                "",
+                OutputProblem::Empty {
+                    parameter: "security-indicators-result",
+                },
+            ),
+        ] {
+            let observation = observe::<SecurityIndicatorRun>(&finished(
+                "Succeeded",
+                &[("document-id", "d"), ("security-indicators-result", value)],
+            ));
+            assert_eq!(observation.phase, Phase::Error);
+            assert_eq!(bad_output(observation.outcome), expected);
+        }
+    }
+
+    #[test]
+    fn the_advisers_unresolved_packages_are_validated_and_normalised() {
+        let observation = observe::<AdviceRequest>(&finished(
+            "Succeeded",
+            &[
+                ("document-id", "adviser-210312182025-5e8c8f2a1b3c4d5e"),
+                (
+                    "unresolved-packages",
+                    r#"[{"name":"Flask","version":"2.0.1","index":"https://pypi.python.org/simple/"},
+                        {"name":"numpy","version":null,"index":null},
+                        {"name":"flask","version":"2.0.1","index":"https://pypi.org/simple"},
+                        {"name":"six"}]"#,
+                ),
+            ],
+        ));
+        assert_eq!(observation.phase, Phase::Succeeded);
+        let Some(Outcome::Results(results)) = observation.outcome else {
+            panic!("results expected")
+        };
+        let unresolved: Vec<(String, Option<String>, Option<String>)> = results
+            .unresolved
+            .iter()
+            .map(|p| {
+                (
+                    p.name.to_string(),
+                    p.version.as_ref().map(|v| v.to_string()),
+                    p.index.as_ref().map(|i| i.to_string()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            unresolved,
+            [
+                (
+                    "flask".to_string(),
+                    Some("2.0.1".to_string()),
+                    Some("https://pypi.org/simple".to_string())
+                ),
+                ("numpy".to_string(), None, None),
+                ("six".to_string(), None, None),
+            ]
+        );
+        let none = observe::<AdviceRequest>(&finished(
+            "Succeeded",
+            &[("document-id", "a"), ("unresolved-packages", "[]")],
+        ));
+        let Some(Outcome::Results(results)) = none.outcome else {
+            panic!("results expected")
+        };
+        assert!(results.unresolved.is_empty());
+    }
+
+    #[test]
+    fn garbled_adviser_outputs_are_typed_problems() {
+        for (value, field) in [
+            (r#"[{"name":"-x"}]"#, "name"),
+            (r#"[{"name":"x","version":"1 0"}]"#, "version"),
+            (r#"[{"name":"x","index":"ftp://example.com"}]"#, "index"),
+        ] {
+            let observation = observe::<AdviceRequest>(&finished(
+                "Succeeded",
+                &[("document-id", "a"), ("unresolved-packages", value)],
+            ));
+            match bad_output(observation.outcome) {
+                OutputProblem::InvalidField { field: got, .. } => assert_eq!(got, field),
+                other => panic!("{value}: {other:?}"),
+            }
+        }
+        for value in [r#"{"name":"x"}"#, "[1,2]", r#"[{"version":"1"}]"#, "null"] {
+            let observation = observe::<AdviceRequest>(&finished(
+                "Succeeded",
+                &[("document-id", "a"), ("unresolved-packages", value)],
+            ));
+            assert!(
+                matches!(
+                    bad_output(observation.outcome),
+                    OutputProblem::NotJson { .. }
+                ),
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn failed_nodes_are_the_failed_leaves_by_display_name() {
+        let workflow = workflow(
+            json!({
+                "phase": "Failed",
+                "message": "child 'wf-2' failed",
+                "nodes": {
+                    "wf": {"id": "wf", "name": "wf", "type": "DAG", "phase": "Failed"},
+                    "wf-2": {"id": "wf-2", "name": "wf.solve", "displayName": "solve",
+                             "type": "Pod", "phase": "Failed", "message": "Error (exit code 1)"},
+                    "wf-3": {"id": "wf-3", "name": "wf.sync", "type": "Pod", "phase": "Error"},
+                    "wf-4": {"id": "wf-4", "name": "wf.parse", "displayName": "parse",
+                             "type": "Pod", "phase": "Succeeded"},
+                    "wf-5": {"id": "wf-5", "name": "wf.retry", "type": "Retry", "phase": "Failed"}
+                }
+            }),
+            true,
+        );
+        let observation = observe::<SolverRun>(&workflow);
+        assert_eq!(observation.failed_nodes, ["solve", "wf.sync"]);
+        assert_eq!(observation.message.as_deref(), Some("child 'wf-2' failed"));
+    }
+}

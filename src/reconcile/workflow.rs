@@ -710,3 +710,628 @@ fn is_function_name(value: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         && !value.starts_with(|c: char| c.is_ascii_digit())
 }
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    //! Resources as the API server returns them (namespace, name and uid set).
+
+    use kube::api::ObjectMeta;
+
+    use crate::api::{
+        AdviceRequest, AdviceRequestSpec, RecommendationType, SecurityIndicatorRun,
+        SecurityIndicatorRunSpec, SolverRun, SolverRunSpec,
+    };
+
+    pub fn meta(namespace: &str, name: &str, uid: &str) -> ObjectMeta {
+        ObjectMeta {
+            namespace: Some(namespace.to_string()),
+            name: Some(name.to_string()),
+            uid: Some(uid.to_string()),
+            ..ObjectMeta::default()
+        }
+    }
+
+    pub fn solver_run(package: &str, version: Option<&str>) -> SolverRun {
+        SolverRun {
+            metadata: meta(
+                "thoth",
+                "solver-rhel-8-py38-pyyaml-5-3-1",
+                "6f1c1f0e-0d7b-4a59-9d55-4f1b8a3c2e01",
+            ),
+            spec: SolverRunSpec {
+                package_name: package.to_string(),
+                package_version: version.map(str::to_string),
+                index_url: "https://pypi.org/simple".to_string(),
+                solver: "solver-rhel-8-py38".to_string(),
+                dependency_index_urls: Vec::new(),
+                debug: false,
+            },
+            status: None,
+        }
+    }
+
+    pub fn security_indicator_run(package: &str, version: &str) -> SecurityIndicatorRun {
+        SecurityIndicatorRun {
+            metadata: meta(
+                "thoth",
+                "si-crossbar-0-10-0",
+                "2b0a5a53-1b8e-4c5e-8f0e-7d0c1e9a4b11",
+            ),
+            spec: SecurityIndicatorRunSpec {
+                package_name: package.to_string(),
+                package_version: version.to_string(),
+                index_url: "https://pypi.org/simple".to_string(),
+                aggregation_function: "process_data".to_string(),
+            },
+            status: None,
+        }
+    }
+
+    pub fn advice_request(job_id: &str) -> AdviceRequest {
+        AdviceRequest {
+            metadata: meta("thoth", job_id, "9c4e2f8a-3d1b-4e6f-a0b2-5c7d9e1f3a22"),
+            spec: AdviceRequestSpec {
+                job_id: job_id.to_string(),
+                recommendation_type: RecommendationType::Stable,
+                origin: Some("https://github.com/thoth-station/ps-ip".to_string()),
+                source_type: None,
+                count: None,
+                limit: None,
+                limit_latest_versions: None,
+                dev: false,
+                debug: false,
+                authenticated: true,
+                re_run_adviser_id: None,
+                kebechet_metadata: None,
+                justification: None,
+                stack_info: None,
+            },
+            status: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::OnceLock;
+
+    use serde_json::{Value, json};
+
+    use super::fixtures::{advice_request, meta, security_indicator_run, solver_run};
+    use super::*;
+    use crate::api::SourceType;
+    use crate::sandbox::reference_data::shared_dir;
+
+    fn parameters(workflow: &Workflow) -> BTreeMap<String, String> {
+        workflow
+            .spec
+            .arguments
+            .iter()
+            .flat_map(|a| &a.parameters)
+            .map(|p| (p.name.clone(), p.value.clone().unwrap_or_default()))
+            .collect()
+    }
+
+    fn labels(workflow: &Workflow) -> BTreeMap<String, String> {
+        workflow.metadata.labels.clone().unwrap_or_default()
+    }
+
+    /// Argo's published JSON schema, narrowed to the Workflow definition and made
+    /// strict: every object definition with properties refuses unknown properties, so a
+    /// misspelt field fails instead of passing unnoticed.
+    fn argo_workflow_validator() -> &'static jsonschema::Validator {
+        static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
+        VALIDATOR.get_or_init(|| {
+            let path = shared_dir().join("argo/jsonschema/schema.json");
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let mut schema: Value = serde_json::from_str(&text).expect("schema parses");
+            let definitions = schema["definitions"]
+                .as_object_mut()
+                .expect("schema has definitions");
+            for definition in definitions.values_mut() {
+                if let Some(object) = definition.as_object_mut()
+                    && object.contains_key("properties")
+                    && !object.contains_key("additionalProperties")
+                {
+                    object.insert("additionalProperties".into(), Value::Bool(false));
+                }
+            }
+            let object = schema.as_object_mut().expect("schema is an object");
+            object.remove("oneOf");
+            object.insert(
+                "$ref".into(),
+                json!("#/definitions/io.argoproj.workflow.v1alpha1.Workflow"),
+            );
+            jsonschema::validator_for(&schema).expect("Argo's schema compiles")
+        })
+    }
+
+    fn assert_valid_for_argo(workflow: &Workflow) {
+        let instance = serde_json::to_value(workflow).expect("serialises");
+        let errors: Vec<String> = argo_workflow_validator()
+            .iter_errors(&instance)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{instance:#}\nis refused: {errors:#?}");
+    }
+
+    #[test]
+    fn the_strict_argo_schema_refuses_a_misspelt_field() {
+        let mut workflow = build_workflow(
+            &solver_run("PyYAML", Some("5.3.1")),
+            1,
+            &WorkflowConfig::default(),
+        )
+        .expect("builds");
+        workflow
+            .spec
+            .other
+            .insert("workflowTemplateRefs".into(), json!({"name": "solver"}));
+        let instance = serde_json::to_value(&workflow).expect("serialises");
+        assert!(!argo_workflow_validator().is_valid(&instance));
+    }
+
+    #[test]
+    fn every_kinds_workflow_validates_against_argos_json_schema() {
+        let config = WorkflowConfig::default();
+        let mut advice = advice_request("adviser-210312182025-5e8c8f2a1b3c4d5e");
+        advice.spec.source_type = Some(SourceType::Kebechet);
+        advice.spec.kebechet_metadata = Some(BTreeMap::from([("x".into(), json!({"a": [1]}))]));
+        advice.spec.limit_latest_versions = Some(5);
+        let mut solver = solver_run("PyYAML", None);
+        solver.spec.dependency_index_urls = vec!["https://download.pytorch.org/whl".into()];
+        for workflow in [
+            build_workflow(&solver, 1, &config).expect("solver builds"),
+            build_workflow(&solver_run("ruamel.yaml", Some("0.17.21")), 3, &config)
+                .expect("solver builds"),
+            build_workflow(&security_indicator_run("crossbar", "0.10.0"), 1, &config)
+                .expect("security indicators build"),
+            build_workflow(&advice, 2, &config).expect("advice builds"),
+        ] {
+            assert_valid_for_argo(&workflow);
+        }
+    }
+
+    #[test]
+    fn the_solver_workflow_carries_thoths_parameters_in_the_configured_target() {
+        let config = WorkflowConfig {
+            solver: WorkflowTarget {
+                namespace: "workers".into(),
+                template: "solver-v2".into(),
+                service_account: "thoth-solver".into(),
+            },
+            ..WorkflowConfig::default()
+        };
+        let mut run = solver_run("Ruamel_YAML", Some("0.17.21"));
+        run.spec.index_url = "https://pypi.python.org/simple/".into();
+        run.spec.debug = true;
+        let workflow = build_workflow(&run, 1, &config).expect("builds");
+        let name = workflow.metadata.name.clone().expect("named");
+        assert_eq!(workflow.metadata.namespace.as_deref(), Some("workers"));
+        assert_eq!(
+            workflow.spec.workflow_template_ref,
+            Some(WorkflowTemplateRef {
+                name: "solver-v2".into(),
+                cluster_scope: None
+            })
+        );
+        assert_eq!(
+            workflow.spec.service_account_name.as_deref(),
+            Some("thoth-solver")
+        );
+        let expected: BTreeMap<String, String> = [
+            ("THOTH_SOLVER_WORKFLOW_ID", name.as_str()),
+            ("THOTH_SOLVER_NAME", "solver-rhel-8-py38"),
+            ("THOTH_SOLVER_PACKAGES", "ruamel-yaml===0.17.21"),
+            ("THOTH_SOLVER_NO_TRANSITIVE", "1"),
+            ("THOTH_SOLVER_INDEXES", "https://pypi.org/simple"),
+            ("THOTH_SOLVER_DEPENDENCY_INDEXES", "https://pypi.org/simple"),
+            ("THOTH_FORCE_SYNC", "0"),
+            ("THOTH_LOG_SOLVER", "DEBUG"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(parameters(&workflow), expected);
+        assert_eq!(
+            workflow.metadata.finalizers,
+            Some(vec![WORKFLOW_FINALIZER.to_string()])
+        );
+        assert!(workflow.status.is_none());
+    }
+
+    #[test]
+    fn a_solver_run_without_version_solves_the_bare_name_against_its_dependency_indexes() {
+        let mut run = solver_run("Flask", None);
+        run.spec.dependency_index_urls = vec![
+            "https://pypi.org/simple/".into(),
+            "https://download.pytorch.org/whl/cpu".into(),
+        ];
+        let workflow = build_workflow(&run, 1, &WorkflowConfig::default()).expect("builds");
+        let parameters = parameters(&workflow);
+        assert_eq!(parameters["THOTH_SOLVER_PACKAGES"], "flask");
+        assert_eq!(
+            parameters["THOTH_SOLVER_DEPENDENCY_INDEXES"],
+            "https://pypi.org/simple,https://download.pytorch.org/whl/cpu"
+        );
+        assert_eq!(parameters["THOTH_LOG_SOLVER"], "INFO");
+    }
+
+    #[test]
+    fn the_security_indicator_workflow_carries_thoths_parameters() {
+        let run = security_indicator_run("Crossbar", "0.10.0");
+        let workflow = build_workflow(&run, 1, &WorkflowConfig::default()).expect("builds");
+        let name = workflow.metadata.name.clone().expect("named");
+        assert!(
+            name.starts_with("security-indicators-crossbar-0-10-0-"),
+            "{name}"
+        );
+        assert_eq!(
+            workflow.metadata.namespace.as_deref(),
+            Some("thoth-middletier")
+        );
+        assert_eq!(
+            workflow
+                .spec
+                .workflow_template_ref
+                .as_ref()
+                .map(|r| r.name.as_str()),
+            Some("security-indicators")
+        );
+        assert_eq!(workflow.spec.service_account_name.as_deref(), Some("argo"));
+        let expected: BTreeMap<String, String> = [
+            ("THOTH_SECURITY_INDICATORS_JOB_ID", name.as_str()),
+            ("THOTH_SECURITY_INDICATORS_PACKAGE_NAME", "crossbar"),
+            ("THOTH_SECURITY_INDICATORS_PACKAGE_VERSION", "0.10.0"),
+            (
+                "THOTH_SECURITY_INDICATORS_PACKAGE_INDEX",
+                "https://pypi.org/simple",
+            ),
+            (
+                "THOTH_SECURITY_INDICATORS_AGGREGATION_FUNCTION",
+                "process_data",
+            ),
+            ("THOTH_FORCE_SYNC", "0"),
+            ("THOTH_DOCUMENT_ID", name.as_str()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(parameters(&workflow), expected);
+    }
+
+    #[test]
+    fn the_advice_workflow_carries_thoths_parameters_and_metadata_as_json() {
+        let mut request = advice_request("adviser-210312182025-5e8c8f2a1b3c4d5e");
+        request.spec.re_run_adviser_id = Some("adviser-210301000000-0123456789abcdef".into());
+        request.spec.source_type = Some(SourceType::Kebechet);
+        request.spec.count = Some(3);
+        request.spec.dev = true;
+        let workflow = build_workflow(&request, 1, &WorkflowConfig::default()).expect("builds");
+        assert_eq!(
+            workflow.metadata.namespace.as_deref(),
+            Some("thoth-backend")
+        );
+        assert_eq!(
+            workflow
+                .spec
+                .workflow_template_ref
+                .as_ref()
+                .map(|r| r.name.as_str()),
+            Some("adviser")
+        );
+        let name = workflow.metadata.name.clone().expect("named");
+        assert!(
+            name.starts_with("adviser-210312182025-5e8c8f2a1b3c4d5e-"),
+            "{name}"
+        );
+        let parameters = parameters(&workflow);
+        for (key, value) in [
+            (
+                "THOTH_ADVISER_JOB_ID",
+                "adviser-210312182025-5e8c8f2a1b3c4d5e",
+            ),
+            ("THOTH_ADVISER_REQUIREMENTS_FORMAT", "pipenv"),
+            ("THOTH_ADVISER_RECOMMENDATION_TYPE", "stable"),
+            ("THOTH_ADVISER_PREDICTOR_CONFIG", "{}"),
+            ("THOTH_ADVISER_SEED", "42"),
+            ("THOTH_ADVISER_DEV", "1"),
+            ("THOTH_ADVISER_BEAM_WIDTH", "25000"),
+            ("THOTH_LOG_ADVISER", "INFO"),
+            ("THOTH_ADVISER_LIMIT", "100000"),
+            ("THOTH_ADVISER_COUNT", "3"),
+            ("THOTH_ADVISER_TIMEOUT_SECONDS", "1500"),
+            ("THOTH_FORCE_SYNC", "0"),
+            ("THOTH_AUTHENTICATED_ADVISE", "1"),
+        ] {
+            assert_eq!(
+                parameters.get(key).map(String::as_str),
+                Some(value),
+                "{key}"
+            );
+        }
+        assert!(!parameters.contains_key("THOTH_ADVISER_LIMIT_LATEST_VERSIONS"));
+        let metadata: Value =
+            serde_json::from_str(&parameters["THOTH_ADVISER_METADATA"]).expect("JSON");
+        assert_eq!(
+            metadata,
+            json!({
+                "origin": "https://github.com/thoth-station/ps-ip",
+                "re_run_adviser_id": "adviser-210301000000-0123456789abcdef",
+                "source_type": "KEBECHET",
+                "kebechet_metadata": null,
+                "justification": null,
+                "stack_info": null,
+            })
+        );
+    }
+
+    #[test]
+    fn argo_substitution_markers_in_free_form_fields_are_escaped_without_changing_the_value() {
+        let mut request = advice_request("adviser-1");
+        request.spec.origin = Some("https://x/{{workflow.name}}".into());
+        request.spec.stack_info = Some(vec![BTreeMap::from([(
+            "{{inputs.parameters.x}}".to_string(),
+            json!("{{{{"),
+        )])]);
+        let workflow = build_workflow(&request, 1, &WorkflowConfig::default()).expect("builds");
+        let raw = &parameters(&workflow)["THOTH_ADVISER_METADATA"];
+        assert!(!raw.contains("{{"), "{raw}");
+        let metadata: Value = serde_json::from_str(raw).expect("JSON");
+        assert_eq!(metadata["origin"], "https://x/{{workflow.name}}");
+        assert_eq!(metadata["stack_info"][0]["{{inputs.parameters.x}}"], "{{{{");
+    }
+
+    #[test]
+    fn a_substitution_marker_in_a_plain_parameter_is_refused() {
+        let mut run = solver_run("flask", Some("2.0.1"));
+        run.spec.index_url = "https://example.com/simple?x={{workflow.name}}".into();
+        let error = build_workflow(&run, 1, &WorkflowConfig::default()).expect_err("refused");
+        assert!(matches!(error, BuildError::UnsafeValue { .. }), "{error:?}");
+    }
+
+    #[test]
+    fn invalid_spec_values_are_refused_naming_the_field() {
+        let config = WorkflowConfig::default();
+        let cases: Vec<(BuildError, &str)> = vec![
+            (
+                build_workflow(&solver_run("-bad", Some("1.0")), 1, &config).expect_err("name"),
+                "spec.packageName",
+            ),
+            (
+                build_workflow(&solver_run("flask", Some("1.0\n2.0")), 1, &config)
+                    .expect_err("version"),
+                "spec.packageVersion",
+            ),
+            (
+                build_workflow(&security_indicator_run("flask", "1 0"), 1, &config)
+                    .expect_err("version"),
+                "spec.packageVersion",
+            ),
+            (
+                {
+                    let mut run = solver_run("flask", None);
+                    run.spec.solver = "solver-rhel-8-py38\nTHOTH_X=1".into();
+                    build_workflow(&run, 1, &config).expect_err("solver")
+                },
+                "spec.solver",
+            ),
+            (
+                {
+                    let mut run = solver_run("flask", None);
+                    run.spec.dependency_index_urls = vec!["https://a.org/simple?x=1,2".into()];
+                    build_workflow(&run, 1, &config).expect_err("comma")
+                },
+                "spec.dependencyIndexUrls",
+            ),
+            (
+                build_workflow(&advice_request("Adviser_1"), 1, &config).expect_err("job id"),
+                "spec.jobId",
+            ),
+        ];
+        for (error, field) in cases {
+            let message = error.to_string();
+            assert!(message.contains(field), "{message} should name {field}");
+        }
+    }
+
+    #[test]
+    fn a_resource_not_read_from_the_api_server_or_attempt_zero_is_refused() {
+        let config = WorkflowConfig::default();
+        let mut run = solver_run("flask", None);
+        run.metadata.uid = None;
+        assert!(matches!(
+            build_workflow(&run, 1, &config),
+            Err(BuildError::MissingMetadata { field: "uid", .. })
+        ));
+        assert!(matches!(
+            build_workflow(&solver_run("flask", None), 0, &config),
+            Err(BuildError::AttemptZero)
+        ));
+    }
+
+    fn is_dns_label_of_63(name: &str) -> bool {
+        name.len() <= MAX_WORKFLOW_NAME_LEN && is_dns_label(name)
+    }
+
+    #[test]
+    fn names_are_deterministic_per_resource_and_attempt() {
+        let run = solver_run("PyYAML", Some("5.3.1"));
+        let first = workflow_name(&run, 1).expect("named");
+        assert_eq!(first, workflow_name(&run.clone(), 1).expect("named"));
+        assert_ne!(first, workflow_name(&run, 2).expect("named"));
+        assert!(
+            first.starts_with("solver-rhel-8-py38-pyyaml-5-3-1-"),
+            "{first}"
+        );
+        assert!(first.ends_with("-1"), "{first}");
+        assert!(is_dns_label_of_63(&first), "{first}");
+    }
+
+    #[test]
+    fn long_names_are_cut_to_63_characters_keeping_prefix_hash_and_attempt() {
+        let long_name = format!("a{}z", "b.c_d-".repeat(33));
+        let long_version = format!("1.{}", "9".repeat(98));
+        let run = solver_run(&long_name, Some(&long_version));
+        let si = security_indicator_run(&long_name, &long_version);
+        let mut other = solver_run(&long_name, Some(&long_version));
+        other.metadata = meta("thoth", "another", "7d9e1f3a-0000-4000-8000-000000000000");
+        for (name, prefix) in [
+            (workflow_name(&run, 12345).expect("named"), "solver-"),
+            (
+                workflow_name(&si, 1).expect("named"),
+                "security-indicators-",
+            ),
+            (workflow_name(&other, 12345).expect("named"), "solver-"),
+        ] {
+            assert!(is_dns_label_of_63(&name), "{name} ({} chars)", name.len());
+            assert!(name.starts_with(prefix), "{name}");
+        }
+        assert_ne!(
+            workflow_name(&run, 12345).expect("named"),
+            workflow_name(&other, 12345).expect("named")
+        );
+        let config = WorkflowConfig::default();
+        assert_valid_for_argo(&build_workflow(&run, 12345, &config).expect("builds"));
+    }
+
+    #[test]
+    fn identities_that_sanitise_alike_get_different_names() {
+        // Spellings that become the same stem once lower-cased and dashed.
+        let mut upper = solver_run("PyYAML", Some("1.0-1"));
+        upper.metadata = meta("thoth", "upper", "11111111-1111-4111-8111-111111111111");
+        let mut lower = solver_run("pyyaml", Some("1-0.1"));
+        lower.metadata = meta("thoth", "lower", "22222222-2222-4222-8222-222222222222");
+        let upper_name = workflow_name(&upper, 1).expect("named");
+        let lower_name = workflow_name(&lower, 1).expect("named");
+        assert_eq!(
+            upper_name.rsplitn(3, '-').last(),
+            lower_name.rsplitn(3, '-').last(),
+            "the readable stems agree"
+        );
+        assert_ne!(upper_name, lower_name);
+    }
+
+    #[test]
+    fn equal_resources_in_two_namespaces_get_different_names() {
+        let mut a = advice_request("adviser-1");
+        let mut b = advice_request("adviser-1");
+        a.metadata = meta(
+            "team-a",
+            "adviser-1",
+            "33333333-3333-4333-8333-333333333333",
+        );
+        b.metadata = meta(
+            "team-b",
+            "adviser-1",
+            "33333333-3333-4333-8333-333333333333",
+        );
+        assert_ne!(
+            workflow_name(&a, 1).expect("named"),
+            workflow_name(&b, 1).expect("named")
+        );
+    }
+
+    #[test]
+    fn a_recreated_resource_gets_new_workflow_names() {
+        let old = solver_run("flask", Some("2.0.1"));
+        let mut new = old.clone();
+        new.metadata.uid = Some("44444444-4444-4444-8444-444444444444".into());
+        assert_ne!(
+            workflow_name(&old, 1).expect("named"),
+            workflow_name(&new, 1).expect("named")
+        );
+    }
+
+    #[test]
+    fn a_job_id_without_thoths_prefix_gets_it() {
+        let name = workflow_name(&advice_request("job-42"), 1).expect("named");
+        assert!(name.starts_with("adviser-job-42-"), "{name}");
+    }
+
+    #[test]
+    fn labels_link_the_workflow_to_its_resource_and_never_use_argos_prefix() {
+        let run = solver_run("flask", Some("2.0.1"));
+        let workflow = build_workflow(&run, 4, &WorkflowConfig::default()).expect("builds");
+        let labels = labels(&workflow);
+        assert_eq!(labels[MANAGED_BY_LABEL], "thoth-operator");
+        assert_eq!(labels[COMPONENT_LABEL], "solver");
+        assert_eq!(labels[RESOURCE_KIND_LABEL], "SolverRun");
+        assert_eq!(labels[RESOURCE_NAMESPACE_LABEL], "thoth");
+        assert_eq!(
+            labels[RESOURCE_NAME_LABEL],
+            "solver-rhel-8-py38-pyyaml-5-3-1"
+        );
+        assert_eq!(
+            labels[RESOURCE_UID_LABEL],
+            "6f1c1f0e-0d7b-4a59-9d55-4f1b8a3c2e01"
+        );
+        assert_eq!(labels[ATTEMPT_LABEL], "4");
+        assert!(
+            labels
+                .keys()
+                .all(|k| !k.starts_with("workflows.argoproj.io/"))
+        );
+        assert_eq!(MANAGED_SELECTOR, format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
+        assert_eq!(
+            run_of(&workflow),
+            Some(RunRef {
+                kind: "SolverRun".into(),
+                namespace: "thoth".into(),
+                name: "solver-rhel-8-py38-pyyaml-5-3-1".into(),
+                uid: Some("6f1c1f0e-0d7b-4a59-9d55-4f1b8a3c2e01".into()),
+                attempt: Some(4),
+            })
+        );
+    }
+
+    #[test]
+    fn a_resource_name_too_long_for_a_label_is_kept_in_the_annotation_only() {
+        let mut run = solver_run("flask", Some("2.0.1"));
+        let long = format!("solver-{}", "x".repeat(200));
+        run.metadata.name = Some(long.clone());
+        let workflow = build_workflow(&run, 1, &WorkflowConfig::default()).expect("builds");
+        assert!(!labels(&workflow).contains_key(RESOURCE_NAME_LABEL));
+        assert_eq!(run_of(&workflow).map(|r| r.name), Some(long));
+        assert_valid_for_argo(&workflow);
+    }
+
+    #[test]
+    fn a_workflow_without_our_annotations_belongs_to_no_resource() {
+        let mut workflow =
+            build_workflow(&solver_run("flask", None), 1, &WorkflowConfig::default())
+                .expect("builds");
+        workflow.metadata.annotations = None;
+        assert_eq!(run_of(&workflow), None);
+    }
+
+    #[test]
+    fn the_default_configuration_is_thoths_and_bad_targets_are_refused() {
+        let config = WorkflowConfig::default();
+        assert_eq!(config.validate(), Ok(()));
+        assert_eq!(config.solver.namespace, "thoth-middletier");
+        assert_eq!(config.security_indicators.namespace, "thoth-middletier");
+        assert_eq!(config.adviser.namespace, "thoth-backend");
+        assert_eq!(
+            [
+                config.solver.template.as_str(),
+                config.security_indicators.template.as_str(),
+                config.adviser.template.as_str()
+            ],
+            ["solver", "security-indicators", "adviser"]
+        );
+        let mut bad = config.clone();
+        bad.adviser.namespace = "Thoth_Backend".into();
+        let error = bad.validate().expect_err("refused");
+        assert_eq!(error.field, "namespace");
+        assert!(error.to_string().contains("Thoth_Backend"), "{error}");
+        let mut bad = config;
+        bad.solver.service_account = "".into();
+        assert_eq!(
+            bad.validate().expect_err("refused").field,
+            "service account"
+        );
+    }
+}

@@ -8,6 +8,7 @@
 //! Nothing here panics on what Argo or a template wrote: every unexpected value is a
 //! typed [`OutputProblem`] or [`OperatorProblem`].
 
+use chrono::{DateTime, TimeDelta, Utc};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::contract::{
@@ -19,7 +20,9 @@ use crate::api::Phase;
 use crate::api::argo::{Workflow, WorkflowPhase};
 use crate::package::{IndexUrl, PackageError, PackageName, PackageVersion};
 use crate::store::limits;
-use crate::store::{SecurityIndicatorStatus, SolverStatus, UnresolvedPackage};
+use crate::store::{
+    SecurityIndicatorStatus, SolverStatus, UnresolvedPackage, WorkflowPhase as StorePhase,
+};
 
 /// Longest part of a garbled value quoted back in a problem's message.
 const EXCERPT_LEN: usize = 80;
@@ -50,6 +53,44 @@ impl<R> Observation<R> {
     pub fn is_finished(&self) -> bool {
         self.outcome.is_some()
     }
+
+    /// Argo's phase as the store records attempts: no phase (or an empty one) is
+    /// Pending; a phase unknown to us is Running until finished, then Error.
+    pub fn store_phase(&self) -> StorePhase {
+        match &self.argo_phase {
+            Some(WorkflowPhase::Running) => StorePhase::Running,
+            Some(WorkflowPhase::Succeeded) => StorePhase::Succeeded,
+            Some(WorkflowPhase::Failed) => StorePhase::Failed,
+            Some(WorkflowPhase::Error) => StorePhase::Error,
+            None | Some(WorkflowPhase::Pending) => StorePhase::Pending,
+            Some(WorkflowPhase::Other(_)) => match self.phase {
+                Phase::Pending => StorePhase::Pending,
+                Phase::Running | Phase::Queued => StorePhase::Running,
+                Phase::Succeeded | Phase::Failed | Phase::Error => StorePhase::Error,
+            },
+        }
+    }
+
+    /// `startedAt` as the store's timestamps.
+    pub fn started(&self) -> Option<DateTime<Utc>> {
+        self.started_at.as_ref().and_then(to_chrono)
+    }
+
+    /// `finishedAt` as the store's timestamps.
+    pub fn finished(&self) -> Option<DateTime<Utc>> {
+        self.finished_at.as_ref().and_then(to_chrono)
+    }
+
+    /// `finishedAt − startedAt`, when both are set and in order.
+    pub fn duration(&self) -> Option<TimeDelta> {
+        let elapsed = self.finished()? - self.started()?;
+        (elapsed >= TimeDelta::zero()).then_some(elapsed)
+    }
+}
+
+fn to_chrono(time: &Time) -> Option<DateTime<Utc>> {
+    let nanos = u32::try_from(time.0.subsec_nanosecond()).ok()?;
+    DateTime::from_timestamp(time.0.as_second(), nanos)
 }
 
 /// How a finished Workflow ended, from the store's point of view.
@@ -592,9 +633,12 @@ mod tests {
     fn an_unknown_phase_is_running_until_argo_marks_the_workflow_completed() {
         let running = observe::<SolverRun>(&workflow(json!({"phase": "Paused"}), false));
         assert_eq!(running.phase, Phase::Running);
+        assert_eq!(running.store_phase(), StorePhase::Running);
         assert_eq!(running.outcome, None);
         let done = observe::<SolverRun>(&workflow(json!({"phase": "Paused"}), true));
         assert_eq!(done.phase, Phase::Error);
+        assert_eq!(done.store_phase(), StorePhase::Error);
+        assert_eq!(done.duration(), None);
         assert_eq!(
             bad_output(done.outcome),
             OutputProblem::UnknownPhase {
@@ -620,7 +664,12 @@ mod tests {
         );
         let observation = observe::<SolverRun>(&workflow);
         assert_eq!(observation.phase, Phase::Succeeded);
-        assert!(observation.finished_at.is_some());
+        assert_eq!(observation.store_phase(), StorePhase::Succeeded);
+        assert_eq!(observation.duration(), Some(TimeDelta::minutes(5)));
+        assert_eq!(
+            observation.started().map(|t| t.to_rfc3339()),
+            Some("2026-11-30T12:00:00+00:00".to_string())
+        );
         let Some(Outcome::Results(results)) = observation.outcome else {
             panic!("results expected: {:?}", observation.outcome)
         };

@@ -2,6 +2,7 @@
 //! the in-memory API server, rdkafka's mock cluster) over its real interface.
 
 mod apiserver;
+mod argo_standin;
 mod catalogue;
 mod crds;
 mod schema;

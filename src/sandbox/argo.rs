@@ -603,9 +603,12 @@ mod tests {
     use crate::reconcile::workflow::{WorkflowConfig, build_workflow};
 
     fn named(name: &str) -> Workflow {
-        let mut workflow =
-            build_workflow(&solver_run("flask", Some("2.0.1")), 1, &WorkflowConfig::default())
-                .expect("builds");
+        let mut workflow = build_workflow(
+            &solver_run("flask", Some("2.0.1")),
+            1,
+            &WorkflowConfig::default(),
+        )
+        .expect("builds");
         workflow.metadata.name = Some(name.to_string());
         workflow
     }
@@ -635,8 +638,16 @@ mod tests {
         let share = |finish| {
             finishes.iter().filter(|f| **f == finish).count() as f64 / finishes.len() as f64
         };
-        assert!((share(Finish::Failed) - 0.3).abs() < 0.05, "{}", share(Finish::Failed));
-        assert!((share(Finish::Error) - 0.2).abs() < 0.05, "{}", share(Finish::Error));
+        assert!(
+            (share(Finish::Failed) - 0.3).abs() < 0.05,
+            "{}",
+            share(Finish::Failed)
+        );
+        assert!(
+            (share(Finish::Error) - 0.2).abs() < 0.05,
+            "{}",
+            share(Finish::Error)
+        );
         let other_seed = ArgoStandInConfig { seed: 8, ..config };
         let reseeded: Vec<Finish> = workflows
             .iter()

@@ -1,9 +1,9 @@
-//! The Argo stand-in against the in-memory API server with Argo's full Workflow and
-//! WorkflowTemplate CRDs: Workflows built by the operator's pure builder move through
+//! The Argo stand-in against the in-memory API server with Argo's full Workflow CRD
+//! (and its minimal WorkflowTemplate CRD): Workflows built by the operator's pure builder move through
 //! Argo's phases, publish outputs the operator's observer accepts, and are deleted after
 //! their TTL only once their finalizers are gone. Every wait is on a watch.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
@@ -30,8 +30,16 @@ use crate::apiserver::support::{argo_workflow_crd, shared_dir};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-fn argo_workflow_template_crd() -> CustomResourceDefinition {
-    let path = shared_dir().join("argo/crds/full/argoproj.io_workflowtemplates.yaml");
+/// Argo's full Workflow CRD, parsed once per test process (it is 2.8 MB of YAML).
+fn workflow_crd() -> CustomResourceDefinition {
+    static CRD: OnceLock<CustomResourceDefinition> = OnceLock::new();
+    CRD.get_or_init(argo_workflow_crd).clone()
+}
+
+/// Argo's minimal WorkflowTemplate CRD: the stand-in only reads whether a template
+/// exists, so the full schema would only slow every test down.
+fn workflow_template_crd() -> CustomResourceDefinition {
+    let path = shared_dir().join("argo/crds/minimal/argoproj.io_workflowtemplates.yaml");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_saphyr::from_str(&text).expect("Argo's WorkflowTemplate CRD parses")
 }
@@ -47,7 +55,7 @@ impl Cluster {
     /// which has no templates), the three WorkflowTemplates, and the stand-in.
     async fn start(config: ArgoStandInConfig) -> Self {
         let server = ApiServer::builder()
-            .crds([argo_workflow_crd(), argo_workflow_template_crd()])
+            .crds([workflow_crd(), workflow_template_crd()])
             .build()
             .start("127.0.0.1:0")
             .await

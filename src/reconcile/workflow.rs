@@ -801,7 +801,7 @@ mod tests {
     use super::fixtures::{advice_request, meta, security_indicator_run, solver_run};
     use super::*;
     use crate::api::SourceType;
-    use crate::sandbox::reference_data::shared_dir;
+    use testkit::reference_data::shared_dir;
 
     fn parameters(workflow: &Workflow) -> BTreeMap<String, String> {
         workflow

@@ -6,6 +6,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use apiserver::{ApiServer, RunningApiServer};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -22,18 +23,24 @@ use thoth_operator::api::{
 use thoth_operator::reconcile::contract::SecurityIndicatorsOutcome;
 use thoth_operator::reconcile::observe::{OperatorProblem, Outcome, observe};
 use thoth_operator::reconcile::workflow::{WorkflowConfig, WorkflowKind, build_workflow};
-use thoth_operator::sandbox::apiserver::{ApiServer, RunningApiServer};
 use thoth_operator::sandbox::argo::{ArgoStandIn, ArgoStandInConfig, Finish};
+use thoth_operator::sandbox::argo_crds::argo_crds;
 use thoth_operator::store::SolverStatus;
 
-use crate::apiserver::support::{argo_workflow_crd, shared_dir};
+use testkit::reference_data::shared_dir;
 
 const WAIT: Duration = Duration::from_secs(20);
 
 /// Argo's full Workflow CRD, parsed once per test process (it is 2.8 MB of YAML).
 fn workflow_crd() -> CustomResourceDefinition {
     static CRD: OnceLock<CustomResourceDefinition> = OnceLock::new();
-    CRD.get_or_init(argo_workflow_crd).clone()
+    CRD.get_or_init(|| {
+        let documents =
+            testkit::reference_data::yaml_documents("argo/crds/full/argoproj.io_workflows.yaml")
+                .expect("Argo's Workflow CRD reads");
+        serde_json::from_value(documents[0].clone()).expect("Argo's Workflow CRD parses")
+    })
+    .clone()
 }
 
 /// Argo's minimal WorkflowTemplate CRD: the stand-in only reads whether a template
@@ -54,8 +61,12 @@ impl Cluster {
     /// The API server with Argo's CRDs, Thoth's two worker namespaces (plus `empty`,
     /// which has no templates), the three WorkflowTemplates, and the stand-in.
     async fn start(config: ArgoStandInConfig) -> Self {
+        Self::start_with(config, vec![workflow_crd(), workflow_template_crd()]).await
+    }
+
+    async fn start_with(config: ArgoStandInConfig, crds: Vec<CustomResourceDefinition>) -> Self {
         let server = ApiServer::builder()
-            .crds([workflow_crd(), workflow_template_crd()])
+            .crds(crds)
             .build()
             .start("127.0.0.1:0")
             .await
@@ -495,5 +506,65 @@ async fn workflows_without_the_operators_label_are_left_alone() {
         .await
         .expect("still there");
     assert_eq!(foreign_now.status, None);
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn the_sandboxs_own_argo_crds_accept_what_the_operator_builds_and_the_stand_in_writes() {
+    let cluster = Cluster::start_with(
+        ArgoStandInConfig {
+            unresolved_share: 1.0,
+            finish_override: Some(Arc::new(|w: &Workflow| {
+                w.name_any().contains("-failing-").then_some(Finish::Failed)
+            })),
+            ..quick()
+        },
+        argo_crds().expect("our Argo CRDs"),
+    )
+    .await;
+    let solver = built(&solver_run("solver-pyyaml", Some("5.3.1")));
+    let mut failing_run = solver_run("solver-failing", Some("1.0"));
+    failing_run.spec.package_name = "failing".into();
+    let failing = built(&failing_run);
+    let si = built(&security_indicator_run());
+    let advice = built(&advice_request("adviser-1", None));
+    for workflow in [&solver, &failing, &si, &advice] {
+        cluster.create(workflow).await;
+    }
+    let solver_done = cluster.until_completed(&solver).await;
+    assert!(matches!(
+        observe::<SolverRun>(&solver_done).outcome,
+        Some(Outcome::Results(_))
+    ));
+    let failing_done = cluster.until_completed(&failing).await;
+    let observation = observe::<SolverRun>(&failing_done);
+    assert_eq!(observation.outcome, Some(Outcome::Failed));
+    assert_eq!(observation.failed_nodes, ["solve"]);
+    let si_done = cluster.until_completed(&si).await;
+    assert!(matches!(
+        observe::<SecurityIndicatorRun>(&si_done).outcome,
+        Some(Outcome::Results(_))
+    ));
+    let advice_done = cluster.until_completed(&advice).await;
+    match observe::<AdviceRequest>(&advice_done).outcome {
+        Some(Outcome::Results(results)) => assert!(!results.unresolved.is_empty()),
+        other => panic!("{other:?}"),
+    }
+
+    // The schema is enforced where it types fields: a node without its id is refused.
+    let mut malformed = built(&solver_run("solver-malformed", Some("1.0")));
+    malformed.metadata.name = Some("malformed".into());
+    let mut body = serde_json::to_value(&malformed).expect("serialises");
+    body["status"] = json!({"phase": "Running", "nodes": {"x": {"name": "x", "type": "Pod"}}});
+    let raw: Api<kube::core::DynamicObject> = Api::namespaced_with(
+        cluster.client.clone(),
+        "thoth-middletier",
+        &kube::core::ApiResource::erase::<Workflow>(&()),
+    );
+    let object: kube::core::DynamicObject = serde_json::from_value(body).expect("object");
+    match raw.create(&PostParams::default(), &object).await {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 422, "{status:?}"),
+        other => panic!("a node without id should be refused: {other:?}"),
+    }
     cluster.stop().await;
 }

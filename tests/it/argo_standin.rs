@@ -568,3 +568,40 @@ async fn the_sandboxs_own_argo_crds_accept_what_the_operator_builds_and_the_stan
     }
     cluster.stop().await;
 }
+
+#[tokio::test]
+async fn a_restarted_stand_in_finishes_what_its_predecessor_left_running() {
+    // The first stand-in would keep the Workflow Running for an hour.
+    let mut cluster = Cluster::start(ArgoStandInConfig {
+        running_for: Duration::from_secs(3600),
+        ..quick()
+    })
+    .await;
+    let workflow = built(&solver_run("solver-pyyaml", Some("5.3.1")));
+    cluster.create(&workflow).await;
+    let running = cluster
+        .until(&workflow, |w: Option<&Workflow>| {
+            w.and_then(phase_of).as_deref() == Some("Running")
+        })
+        .await
+        .expect("exists");
+    let started_at = running
+        .status
+        .and_then(|s| s.started_at)
+        .expect("startedAt");
+
+    let first = std::mem::replace(
+        &mut cluster.stand_in,
+        ArgoStandIn::spawn(cluster.client.clone(), quick()),
+    );
+    first.shutdown().await;
+    let done = cluster.until_completed(&workflow).await;
+    let status = done.status.clone().expect("status");
+    assert_eq!(status.phase, Some(WorkflowPhase::Succeeded));
+    assert_eq!(
+        status.started_at,
+        Some(started_at),
+        "the start time is kept"
+    );
+    cluster.stop().await;
+}

@@ -163,6 +163,14 @@ pub enum BuildError {
         #[source]
         source: PackageError,
     },
+    #[error(
+        "parameter {parameter} of {kind} {name} would contain Argo's `{{{{` substitution marker"
+    )]
+    SubstitutionMarker {
+        kind: &'static str,
+        name: String,
+        parameter: String,
+    },
     #[error("{field} of {kind} {name} cannot become a Workflow parameter: {reason}")]
     UnsafeValue {
         kind: &'static str,
@@ -175,6 +183,8 @@ pub enum BuildError {
 /// A resource kind that runs as an Argo Workflow: what differs between SolverRun,
 /// SecurityIndicatorRun and AdviceRequest when building and observing Workflows.
 pub trait WorkflowKind: Resource<DynamicType = (), Scope = NamespaceResourceScope> {
+    /// The resource's kind, e.g. `SolverRun` (the same as [`Resource::kind`]).
+    const KIND: &'static str;
     /// Thoth's component name, e.g. `solver` (the `app.kubernetes.io/component` label).
     const COMPONENT: &'static str;
     /// What a finished Workflow of this kind publishes (see [`crate::reconcile::contract`]).
@@ -196,22 +206,13 @@ pub trait WorkflowKind: Resource<DynamicType = (), Scope = NamespaceResourceScop
     fn published_results(workflow: &Workflow) -> Result<Option<Self::Results>, OutputProblem>;
 }
 
-fn kind_of<K: WorkflowKind>() -> &'static str {
-    match K::kind(&()).as_ref() {
-        "SolverRun" => "SolverRun",
-        "SecurityIndicatorRun" => "SecurityIndicatorRun",
-        "AdviceRequest" => "AdviceRequest",
-        _ => "resource",
-    }
-}
-
 fn field_error<K: WorkflowKind>(
     resource: &K,
     field: &'static str,
 ) -> impl FnOnce(PackageError) -> BuildError {
     let name = resource.meta().name.clone().unwrap_or_default();
     move |source| BuildError::InvalidField {
-        kind: kind_of::<K>(),
+        kind: K::KIND,
         name,
         field,
         source,
@@ -224,7 +225,7 @@ fn unsafe_value<K: WorkflowKind>(
     reason: &'static str,
 ) -> BuildError {
     BuildError::UnsafeValue {
-        kind: kind_of::<K>(),
+        kind: K::KIND,
         name: resource.meta().name.clone().unwrap_or_default(),
         field,
         reason,
@@ -240,6 +241,7 @@ fn log_level(debug: bool) -> &'static str {
 }
 
 impl WorkflowKind for SolverRun {
+    const KIND: &'static str = "SolverRun";
     const COMPONENT: &'static str = "solver";
     type Results = SolverResults;
 
@@ -318,6 +320,7 @@ impl WorkflowKind for SolverRun {
 }
 
 impl WorkflowKind for SecurityIndicatorRun {
+    const KIND: &'static str = "SecurityIndicatorRun";
     const COMPONENT: &'static str = "security-indicators";
     type Results = SecurityIndicatorsResults;
 
@@ -375,6 +378,7 @@ const ADVISER_DEFAULT_LIMIT: i64 = 100_000;
 const ADVISER_DEFAULT_COUNT: i64 = 1;
 
 impl WorkflowKind for AdviceRequest {
+    const KIND: &'static str = "AdviceRequest";
     const COMPONENT: &'static str = "adviser";
     type Results = AdviceResults;
 
@@ -538,7 +542,7 @@ struct Identity {
 
 impl Identity {
     fn of<K: WorkflowKind>(resource: &K) -> Result<Self, BuildError> {
-        let kind = kind_of::<K>();
+        let kind = K::KIND;
         let meta = resource.meta();
         let missing = |field| BuildError::MissingMetadata { kind, field };
         Ok(Self {
@@ -567,14 +571,15 @@ pub fn build_workflow<K: WorkflowKind>(
     let identity = Identity::of(resource)?;
     let target = K::target(config);
     let parameters = resource.parameters(&name)?;
-    for parameter in &parameters {
-        if parameter.value.as_deref().is_some_and(|v| v.contains("{{")) {
-            return Err(unsafe_value(
-                resource,
-                "spec",
-                "a value may not contain Argo's `{{` substitution marker",
-            ));
-        }
+    if let Some(parameter) = parameters
+        .iter()
+        .find(|p| p.value.as_deref().is_some_and(|v| v.contains("{{")))
+    {
+        return Err(BuildError::SubstitutionMarker {
+            kind: K::KIND,
+            name: identity.name,
+            parameter: parameter.name.clone(),
+        });
     }
     if !is_label_value(&identity.uid) {
         return Err(unsafe_value(
@@ -1089,7 +1094,12 @@ mod tests {
         let mut run = solver_run("flask", Some("2.0.1"));
         run.spec.index_url = "https://example.com/simple?x={{workflow.name}}".into();
         let error = build_workflow(&run, 1, &WorkflowConfig::default()).expect_err("refused");
-        assert!(matches!(error, BuildError::UnsafeValue { .. }), "{error:?}");
+        assert!(
+            matches!(&error, BuildError::SubstitutionMarker { parameter, .. }
+                if parameter == "THOTH_SOLVER_INDEXES"),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("`{{`"), "{error}");
     }
 
     #[test]
@@ -1154,6 +1164,13 @@ mod tests {
 
     fn is_dns_label_of_63(name: &str) -> bool {
         name.len() <= MAX_WORKFLOW_NAME_LEN && is_dns_label(name)
+    }
+
+    #[test]
+    fn the_kind_constant_agrees_with_kube() {
+        assert_eq!(SolverRun::KIND, SolverRun::kind(&()));
+        assert_eq!(SecurityIndicatorRun::KIND, SecurityIndicatorRun::kind(&()));
+        assert_eq!(AdviceRequest::KIND, AdviceRequest::kind(&()));
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod ingest;
 pub mod messages;
 pub mod package;
+pub mod reconcile;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod store;

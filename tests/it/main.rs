@@ -4,6 +4,8 @@
 
 #[cfg(feature = "sandbox")]
 mod admission;
+#[cfg(feature = "sandbox")]
+mod argo_standin;
 mod catalogue;
 #[cfg(feature = "sandbox")]
 mod cli;

@@ -1,0 +1,6 @@
+//! Controllers: SolverRun, SecurityIndicatorRun and AdviceRequest become Argo Workflows in their
+//! target namespaces, followed to the end and recorded in the store.
+
+pub mod contract;
+pub mod observe;
+pub mod workflow;

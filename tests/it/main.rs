@@ -4,5 +4,6 @@
 mod apiserver;
 mod catalogue;
 mod crds;
+mod install;
 mod schema;
 mod store;

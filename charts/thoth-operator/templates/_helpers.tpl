@@ -54,8 +54,8 @@ admission limit. One name per line. */}}
 {{- define "thoth-operator.workerNamespaces" -}}
 {{- $op := .Values.operator }}
 {{- $names := list $op.solver.namespace $op.securityIndicators.namespace $op.adviser.namespace }}
-{{- range $ns, $_ := $op.admissionLimits }}
-{{- $names = append $names $ns }}
+{{- range $op.admissionLimits }}
+{{- $names = append $names .namespace }}
 {{- end }}
 {{- range ($names | uniq | sortAlpha) }}
 {{ . }}

@@ -563,6 +563,17 @@ fn kustomize_builds_the_plain_manifests_into_the_chart_plus_crds_and_namespace()
         BTreeSet::from(["thoth-backend", "thoth-middletier", "thoth-operator"])
     );
     assert_eq!(of_kind(&objects, "WorkflowTemplate").len(), 3);
+    for object in &objects {
+        let labels = &object["metadata"]["labels"];
+        assert!(
+            labels.get("helm.sh/chart").is_none(),
+            "{}",
+            object["metadata"]
+        );
+        if let Some(manager) = labels.get("app.kubernetes.io/managed-by") {
+            assert_eq!(manager, "kubectl", "{}", object["metadata"]);
+        }
+    }
 }
 
 fn compiled_crd_schema(crd: &Value) -> CompiledSchema {
@@ -835,21 +846,21 @@ const API_CALLS: &[ApiCall] = &[
     ApiCall {
         group: "thoth-station.ninja",
         resource: "solverruns/status",
-        verbs: &["get", "patch"],
+        verbs: &["patch"],
         scope: Scope::Watched,
         name: None,
     },
     ApiCall {
         group: "thoth-station.ninja",
         resource: "securityindicatorruns/status",
-        verbs: &["get", "patch"],
+        verbs: &["patch"],
         scope: Scope::Watched,
         name: None,
     },
     ApiCall {
         group: "thoth-station.ninja",
         resource: "advicerequests/status",
-        verbs: &["get", "patch"],
+        verbs: &["patch"],
         scope: Scope::Watched,
         name: None,
     },

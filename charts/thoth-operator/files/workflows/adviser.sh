@@ -4,6 +4,8 @@
 #   document-id          the result document's id (the job id)
 #   unresolved-packages  JSON list of {"name", "version", "index"} the knowledge graph lacks ([] if none)
 set -eu
+# Not always passed: empty means no limit, which the adviser expresses by the variable's absence.
+if [ -z "$THOTH_ADVISER_LIMIT_LATEST_VERSIONS" ]; then unset THOTH_ADVISER_LIMIT_LATEST_VERSIONS; fi
 mkdir -p "$THOTH_OUTPUTS"
 printf '%s' "$THOTH_ADVISER_JOB_ID" > "$THOTH_OUTPUTS/document-id"
 status=0

@@ -297,6 +297,7 @@ fn every_option_shows_in_the_rendered_objects() {
         "/etc/thoth-operator/kafka-tls/user.key"
     );
     assert_eq!(data["THOTH_STORE_MIGRATE"], "0");
+    assert_eq!(data["THOTH_RESOURCE_NAMESPACE"], "thoth-infra");
 
     let dashboard = of_kind(&objects, "ConfigMap")
         .into_iter()
@@ -350,6 +351,21 @@ fn wrong_values_are_refused_at_install_naming_the_value() {
             out.stderr
         );
     }
+    let out = render_text(
+        None,
+        &[
+            "operator.watchNamespaces={thoth-frontend}",
+            "operator.resourceNamespace=thoth-backend",
+        ],
+    );
+    assert!(!out.success, "an unwatched resource namespace was accepted");
+    assert!(
+        out.stderr.contains(
+            "operator.resourceNamespace thoth-backend must be one of operator.watchNamespaces"
+        ),
+        "{}",
+        out.stderr
+    );
     let out = render_text(
         None,
         &[
@@ -802,6 +818,8 @@ fn the_workflow_templates_declare_exactly_the_parameters_the_controller_passes_a
 enum Scope {
     /// The namespaces whose resources the operator watches (all by default).
     Watched,
+    /// The namespace admission creates resources in (from Kafka messages).
+    Resources,
     /// The operator's own namespace.
     Operator,
     /// Each worker namespace (where its Workflows run).
@@ -818,10 +836,33 @@ struct ApiCall {
     name: Option<&'static str>,
 }
 
-/// The API calls the operator makes: the controllers (watch, create, patch, delete of resources,
-/// status patches and Workflows), kube-runtime's event recorder (events.k8s.io create + patch),
-/// kube-lease-manager (Lease create, get, patch) and ingestion (creates resources).
+/// The API calls the operator makes: admission (creates resources from Kafka messages), the
+/// controllers (watch, create, patch, delete of resources, status patches and Workflows),
+/// kube-runtime's event recorder (events.k8s.io create + patch) and kube-lease-manager (Lease
+/// create, get, patch). Taken from the controller-runtime, controller-core and consumer branches'
+/// code as of this writing; replace by the code's own table once it declares one.
 const API_CALLS: &[ApiCall] = &[
+    ApiCall {
+        group: "thoth-station.ninja",
+        resource: "solverruns",
+        verbs: &["create"],
+        scope: Scope::Resources,
+        name: None,
+    },
+    ApiCall {
+        group: "thoth-station.ninja",
+        resource: "securityindicatorruns",
+        verbs: &["create"],
+        scope: Scope::Resources,
+        name: None,
+    },
+    ApiCall {
+        group: "thoth-station.ninja",
+        resource: "advicerequests",
+        verbs: &["create"],
+        scope: Scope::Resources,
+        name: None,
+    },
     ApiCall {
         group: "thoth-station.ninja",
         resource: "solverruns",
@@ -1022,6 +1063,12 @@ fn needed_grants(objects: &[Value], values: &Value) -> BTreeSet<Grant> {
     for call in API_CALLS {
         let namespaces: Vec<Option<String>> = match call.scope {
             Scope::Watched => watched.clone(),
+            Scope::Resources => vec![Some(
+                data["THOTH_RESOURCE_NAMESPACE"]
+                    .as_str()
+                    .expect("resource namespace")
+                    .to_string(),
+            )],
             Scope::Operator => vec![Some(RELEASE_NAMESPACE.to_string())],
             Scope::Workers => workers.iter().cloned().map(Some).collect(),
         };

@@ -81,3 +81,12 @@ admission limit. One name per line. */}}
 {{- define "thoth-operator.kafkaUsesSsl" -}}
 {{- if hasSuffix "SSL" .Values.kafka.securityProtocol }}true{{ end }}
 {{- end }}
+
+{{/* The namespace resources made from Kafka messages are created in; it must be watched. */}}
+{{- define "thoth-operator.resourceNamespace" -}}
+{{- $ns := default .Release.Namespace .Values.operator.resourceNamespace }}
+{{- if and .Values.operator.watchNamespaces (not (has $ns .Values.operator.watchNamespaces)) }}
+{{- fail (printf "operator.resourceNamespace %s must be one of operator.watchNamespaces" $ns) }}
+{{- end }}
+{{- $ns }}
+{{- end }}

@@ -284,10 +284,7 @@ fn every_option_shows_in_the_rendered_objects() {
         .find(|c| c["metadata"]["name"] == "thoth-loop")
         .expect("settings ConfigMap");
     let data = &config["data"];
-    assert_eq!(
-        data["THOTH_OPERATOR_WATCH_NAMESPACES"],
-        "thoth-frontend,thoth-infra"
-    );
+    assert_eq!(data["THOTH_WATCH_NAMESPACES"], "thoth-frontend,thoth-infra");
     assert_eq!(
         data["THOTH_ADMISSION_LIMITS"],
         "thoth-solvers=40,thoth-analysis=20,thoth-advise=5"
@@ -337,8 +334,12 @@ fn wrong_values_are_refused_at_install_naming_the_value() {
         ("kafka.bootstrapServers=kafka", "/kafka/bootstrapServers"),
         ("metrics.port=70000", "/metrics/port"),
         (
-            "operator.finishedRetention=a week",
-            "/operator/finishedRetention",
+            "operator.finishedRetentionSeconds=-1",
+            "/operator/finishedRetentionSeconds",
+        ),
+        (
+            "operator.reconcileConcurrency=1000",
+            "/operator/reconcileConcurrency",
         ),
         ("resources.limits.memory=lots", "/resources/limits/memory"),
     ];
@@ -1040,7 +1041,7 @@ fn needed_grants(objects: &[Value], values: &Value) -> BTreeSet<Grant> {
         .find(|o| o["kind"] == "ConfigMap" && o["data"]["THOTH_SOLVER_NAMESPACE"].is_string())
         .expect("settings ConfigMap");
     let data = &config["data"];
-    let watched: Vec<Option<String>> = match data["THOTH_OPERATOR_WATCH_NAMESPACES"].as_str() {
+    let watched: Vec<Option<String>> = match data["THOTH_WATCH_NAMESPACES"].as_str() {
         Some("") | None => vec![None],
         Some(list) => list.split(',').map(|n| Some(n.to_string())).collect(),
     };

@@ -1218,7 +1218,13 @@ fn the_dockerfile_builds_the_crates_binary_without_default_features_and_runs_it_
         }
     }
     // What cargo needs to build: the manifest, lock file, build script, sources, embedded
-    // migrations, declared targets and workspace members.
+    // migrations, declared targets and workspace members — copied, and not in .dockerignore.
+    let ignored: Vec<String> = read(".dockerignore")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.trim_end_matches('/').to_string())
+        .collect();
     for needed in manifest.paths_cargo_needs() {
         assert!(
             copied
@@ -1226,7 +1232,31 @@ fn the_dockerfile_builds_the_crates_binary_without_default_features_and_runs_it_
                 .any(|c| needed == *c || needed.starts_with(&format!("{c}/"))),
             "the Dockerfile does not copy {needed}, which cargo needs"
         );
+        assert!(
+            !ignored
+                .iter()
+                .any(|i| needed == *i || needed.starts_with(&format!("{i}/"))),
+            ".dockerignore leaves out {needed}, which cargo needs"
+        );
     }
+    // The build image's Rust is at least the crate's rust-version.
+    let image_rust = stages[0]
+        .split_whitespace()
+        .nth(1)
+        .and_then(|image| {
+            image
+                .rsplit_once(":rust:")
+                .or_else(|| image.rsplit_once("/rust:"))
+        })
+        .map(|(_, tag)| tag.split('-').next().unwrap_or(tag).to_string())
+        .expect("the build stage is FROM a rust image");
+    let version =
+        |v: &str| -> Vec<u32> { v.split('.').map(|p| p.parse().expect("number")).collect() };
+    assert!(
+        version(&image_rust) >= version(&manifest.rust_version()),
+        "the build image has Rust {image_rust}, the crate needs {}",
+        manifest.rust_version()
+    );
     let build = format!("cargo build --release --locked --no-default-features --bin {binary}");
     assert!(
         dockerfile.contains(&build),
@@ -1278,6 +1308,20 @@ mod cargo_manifest {
             }
         }
 
+        /// `package.rust-version`, or the workspace's when the package inherits it.
+        pub fn rust_version(&self) -> String {
+            let own = self.0["package"].get("rust-version").and_then(Item::as_str);
+            let inherited = self
+                .0
+                .get("workspace")
+                .and_then(|w| w.get("package"))
+                .and_then(|p| p.get("rust-version"))
+                .and_then(Item::as_str);
+            own.or(inherited)
+                .expect("package.rust-version or workspace.package.rust-version")
+                .to_string()
+        }
+
         pub fn binary_name(&self) -> String {
             let names: Vec<&str> = self
                 .targets("bin")
@@ -1300,7 +1344,7 @@ mod cargo_manifest {
             {
                 paths.push("build.rs".to_string());
             }
-            for section in ["lib", "bin", "bench", "example"] {
+            for section in ["lib", "bin", "bench", "example", "test"] {
                 for target in self.targets(section) {
                     if let Some(path) = target.get("path").and_then(Item::as_str) {
                         paths.push(path.to_string());
@@ -1383,4 +1427,264 @@ fn the_dashboard_queries_only_metrics_the_operator_exports_and_covers_the_loop()
     }
     let ids: BTreeSet<u64> = panels.iter().filter_map(|p| p["id"].as_u64()).collect();
     assert_eq!(ids.len(), panels.len(), "panel ids are unique");
+}
+
+/// Runs the entrypoint script of a rendered WorkflowTemplate as Argo would (`sh` with the Workflow's
+/// parameters in the environment), with fake Thoth tools first on PATH. Returns whether it
+/// succeeded and the output parameters it published.
+struct ScriptRun {
+    success: bool,
+    outputs: BTreeMap<String, String>,
+    log: String,
+}
+
+fn run_template_script(
+    template: &str,
+    parameters: &[(&str, &str)],
+    fakes: &[(&str, &str)],
+) -> ScriptRun {
+    let objects = render(None, &[]);
+    let template = one_of_kind_named(&objects, "WorkflowTemplate", template);
+    let entrypoint = &template["spec"]["entrypoint"];
+    let step = template["spec"]["templates"]
+        .as_array()
+        .expect("templates")
+        .iter()
+        .find(|t| t["name"] == *entrypoint)
+        .expect("entrypoint template");
+    let source = step["script"]["source"].as_str().expect("script source");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bin = dir.path().join("bin");
+    let outputs = dir.path().join("outputs");
+    std::fs::create_dir_all(&bin).expect("bin dir");
+    for (name, body) in fakes {
+        let path = bin.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write fake tool");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            .expect("make fake tool executable");
+    }
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(source)
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("THOTH_OUTPUTS", &outputs)
+        .env("TMPDIR", dir.path());
+    // Argo passes every declared parameter: the given value, else the template's default.
+    for parameter in template["spec"]["arguments"]["parameters"]
+        .as_array()
+        .expect("parameters")
+    {
+        let name = parameter["name"].as_str().expect("name");
+        let value = parameters
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| (*v).to_string())
+            .or_else(|| parameter["value"].as_str().map(String::from))
+            .unwrap_or_else(|| panic!("required parameter {name} not given"));
+        command.env(name, value);
+    }
+    let out = run(&mut command);
+    let mut published = BTreeMap::new();
+    for output in step["outputs"]["parameters"].as_array().expect("outputs") {
+        let name = output["name"].as_str().expect("name");
+        if let Ok(value) = std::fs::read_to_string(outputs.join(name)) {
+            published.insert(name.to_string(), value);
+        }
+    }
+    ScriptRun {
+        success: out.success,
+        outputs: published,
+        log: format!("{}{}", out.stdout, out.stderr),
+    }
+}
+
+const SOLVER_PARAMETERS: &[(&str, &str)] = &[
+    (
+        "THOTH_SOLVER_WORKFLOW_ID",
+        "solver-rhel-8-py38-pyyaml-5-3-1-3f9a1c02de-1",
+    ),
+    ("THOTH_SOLVER_NAME", "solver-rhel-8-py38"),
+    ("THOTH_SOLVER_PACKAGES", "PyYAML===5.3.1"),
+    ("THOTH_SOLVER_NO_TRANSITIVE", "1"),
+    ("THOTH_SOLVER_INDEXES", "https://pypi.org/simple"),
+    ("THOTH_SOLVER_DEPENDENCY_INDEXES", "https://pypi.org/simple"),
+];
+
+/// A fake `thoth-solver` that writes `document` where `--output` says.
+fn fake_solver(document: &str, exit: u8) -> String {
+    format!(
+        "while [ $# -gt 0 ]; do [ \"$1\" = --output ] && out=\"$2\"; shift; done\n\
+         [ -n '{document}' ] && printf '%s' '{document}' > \"$out\"\nexit {exit}"
+    )
+}
+
+fn json_output(run: &ScriptRun, name: &str) -> Value {
+    let text = run
+        .outputs
+        .get(name)
+        .unwrap_or_else(|| panic!("{name} not published:\n{}", run.log));
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{name} is not JSON ({e}): {text}"))
+}
+
+#[test]
+fn the_solver_script_publishes_each_versions_status_from_thoths_solver_document() {
+    let solved = fake_solver(
+        r#"{"result": {"tree": [{"package_name": "pyyaml", "package_version": "5.3.1", "index_url": "https://pypi.org/simple"}, {"package_name": "six", "package_version": "1.0"}], "errors": [], "unparsed": [], "unresolved": []}}"#,
+        0,
+    );
+    let run = run_template_script("solver", SOLVER_PARAMETERS, &[("thoth-solver", &solved)]);
+    assert!(run.success, "{}", run.log);
+    assert_eq!(
+        run.outputs["document-id"],
+        "solver-rhel-8-py38-pyyaml-5-3-1-3f9a1c02de-1"
+    );
+    assert_eq!(
+        json_output(&run, "solver-results"),
+        json!([{"version": "5.3.1", "status": "solved"}])
+    );
+
+    let unsolvable = fake_solver(
+        r#"{"result": {"tree": [], "errors": [], "unparsed": [], "unresolved": [{"package_name": "PyYAML", "version_spec": "===5.3.1"}]}}"#,
+        0,
+    );
+    let run = run_template_script(
+        "solver",
+        SOLVER_PARAMETERS,
+        &[("thoth-solver", &unsolvable)],
+    );
+    assert!(run.success, "{}", run.log);
+    assert_eq!(
+        json_output(&run, "solver-results"),
+        json!([{"version": "5.3.1", "status": "unsolvable"}])
+    );
+}
+
+#[test]
+fn a_crashed_solver_fails_the_workflow_and_still_publishes_an_error_for_the_version() {
+    let crashed = fake_solver("", 3);
+    let run = run_template_script("solver", SOLVER_PARAMETERS, &[("thoth-solver", &crashed)]);
+    assert!(!run.success, "a crashed solver succeeded:\n{}", run.log);
+    let results = json_output(&run, "solver-results");
+    assert_eq!(results.as_array().map(Vec::len), Some(1), "{results}");
+    assert_eq!(results[0]["version"], "5.3.1");
+    assert_eq!(results[0]["status"], "error");
+    assert!(results[0]["message"].is_string(), "{results}");
+}
+
+const SI_PARAMETERS: &[(&str, &str)] = &[
+    (
+        "THOTH_SECURITY_INDICATORS_JOB_ID",
+        "security-indicators-crossbar-0-10-0-0a1b2c3d4e-1",
+    ),
+    ("THOTH_SECURITY_INDICATORS_PACKAGE_NAME", "crossbar"),
+    ("THOTH_SECURITY_INDICATORS_PACKAGE_VERSION", "0.10.0"),
+    (
+        "THOTH_SECURITY_INDICATORS_PACKAGE_INDEX",
+        "https://pypi.org/simple",
+    ),
+    (
+        "THOTH_DOCUMENT_ID",
+        "security-indicators-crossbar-0-10-0-0a1b2c3d4e-1",
+    ),
+];
+
+/// A fake `pip download` that has a source distribution (writes a tarball to `--dest`), only
+/// wheels, or nothing.
+fn fake_pip(has_sdist: bool, has_wheel: bool) -> String {
+    format!(
+        "binary=; while [ $# -gt 0 ]; do case \"$1\" in --dest) dest=\"$2\";; --no-binary) binary=no;; --only-binary) binary=only;; esac; shift; done\n\
+         mkdir -p \"$dest\"\n\
+         if [ \"$binary\" = no ] && [ {has_sdist} = true ]; then mkdir -p \"$TMPDIR/p/crossbar-0.10.0\" && echo 'x = 1' > \"$TMPDIR/p/crossbar-0.10.0/a.py\" && tar -czf \"$dest/crossbar-0.10.0.tar.gz\" -C \"$TMPDIR/p\" crossbar-0.10.0; exit 0; fi\n\
+         if [ \"$binary\" = only ] && [ {has_wheel} = true ]; then touch \"$dest/crossbar-0.10.0-py3-none-any.whl\"; exit 0; fi\n\
+         exit 1"
+    )
+}
+
+fn security_indicators_result(has_sdist: bool, has_wheel: bool) -> ScriptRun {
+    let pip = fake_pip(has_sdist, has_wheel);
+    let analysers = "while [ $# -gt 0 ]; do case \"$1\" in --output|--report-file=*|--output=*) ;; esac; shift; done; exit 0";
+    run_template_script(
+        "security-indicators",
+        SI_PARAMETERS,
+        &[
+            ("pip", &pip),
+            ("bandit", analysers),
+            ("cloc", analysers),
+            ("thoth-si-aggregator", analysers),
+        ],
+    )
+}
+
+#[test]
+fn the_security_indicators_script_tells_done_from_no_source_distribution_and_missing_version() {
+    for (has_sdist, has_wheel, expected) in [
+        (true, true, "done"),
+        (false, true, "no_source_distribution"),
+        (false, false, "missing_version"),
+    ] {
+        let run = security_indicators_result(has_sdist, has_wheel);
+        assert!(run.success, "{expected}: {}", run.log);
+        assert_eq!(
+            run.outputs
+                .get("security-indicators-result")
+                .map(String::as_str),
+            Some(expected),
+            "{}",
+            run.log
+        );
+        assert_eq!(
+            run.outputs["document-id"],
+            "security-indicators-crossbar-0-10-0-0a1b2c3d4e-1"
+        );
+    }
+}
+
+const ADVISER_PARAMETERS: &[(&str, &str)] = &[
+    (
+        "THOTH_ADVISER_JOB_ID",
+        "adviser-210312182025-5e8c8f2a1b3c4d5e",
+    ),
+    ("THOTH_ADVISER_RECOMMENDATION_TYPE", "latest"),
+];
+
+#[test]
+fn the_adviser_script_publishes_the_packages_it_could_not_resolve() {
+    let report = r#"{"result": {"report": {"stack_info": [{"type": "ERROR", "message": "no record", "link": {"package": {"name": "flask", "version": "2.0.1", "index": "https://pypi.org/simple"}}}, {"type": "WARNING", "message": "old"}]}}}"#;
+    let adviser = format!(
+        "while [ $# -gt 0 ]; do [ \"$1\" = --output ] && out=\"$2\"; shift; done\n\
+         printf '%s' '{report}' > \"$out\""
+    );
+    let run = run_template_script(
+        "adviser",
+        ADVISER_PARAMETERS,
+        &[("thoth-adviser", &adviser)],
+    );
+    assert!(run.success, "{}", run.log);
+    assert_eq!(
+        run.outputs["document-id"],
+        "adviser-210312182025-5e8c8f2a1b3c4d5e"
+    );
+    assert_eq!(
+        json_output(&run, "unresolved-packages"),
+        json!([{"name": "flask", "version": "2.0.1", "index": "https://pypi.org/simple"}])
+    );
+
+    let resolved = "while [ $# -gt 0 ]; do [ \"$1\" = --output ] && out=\"$2\"; shift; done\n\
+                    printf '%s' '{\"result\": {\"report\": {\"stack_info\": []}}}' > \"$out\"";
+    let run = run_template_script(
+        "adviser",
+        ADVISER_PARAMETERS,
+        &[("thoth-adviser", resolved)],
+    );
+    assert!(run.success, "{}", run.log);
+    assert_eq!(json_output(&run, "unresolved-packages"), json!([]));
 }

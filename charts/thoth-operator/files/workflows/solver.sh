@@ -13,7 +13,7 @@ thoth-solver --verbose python \
   --index "$THOTH_SOLVER_INDEXES,$THOTH_SOLVER_DEPENDENCY_INDEXES" \
   --output "$THOTH_OUTPUTS/document.json" $transitive || status=$?
 python3 - "$status" <<'PY'
-import json, os, sys
+import json, os, re, sys
 
 outputs = os.environ["THOTH_OUTPUTS"]
 requested = os.environ["THOTH_SOLVER_PACKAGES"]
@@ -27,8 +27,10 @@ except (OSError, ValueError) as error:
     results.append({"version": version, "status": "error",
                     "message": "thoth-solver wrote no document (exit %s): %s" % (sys.argv[1], error)})
 if result is not None:
+    def normalised(package):  # PEP 503
+        return re.sub(r"[-_.]+", "-", package or "").lower()
     def ours(entry):
-        return (entry.get("package_name") or "").lower().replace("_", "-") == name.lower().replace("_", "-")
+        return normalised(entry.get("package_name")) == normalised(name)
     for entry in result.get("tree", []):
         if ours(entry):
             results.append({"version": entry.get("package_version", version), "status": "solved"})
@@ -42,8 +44,17 @@ if result is not None:
         if ours(entry):
             results.append({"version": entry.get("package_version", version), "status": "error",
                             "message": str(entry.get("details", entry))[:1000]})
+# The contract: not empty, no version twice (the first finding of a version wins).
+seen, unique = set(), []
+for entry in results:
+    if entry["version"] not in seen:
+        seen.add(entry["version"])
+        unique.append(entry)
+if not unique:
+    unique.append({"version": version, "status": "error",
+                   "message": "thoth-solver reported nothing about %s" % name})
 with open(os.path.join(outputs, "solver-results"), "w") as f:
-    json.dump(results, f)
+    json.dump(unique, f)
 # The Workflow fails when the solver did, with its results published all the same.
 sys.exit(int(sys.argv[1]))
 PY

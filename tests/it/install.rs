@@ -240,6 +240,29 @@ fn every_option_shows_in_the_rendered_objects() {
     ] {
         assert!(!of_kind(&objects, kind).is_empty(), "no {kind} rendered");
     }
+    let monitor = one_of_kind(&objects, "ServiceMonitor");
+    let service = one_of_kind(&objects, "Service");
+    assert_eq!(
+        monitor["spec"]["endpoints"][0]["port"], service["spec"]["ports"][0]["name"],
+        "the ServiceMonitor scrapes the metrics Service's port"
+    );
+    assert_eq!(
+        monitor["spec"]["selector"]["matchLabels"],
+        service["metadata"]["labels"]
+            .as_object()
+            .map(|labels| {
+                monitor["spec"]["selector"]["matchLabels"]
+                    .as_object()
+                    .expect("matchLabels")
+                    .keys()
+                    .map(|k| (k.clone(), labels[k].clone()))
+                    .collect::<serde_json::Map<_, _>>()
+            })
+            .map(Value::Object)
+            .expect("Service labels"),
+        "the ServiceMonitor selects the metrics Service"
+    );
+    assert_eq!(monitor["metadata"]["labels"]["release"], "prometheus");
     let deployment = one_of_kind(&objects, "Deployment");
     assert_eq!(deployment["metadata"]["name"], "thoth-loop");
     assert_eq!(deployment["spec"]["replicas"], 3);

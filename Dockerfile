@@ -5,7 +5,7 @@
 #   docker build -t thoth-station/thoth-operator:0.1.0 .
 #
 # Images cannot be built on the project's build machines (no container runtime and no registry
-# access); tests/it/install.rs checks that the paths, the binary name and the build command below
+# access); tests/it/install/ checks that the paths, the binary name and the build command below
 # are the crate's.
 
 # --- build -----------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 #   manifests/crds/                 the CRDs, copied from crds/ (kustomize reads only below its root)
 #   manifests/namespace.yaml        the operator's namespace
 # `--check` renders into a temporary directory and fails, showing the difference, when the committed
-# files differ (tests/it/install.rs runs it). Uses $THOTH_HELM, else .tools/helm/helm.
+# files differ (tests/it/install/ runs it). Uses $THOTH_HELM, else .tools/helm/helm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 helm="${THOTH_HELM:-.tools/helm/helm}"

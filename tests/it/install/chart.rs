@@ -565,3 +565,58 @@ fn the_dashboard_queries_only_metrics_the_operator_exports_and_covers_the_loop()
     let ids: BTreeSet<u64> = panels.iter().filter_map(|p| p["id"].as_u64()).collect();
     assert_eq!(ids.len(), panels.len(), "panel ids are unique");
 }
+
+#[test]
+fn switching_an_option_off_removes_exactly_what_it_adds() {
+    let objects = render(
+        None,
+        &[
+            "kafka.enabled=false",
+            "workflowTemplates.enabled=false",
+            "podDisruptionBudget.enabled=false",
+            "serviceAccount.create=false",
+            "serviceAccount.name=existing-operator",
+        ],
+    );
+    assert!(of_kind(&objects, "WorkflowTemplate").is_empty());
+    assert!(of_kind(&objects, "PodDisruptionBudget").is_empty());
+    let accounts: Vec<&str> = of_kind(&objects, "ServiceAccount")
+        .iter()
+        .filter_map(|a| a["metadata"]["name"].as_str())
+        .collect();
+    assert!(
+        accounts.is_empty(),
+        "ServiceAccounts rendered: {accounts:?}"
+    );
+    let config = one_of_kind(&objects, "ConfigMap");
+    let keys: Vec<&String> = config["data"]
+        .as_object()
+        .expect("data")
+        .keys()
+        .filter(|k| k.starts_with("KAFKA_"))
+        .collect();
+    assert!(keys.is_empty(), "Kafka settings without Kafka: {keys:?}");
+    let deployment = one_of_kind(&objects, "Deployment");
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["serviceAccountName"],
+        "existing-operator"
+    );
+    for binding in of_kind(&objects, "RoleBinding")
+        .into_iter()
+        .chain(of_kind(&objects, "ClusterRoleBinding"))
+    {
+        assert_eq!(
+            binding["subjects"][0]["name"], "existing-operator",
+            "{}",
+            binding["metadata"]["name"]
+        );
+    }
+    // The operator's own rights stay: Workflows in both worker namespaces.
+    assert_eq!(
+        of_kind(&objects, "Role")
+            .iter()
+            .filter(|r| r["rules"][0]["resources"] == json!(["workflows"]))
+            .count(),
+        2
+    );
+}

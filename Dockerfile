@@ -13,6 +13,7 @@ FROM docker.io/library/rust:1.94-bookworm AS build
 WORKDIR /src
 # Sources only (no target/, no .tools/); the lock file pins every dependency.
 COPY Cargo.toml Cargo.lock build.rs ./
+COPY crates/ crates/
 COPY src/ src/
 COPY migrations/ migrations/
 COPY benches/ benches/

@@ -5,11 +5,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
 
+use apiserver::CompiledSchema;
 use serde_json::{Value, json};
-use thoth_operator::sandbox::apiserver::schema::CompiledSchema;
-use thoth_operator::sandbox::reference_data;
+use testkit::reference_data;
 
 mod chart;
 mod image;
@@ -24,39 +23,16 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-static FETCH: Mutex<()> = Mutex::new(());
-
-/// A tool: `$variable`, else `.tools/<relative>`, fetched by `scripts/fetch-tools.sh` (as CI does)
-/// when absent.
-fn tool(variable: &str, relative: &str) -> PathBuf {
-    if let Ok(path) = std::env::var(variable) {
-        return PathBuf::from(path);
-    }
-    let path = root().join(".tools").join(relative);
-    let _guard = FETCH.lock().unwrap_or_else(|p| p.into_inner());
-    if !path.exists() {
-        let status = Command::new(root().join("scripts/fetch-tools.sh"))
-            .status()
-            .expect("scripts/fetch-tools.sh runs");
-        assert!(status.success(), "scripts/fetch-tools.sh failed: {status}");
-    }
-    assert!(path.exists(), "{} was not fetched", path.display());
-    path
-}
-
 fn helm_binary() -> PathBuf {
-    tool("THOTH_HELM", "helm/helm")
+    testkit::tools::helm()
 }
 
 fn kubectl_binary() -> PathBuf {
-    tool("THOTH_KUBECTL", "kubectl/kubectl")
+    testkit::tools::kubectl()
 }
 
 fn kubernetes_validate_binary() -> PathBuf {
-    tool(
-        "THOTH_KUBERNETES_VALIDATE",
-        "kubernetes-validate/bin/kubernetes-validate",
-    )
+    testkit::tools::kubernetes_validate()
 }
 
 struct Run {

@@ -118,39 +118,62 @@ pub(crate) fn spec_part(object: &Value, without_status: bool) -> Map<String, Val
 const DNS1123_LABEL_MESSAGE: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
 const DNS1123_SUBDOMAIN_MESSAGE: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
 
-fn is_dns_label(s: &str) -> bool {
+/// The pattern of one RFC 1123 label, `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, without its length limit.
+fn matches_label_pattern(s: &str) -> bool {
     !s.is_empty()
-        && s.len() <= 63
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
 
-fn is_dns_subdomain(s: &str) -> bool {
-    s.len() <= 253 && s.split('.').all(is_dns_label)
+/// The pattern of an RFC 1123 subdomain: labels joined by dots. Kubernetes
+/// (`validation.IsDNS1123Subdomain`) limits only the whole, to 253 characters; a
+/// dot-separated part may be longer than a label's 63.
+pub(crate) fn matches_subdomain_pattern(s: &str) -> bool {
+    s.split('.').all(matches_label_pattern)
 }
 
-/// Refusals for a name: RFC 1123 label for namespaces, subdomain otherwise.
+/// `validation.IsDNS1123Subdomain`: the subdomain pattern, at most 253 characters.
+fn is_dns_subdomain(s: &str) -> bool {
+    s.len() <= DNS1123_SUBDOMAIN_MAX_LENGTH && matches_subdomain_pattern(s)
+}
+
+const DNS1123_LABEL_MAX_LENGTH: usize = 63;
+const DNS1123_SUBDOMAIN_MAX_LENGTH: usize = 253;
+
+/// Refusals for a name: RFC 1123 label for namespaces, subdomain otherwise. As
+/// `ValidateObjectMeta` does, each broken rule is a cause of its own: the length
+/// (`must be no more than N characters`) and the pattern.
 pub(crate) fn name_causes(name: &str, label_only: bool) -> Vec<Cause> {
-    let ok = if label_only {
-        is_dns_label(name)
+    let (max, pattern_ok, rule) = if label_only {
+        (
+            DNS1123_LABEL_MAX_LENGTH,
+            matches_label_pattern(name),
+            DNS1123_LABEL_MESSAGE,
+        )
     } else {
-        is_dns_subdomain(name)
+        (
+            DNS1123_SUBDOMAIN_MAX_LENGTH,
+            matches_subdomain_pattern(name),
+            DNS1123_SUBDOMAIN_MESSAGE,
+        )
     };
-    if ok {
-        return Vec::new();
+    let mut problems = Vec::new();
+    if name.len() > max {
+        problems.push(format!("must be no more than {max} characters"));
     }
-    let rule = if label_only {
-        DNS1123_LABEL_MESSAGE
-    } else {
-        DNS1123_SUBDOMAIN_MESSAGE
-    };
-    vec![Cause {
-        reason: "FieldValueInvalid".into(),
-        message: format!("Invalid value: \"{name}\": {rule}"),
-        field: "metadata.name".into(),
-    }]
+    if !pattern_ok {
+        problems.push(rule.to_string());
+    }
+    problems
+        .into_iter()
+        .map(|problem| Cause {
+            reason: "FieldValueInvalid".into(),
+            message: format!("Invalid value: \"{name}\": {problem}"),
+            field: "metadata.name".into(),
+        })
+        .collect()
 }
 
 fn is_qualified_name_part(s: &str) -> bool {
@@ -260,6 +283,73 @@ mod tests {
         assert!(!name_causes("a.b", true).is_empty());
         assert!(!name_causes("", false).is_empty());
         assert!(!name_causes(&"a".repeat(64), true).is_empty());
+    }
+
+    fn messages(name: &str, label_only: bool) -> Vec<String> {
+        name_causes(name, label_only)
+            .into_iter()
+            .map(|c| {
+                c.message
+                    .rsplit("\": ")
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_subdomain_limits_only_its_whole_length_to_253_not_each_part_to_63() {
+        let long_part = format!("{}.example.com", "a".repeat(64));
+        assert_eq!(messages(&long_part, false), Vec::<String>::new());
+        let one_part = "a".repeat(253);
+        assert_eq!(messages(&one_part, false), Vec::<String>::new());
+        let parts = format!(
+            "{}.{}.{}.{}",
+            "a".repeat(63),
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(61)
+        );
+        assert_eq!(parts.len(), 253);
+        assert_eq!(messages(&parts, false), Vec::<String>::new());
+        assert_eq!(
+            messages(&"a".repeat(254), false),
+            ["must be no more than 253 characters"]
+        );
+        assert_eq!(
+            messages(&format!("{parts}d"), false),
+            ["must be no more than 253 characters"]
+        );
+    }
+
+    #[test]
+    fn a_subdomain_too_long_and_malformed_gets_both_causes() {
+        let name = format!("{}.", "a".repeat(253));
+        assert_eq!(
+            messages(&name, false),
+            [
+                "must be no more than 253 characters".to_string(),
+                DNS1123_SUBDOMAIN_MESSAGE.to_string()
+            ]
+        );
+        for malformed in ["a..b", "a.", ".a", "a.-b", "a.b-", "A.b", "a_b.c"] {
+            assert_eq!(
+                messages(malformed, false),
+                [DNS1123_SUBDOMAIN_MESSAGE],
+                "{malformed}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_label_is_at_most_63_characters() {
+        assert!(messages(&"a".repeat(63), true).is_empty());
+        assert_eq!(
+            messages(&"a".repeat(64), true),
+            ["must be no more than 63 characters"]
+        );
+        assert_eq!(messages("a.b", true), [DNS1123_LABEL_MESSAGE]);
     }
 
     #[test]

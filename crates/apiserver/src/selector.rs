@@ -478,19 +478,7 @@ fn is_qualified_name_part(name: &str) -> bool {
 }
 
 fn is_dns1123_subdomain(name: &str) -> bool {
-    name.split('.').all(|label| {
-        let bytes = label.as_bytes();
-        match (bytes.first(), bytes.last()) {
-            (Some(first), Some(last)) => {
-                (first.is_ascii_lowercase() || first.is_ascii_digit())
-                    && (last.is_ascii_lowercase() || last.is_ascii_digit())
-                    && bytes
-                        .iter()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-            }
-            _ => false,
-        }
-    })
+    crate::meta::matches_subdomain_pattern(name)
 }
 
 /// `validation.IsQualifiedName`, joined with "; " as the parser reports it.

@@ -18,6 +18,21 @@ use crate::resource::{CRD_GROUP, CRD_PLURAL, ResourceType, types_from_crd};
 
 const GENERATE_NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
+/// `names.SimpleNameGenerator`: a `generateName` prefix longer than 58 characters
+/// (`maxNameLength` 63 minus `randomLength` 5) is cut to 58 before the 5 random ones
+/// are added, so that a generated name fits a label.
+const MAX_GENERATE_NAME_PREFIX: usize = 58;
+
+/// The name generated from `prefix`: at most 58 characters of it (cut at a
+/// character boundary; a valid prefix is ASCII), then 5 random characters.
+fn generated_name(prefix: &str) -> String {
+    let mut end = prefix.len().min(MAX_GENERATE_NAME_PREFIX);
+    while !prefix.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{}", &prefix[..end], generated_suffix())
+}
+
 fn generated_suffix() -> String {
     use rand::Rng;
     let mut rng = rand::rng();
@@ -148,7 +163,7 @@ impl Inner {
                     }],
                 ));
             }
-            name = format!("{prefix}{}", generated_suffix());
+            name = generated_name(&prefix);
             meta::set_meta(&mut body, "name", json!(name));
         }
         self.check_namespace(rt, namespace, &name)?;

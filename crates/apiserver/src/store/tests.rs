@@ -212,7 +212,7 @@ fn lists_page_with_continue_tokens() {
         ..ListOptions::default()
     };
     let first = store.list(&rt, &options).unwrap();
-    assert_eq!(first.items.len(), 2);
+    assert_eq!(names(&first.items), ["w0", "w1"]);
     assert_eq!(first.remaining, Some(3));
     let next = ListOptions {
         limit: Some(10),
@@ -220,7 +220,70 @@ fn lists_page_with_continue_tokens() {
         ..ListOptions::default()
     };
     let rest = store.list(&rt, &next).unwrap();
-    assert_eq!(rest.items.len(), 3);
+    // Pages neither overlap nor leave a gap: the second starts after the first's last.
+    assert_eq!(names(&rest.items), ["w2", "w3", "w4"]);
     assert!(rest.continue_token.is_none());
     assert_eq!(rest.resource_version, first.resource_version);
+}
+
+fn names(items: &[Arc<Value>]) -> Vec<&str> {
+    items.iter().map(|o| meta::name(o)).collect()
+}
+
+fn created_name(store: &Store, rt: &ResourceType, namespace: &str, body: Value) -> String {
+    let created = store
+        .create(rt, namespace, body, &WriteOptions::default())
+        .unwrap();
+    meta::name(&created).to_string()
+}
+
+#[test]
+fn generate_name_cuts_its_prefix_to_58_characters_before_adding_5() {
+    let (store, rt) = store_with_widgets();
+    let ns = store.resolve("", "v1", "namespaces").unwrap();
+    for prefix_length in [1, 57, 58, 59, 63, 100, 250] {
+        let prefix = "a".repeat(prefix_length);
+        let generated = |body: Value, rt: &ResourceType, namespace: &str| {
+            let name = created_name(&store, rt, namespace, body);
+            let kept = prefix_length.min(58);
+            assert_eq!(name.len(), kept + 5, "{prefix_length}: {name}");
+            assert!(name.starts_with(&prefix[..kept]), "{name}");
+            // The alphabet of the 5 has no vowels, so none is taken for the prefix.
+            assert!(!name[kept..].contains('a'), "{name}");
+        };
+        // A Namespace's name is a label (at most 63): a long prefix still fits.
+        generated(json!({"metadata": {"generateName": prefix}}), &ns, "");
+        generated(
+            json!({"apiVersion": "example.com/v1", "kind": "Widget",
+                   "metadata": {"generateName": prefix}, "spec": {"size": 1}}),
+            &rt,
+            "default",
+        );
+    }
+}
+
+#[test]
+fn a_name_with_a_part_longer_than_63_is_accepted_and_one_over_253_refused() {
+    let (store, rt) = store_with_widgets();
+    let long_part = format!("{}.example.com", "a".repeat(100));
+    assert_eq!(
+        created_name(&store, &rt, "default", widget(&long_part)),
+        long_part
+    );
+    let longest = "b".repeat(253);
+    assert_eq!(
+        created_name(&store, &rt, "default", widget(&longest)),
+        longest
+    );
+    let too_long = "c".repeat(254);
+    let err = store
+        .create(&rt, "default", widget(&too_long), &WriteOptions::default())
+        .unwrap_err();
+    assert_eq!(err.code, 422);
+    assert_eq!(
+        err.message,
+        format!(
+            "Widget.example.com \"{too_long}\" is invalid: metadata.name: Invalid value: \"{too_long}\": must be no more than 253 characters"
+        )
+    );
 }

@@ -12,5 +12,6 @@ mod cli;
 mod crds;
 #[cfg(feature = "sandbox")]
 mod ingest;
+mod install;
 mod layout;
 mod store;

@@ -10,5 +10,7 @@ pub mod api;
 pub mod cli;
 pub mod messages;
 pub mod package;
+pub mod reconcile;
 pub mod sandbox;
 pub mod store;
+pub mod telemetry;

@@ -262,6 +262,16 @@ impl AdmissionIndex {
         granted
     }
 
+    /// Leadership was lost: grants and queue places are the leader's business; keep only what
+    /// the watch shows, so a later leadership starts from the cluster's state.
+    pub fn drop_claims(&mut self) {
+        for ns in self.namespaces.values_mut() {
+            ns.grants.clear();
+            ns.waiting.clear();
+            ns.waiting_since.clear();
+        }
+    }
+
     pub fn counts(&self) -> BTreeMap<String, NamespaceCounts> {
         self.namespaces
             .iter()

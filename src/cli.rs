@@ -4,6 +4,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod retry;
+pub mod run;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "thoth-operator",
@@ -72,6 +75,11 @@ pub enum Command {
     /// CustomResourceDefinitions (unless --empty) and writes a kubeconfig that kubectl
     /// and kube-rs can use: `KUBECONFIG=FILE kubectl get crds`.
     Apiserver(ApiserverArgs),
+    /// Run the operator: migrate the store, serve /metrics /healthz /readyz, reconcile SolverRuns,
+    /// SecurityIndicatorRuns and AdviceRequests into Argo Workflows until SIGTERM.
+    Run(Box<run::RunArgs>),
+    /// Start a new attempt of a Failed or Errored resource (sets its retry annotation).
+    Retry(retry::RetryArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -163,6 +171,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Apiserver(args) => serve_apiserver(args).await,
+        Command::Run(args) => run::run(*args).await,
+        Command::Retry(args) => retry::run(args).await,
     }
 }
 

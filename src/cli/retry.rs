@@ -12,7 +12,11 @@ use crate::reconcile::RETRY_ANNOTATION;
 pub enum RetryKind {
     #[value(name = "solverrun", alias = "SolverRun", alias = "sr")]
     SolverRun,
-    #[value(name = "securityindicatorrun", alias = "SecurityIndicatorRun", alias = "sir")]
+    #[value(
+        name = "securityindicatorrun",
+        alias = "SecurityIndicatorRun",
+        alias = "sir"
+    )]
     SecurityIndicatorRun,
     #[value(name = "advicerequest", alias = "AdviceRequest", alias = "ar")]
     AdviceRequest,

@@ -9,7 +9,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::reconcile::workflow::{WorkflowConfig, WorkflowTarget};
-use crate::reconcile::{AdmissionLimits, ControllerMetrics, LeaderConfig, OperatorConfig, Priorities};
+use crate::reconcile::{
+    AdmissionLimits, ControllerMetrics, LeaderConfig, OperatorConfig, Priorities,
+};
 
 /// Settings of `thoth-operator run`. Every flag has an environment variable; a bad value is refused
 /// at start, naming the flag. Database settings come from the environment only, as the store reads
@@ -22,10 +24,19 @@ pub struct RunArgs {
     #[arg(long, env = "THOTH_KUBECONFIG", value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
     /// Namespaces whose resources are reconciled, comma-separated; all when unset.
-    #[arg(long, env = "THOTH_WATCH_NAMESPACES", value_delimiter = ',', value_name = "NS,...")]
+    #[arg(
+        long,
+        env = "THOTH_WATCH_NAMESPACES",
+        value_delimiter = ',',
+        value_name = "NS,..."
+    )]
     pub watch_namespaces: Vec<String>,
     /// Namespace SolverRuns' Workflows run in.
-    #[arg(long, env = "THOTH_SOLVER_NAMESPACE", default_value = "thoth-middletier")]
+    #[arg(
+        long,
+        env = "THOTH_SOLVER_NAMESPACE",
+        default_value = "thoth-middletier"
+    )]
     pub solver_namespace: String,
     /// WorkflowTemplate SolverRuns' Workflows reference.
     #[arg(long, env = "THOTH_SOLVER_TEMPLATE", default_value = "solver")]
@@ -34,13 +45,25 @@ pub struct RunArgs {
     #[arg(long, env = "THOTH_SOLVER_SERVICE_ACCOUNT", default_value = "argo")]
     pub solver_service_account: String,
     /// Namespace SecurityIndicatorRuns' Workflows run in.
-    #[arg(long, env = "THOTH_SECURITY_INDICATORS_NAMESPACE", default_value = "thoth-middletier")]
+    #[arg(
+        long,
+        env = "THOTH_SECURITY_INDICATORS_NAMESPACE",
+        default_value = "thoth-middletier"
+    )]
     pub security_indicators_namespace: String,
     /// WorkflowTemplate SecurityIndicatorRuns' Workflows reference.
-    #[arg(long, env = "THOTH_SECURITY_INDICATORS_TEMPLATE", default_value = "security-indicators")]
+    #[arg(
+        long,
+        env = "THOTH_SECURITY_INDICATORS_TEMPLATE",
+        default_value = "security-indicators"
+    )]
     pub security_indicators_template: String,
     /// Service account SecurityIndicatorRuns' Workflows run as.
-    #[arg(long, env = "THOTH_SECURITY_INDICATORS_SERVICE_ACCOUNT", default_value = "argo")]
+    #[arg(
+        long,
+        env = "THOTH_SECURITY_INDICATORS_SERVICE_ACCOUNT",
+        default_value = "argo"
+    )]
     pub security_indicators_service_account: String,
     /// Namespace AdviceRequests' Workflows run in.
     #[arg(long, env = "THOTH_ADVISER_NAMESPACE", default_value = "thoth-backend")]
@@ -81,7 +104,11 @@ pub struct RunArgs {
     #[arg(long, env = "THOTH_API_QPS", default_value_t = 50)]
     pub api_qps: u32,
     /// Seconds a Succeeded, Failed or Errored resource is kept before it is deleted (0 = keep).
-    #[arg(long, env = "THOTH_FINISHED_RETENTION_SECONDS", default_value_t = 86_400)]
+    #[arg(
+        long,
+        env = "THOTH_FINISHED_RETENTION_SECONDS",
+        default_value_t = 86_400
+    )]
     pub finished_retention_seconds: u64,
     /// Address of the HTTP endpoint serving /metrics, /healthz and /readyz.
     #[arg(long, env = "THOTH_METRICS_LISTEN", default_value = "0.0.0.0:8080")]
@@ -279,11 +306,11 @@ mod tests {
         assert!(err.to_string().contains("--admission-limits"), "{err}");
         let err = Wrapper::try_parse_from(["run", "--solvers", "rhel-8"]).expect_err("refused");
         assert!(err.to_string().contains("--solvers"), "{err}");
-        let err = Wrapper::try_parse_from(["run", "--reconcile-concurrency", "0"])
-            .expect_err("refused");
+        let err =
+            Wrapper::try_parse_from(["run", "--reconcile-concurrency", "0"]).expect_err("refused");
         assert!(err.to_string().contains("--reconcile-concurrency"), "{err}");
-        let parsed = Wrapper::try_parse_from(["run", "--solver-namespace", "Not_A_Label"])
-            .expect("parses");
+        let parsed =
+            Wrapper::try_parse_from(["run", "--solver-namespace", "Not_A_Label"]).expect("parses");
         let err = parsed.args.operator_config().expect_err("refused");
         assert!(err.to_string().contains("--solver-namespace"), "{err}");
     }

@@ -30,10 +30,7 @@ pub fn build_client(
         Ok(builder.with_layer(&counted).build())
     } else {
         let limited = RateLimitLayer::new(u64::from(requests_per_second), Duration::from_secs(1));
-        Ok(builder
-            .with_layer(&counted)
-            .with_layer(&limited)
-            .build())
+        Ok(builder.with_layer(&counted).with_layer(&limited).build())
     }
 }
 

@@ -6,11 +6,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use futures::{Stream, StreamExt};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::core::PartialObjectMeta;
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::{UnboundedReceiverStream, WatchStream};
@@ -53,7 +53,12 @@ impl Wakers {
                 .is_ok(),
         };
         if !sent {
-            tracing::debug!(kind = kind.as_str(), namespace, name, "controller stopped; not woken");
+            tracing::debug!(
+                kind = kind.as_str(),
+                namespace,
+                name,
+                "controller stopped; not woken"
+            );
         }
     }
 }
@@ -87,7 +92,11 @@ impl Context {
         self.index.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(crate) fn request_slot(&self, namespace: &str, candidate: Candidate) -> (Admission, Vec<Grant>) {
+    pub(crate) fn request_slot(
+        &self,
+        namespace: &str,
+        candidate: Candidate,
+    ) -> (Admission, Vec<Grant>) {
         let answer = self.index().request(namespace, candidate, Instant::now());
         self.publish_counts();
         answer
@@ -205,18 +214,19 @@ pub async fn run(
     readiness: Readiness,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
-    let lease = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &config.leader.lease_name)
-        .with_namespace(&config.leader.namespace)
-        .with_identity(&config.leader.identity)
-        .with_duration(config.leader.lease_duration.as_secs().max(2))
-        .with_grace(config.leader.renew_before.as_secs().max(1))
-        .build()
-        .await
-        .map_err(|source| RunError::Lease {
-            namespace: config.leader.namespace.clone(),
-            name: config.leader.lease_name.clone(),
-            source,
-        })?;
+    let lease =
+        kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &config.leader.lease_name)
+            .with_namespace(&config.leader.namespace)
+            .with_identity(&config.leader.identity)
+            .with_duration(config.leader.lease_duration.as_secs().max(2))
+            .with_grace(config.leader.renew_before.as_secs().max(1))
+            .build()
+            .await
+            .map_err(|source| RunError::Lease {
+                namespace: config.leader.namespace.clone(),
+                name: config.leader.lease_name.clone(),
+                source,
+            })?;
     let (leader, lease_task) = lease.watch().await;
 
     let (solver_tx, solver_rx) = mpsc::unbounded_channel();
@@ -398,12 +408,7 @@ async fn watch_workflows(
     }
 }
 
-fn observe_workflow(
-    ctx: &Context,
-    meta: &kube::api::ObjectMeta,
-    active: bool,
-    now: Instant,
-) {
+fn observe_workflow(ctx: &Context, meta: &kube::api::ObjectMeta, active: bool, now: Instant) {
     let (Some(namespace), Some(name)) = (meta.namespace.as_deref(), meta.name.as_deref()) else {
         return;
     };

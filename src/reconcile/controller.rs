@@ -132,14 +132,15 @@ where
     })?;
     let target = &K::target(&ctx.config.workflows).namespace;
     let workflows: Api<Workflow> = Api::namespaced(ctx.client.clone(), target);
-    let workflow = workflows
-        .get_opt(&name)
-        .await
-        .map_err(|source| ReconcileError::ReadWorkflow {
-            namespace: target.clone(),
-            name: name.clone(),
-            source,
-        })?;
+    let workflow =
+        workflows
+            .get_opt(&name)
+            .await
+            .map_err(|source| ReconcileError::ReadWorkflow {
+                namespace: target.clone(),
+                name: name.clone(),
+                source,
+            })?;
     match workflow {
         None => vanished(&*resource, &status, attempts, &name, ctx).await,
         Some(workflow) => {
@@ -349,7 +350,11 @@ async fn rearm<K: RunKind>(resource: &K, retry: &str, ctx: &Context) -> Result<(
     let key = crate::store::VersionKey::new(name, version, index);
     let result = match K::STORE_KIND {
         crate::store::ResourceKind::SolverRun => match text("solver") {
-            Some(solver) => ctx.store.rearm_solver(&key, solver, &reason).await.map(drop),
+            Some(solver) => ctx
+                .store
+                .rearm_solver(&key, solver, &reason)
+                .await
+                .map(drop),
             None => Ok(()),
         },
         crate::store::ResourceKind::SecurityIndicatorRun => ctx
@@ -401,7 +406,11 @@ where
                 resource,
                 EventType::Normal,
                 observation.phase.as_str(),
-                Some(format!("Workflow {} is {}", workflow.name_any(), observation.phase)),
+                Some(format!(
+                    "Workflow {} is {}",
+                    workflow.name_any(),
+                    observation.phase
+                )),
                 "Observe",
             )
             .await;
@@ -505,10 +514,9 @@ where
     let (reason, message) = match outcome {
         Outcome::Results(_) => (
             observation.phase.as_str().to_string(),
-            observation
-                .message
-                .clone()
-                .unwrap_or_else(|| format!("Workflow {} {}", workflow.name_any(), observation.phase)),
+            observation.message.clone().unwrap_or_else(|| {
+                format!("Workflow {} {}", workflow.name_any(), observation.phase)
+            }),
         ),
         Outcome::Failed => (
             "WorkflowFailed".to_string(),
@@ -521,14 +529,7 @@ where
         Outcome::OperatorSide(problem) => ("OperatorSide".to_string(), problem.to_string()),
     };
     next.message = Some(message.clone());
-    set_condition(
-        &mut next,
-        resource,
-        "Completed",
-        true,
-        &reason,
-        &message,
-    );
+    set_condition(&mut next, resource, "Completed", true, &reason, &message);
     write_status(resource, &next, ctx).await?;
     let event_type = if observation.phase == Phase::Succeeded {
         EventType::Normal
@@ -717,9 +718,8 @@ where
             )
         }
         None => {
-            let message = format!(
-                "Workflow {target}/{name} was deleted before its outcome was recorded"
-            );
+            let message =
+                format!("Workflow {target}/{name} was deleted before its outcome was recorded");
             ctx.store
                 .record_attempt(&WorkflowAttempt {
                     resource_kind: K::STORE_KIND,
@@ -759,9 +759,7 @@ where
 fn retention_action(status: &RunStatus, ctx: &Context) -> Action {
     match (ctx.config.finished_retention, &status.finish_time) {
         (Some(retention), Some(finished)) => {
-            let age = now()
-                .duration_since(finished.0)
-                .unsigned_abs();
+            let age = now().duration_since(finished.0).unsigned_abs();
             Action::requeue(retention.saturating_sub(age).max(Duration::from_millis(10)))
         }
         _ => Action::await_change(),
@@ -782,8 +780,14 @@ async fn retention<K: RunKind>(
     if age < retention {
         return Ok(Action::requeue(retention - age));
     }
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), &resource.namespace().unwrap_or_default());
-    match api.delete(&resource.name_any(), &DeleteParams::default()).await {
+    let api: Api<K> = Api::namespaced(
+        ctx.client.clone(),
+        &resource.namespace().unwrap_or_default(),
+    );
+    match api
+        .delete(&resource.name_any(), &DeleteParams::default())
+        .await
+    {
         Ok(_) => Ok(Action::await_change()),
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(Action::await_change()),
         Err(source) => Err(ReconcileError::DeleteResource {
@@ -820,7 +824,11 @@ where
             .get(super::workflow::ATTEMPT_LABEL)
             .and_then(|a| a.parse::<u32>().ok())
             .unwrap_or(1);
-        if workflow.finalizers().iter().any(|f| f == WORKFLOW_FINALIZER) {
+        if workflow
+            .finalizers()
+            .iter()
+            .any(|f| f == WORKFLOW_FINALIZER)
+        {
             let observation = observe::<K>(&workflow);
             match observation.outcome.as_ref() {
                 Some(outcome) => {
@@ -831,13 +839,12 @@ where
                     row.phase = WorkflowPhase::Error;
                     row.finished_at = Some(Utc::now());
                     row.message = Some("deleted with its resource before it finished".into());
-                    ctx.store
-                        .record_attempt(&row)
-                        .await
-                        .map_err(|source| ReconcileError::Store {
+                    ctx.store.record_attempt(&row).await.map_err(|source| {
+                        ReconcileError::Store {
                             resource: describe(resource),
                             source,
-                        })?;
+                        }
+                    })?;
                 }
             }
             release_workflow(&workflow, ctx).await?;
@@ -918,7 +925,10 @@ async fn write_status<K: RunKind>(
             map.entry(field).or_insert(Value::Null);
         }
     }
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), &resource.namespace().unwrap_or_default());
+    let api: Api<K> = Api::namespaced(
+        ctx.client.clone(),
+        &resource.namespace().unwrap_or_default(),
+    );
     match api
         .patch_status(
             &resource.name_any(),

@@ -255,9 +255,7 @@ impl RunKind for AdviceRequest {
                 false,
                 results.unresolved.clone(),
             ),
-            Outcome::Failed | Outcome::BadOutput(_) => {
-                (self.spec.job_id.clone(), true, Vec::new())
-            }
+            Outcome::Failed | Outcome::BadOutput(_) => (self.spec.job_id.clone(), true, Vec::new()),
             Outcome::OperatorSide(_) => return Ok(FollowUps::default()),
         };
         tx.record_advice_run(&AdviceRun {

@@ -3,6 +3,7 @@
 
 mod apiserver;
 mod catalogue;
+mod controller;
 mod crds;
 mod schema;
 mod store;

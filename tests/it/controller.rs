@@ -71,12 +71,14 @@ impl Harness {
         let store = db.store().await.expect("store");
         let (stop, stop_rx) = watch::channel(false);
         tokio::spawn(argo_stand_in(client.clone(), stop_rx.clone()));
-        let mut config = OperatorConfig::default();
-        config.limits = AdmissionLimits {
-            default: limit,
-            per_namespace: BTreeMap::new(),
+        let mut config = OperatorConfig {
+            limits: AdmissionLimits {
+                default: limit,
+                per_namespace: BTreeMap::new(),
+            },
+            finished_retention: None,
+            ..OperatorConfig::default()
         };
-        config.finished_retention = None;
         config.leader.lease_duration = Duration::from_secs(2);
         config.leader.renew_before = Duration::from_secs(1);
         let operator = {

@@ -3,14 +3,15 @@
 //! Data flows `ingest` (Kafka I/O) → `messages` (Thoth's vocabulary: typed
 //! messages) → `admission` (messages → resources or flags) → `reconcile`
 //! (resources → Argo Workflows → status) → `store` (PostgreSQL). `api` holds the
-//! custom resource types, `sandbox` the embedded test and demo infrastructure,
-//! `cli` the command line.
+//! custom resource types, `sandbox` (feature `sandbox`) the embedded test and
+//! demo infrastructure, `cli` the command line.
 
 pub mod api;
 pub mod cli;
 pub mod messages;
 pub mod package;
 pub mod reconcile;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod store;
 pub mod telemetry;

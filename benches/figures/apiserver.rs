@@ -3,12 +3,12 @@
 
 use std::time::{Duration, Instant};
 
+use apiserver::ApiServer;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use serde_json::json;
-use thoth_operator::sandbox::apiserver::ApiServer;
 
 const CREATES: usize = 2_000;
 const WATCHERS: usize = 10;

@@ -3,9 +3,9 @@
 
 use std::time::{Duration, Instant};
 
+use apiserver::CompiledSchema;
 use serde_json::{Value, json};
-use thoth_operator::sandbox::apiserver::schema::CompiledSchema;
-use thoth_operator::sandbox::reference_data;
+use testkit::reference_data;
 
 fn yaml_documents(relative: &str) -> Vec<Value> {
     reference_data::yaml_documents(relative).unwrap_or_else(|e| panic!("{e}"))

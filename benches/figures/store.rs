@@ -13,11 +13,11 @@ use std::time::Instant;
 
 use chrono::{TimeDelta, Utc};
 use sqlx::postgres::PgPool;
+use testkit::TestDatabase;
 use thoth_operator::package::{IndexUrl, PackageName, PackageVersion};
-use thoth_operator::store::testing::TestDatabase;
 use thoth_operator::store::{
     Fate, FlagUpdate, LedgerEntry, QueryStat, ResourceKind, ResourceRef, SolverOutcome,
-    SolverStatus, Store, VersionFlag, VersionKey,
+    SolverStatus, Store, StoreConfig, VersionFlag, VersionKey, pool_options,
 };
 
 const ROWS: usize = 20_000;
@@ -392,8 +392,16 @@ async fn bench() -> Result<(), Box<dyn std::error::Error>> {
             .await?;
         admin.close().await;
     }
-    let store = db.store().await?;
-    let pool = db.pool().await?;
+    // A small pool, as the tests use: the server's connections are shared.
+    let config = StoreConfig {
+        log_stats: true,
+        max_connections: 4,
+        ..StoreConfig::new(db.options.clone())
+    };
+    let store = Store::open(&config).await?;
+    let pool = pool_options(&db.options, config.max_connections)
+        .connect_with(db.options.clone())
+        .await?;
     println!(
         "store: {ROWS} rows in batches of {BATCH}; one-commit-per-row over {ONE_BY_ONE} rows; database {}",
         db.name
@@ -402,7 +410,7 @@ async fn bench() -> Result<(), Box<dyn std::error::Error>> {
     // after the next batch may already have asked for one, so batches otherwise pay for opening
     // connections (about 90 ms each here) in the middle of a timed run.
     let mut open = Vec::new();
-    for _ in 0..db.config().max_connections {
+    for _ in 0..config.max_connections {
         open.push(store.begin().await?);
     }
     for tx in open {

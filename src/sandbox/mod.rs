@@ -1,5 +1,13 @@
-//! Test and demo infrastructure: the in-memory Kubernetes API server (and, later,
-//! embedded Kafka and the Argo stand-in). Operator code never depends on it.
+//! Test and demo infrastructure (feature `sandbox`, on by default): wires the in-memory
+//! Kubernetes API server (the `apiserver` crate) to this operator's CRDs; later the
+//! embedded Kafka and the Argo stand-in. The operator's other modules never import it
+//! (a test in `tests/it/layout.rs` checks), and a build with `--no-default-features`
+//! leaves it out.
 
-pub mod apiserver;
-pub mod reference_data;
+use apiserver::{ApiServer, ApiServerBuilder};
+
+/// An in-memory API server that serves this operator's CustomResourceDefinitions
+/// ([`crate::api::all_crds`]) from its start.
+pub fn apiserver_with_crds() -> ApiServerBuilder {
+    ApiServer::builder().crds(crate::api::all_crds())
+}

@@ -47,6 +47,18 @@ impl fmt::Debug for StoreConfig {
 }
 
 impl StoreConfig {
+    /// Settings for connecting with `connect`, everything else at its default: no statement
+    /// log, no statistics, migrate at start-up, [`DEFAULT_MAX_CONNECTIONS`].
+    pub fn new(connect: PgConnectOptions) -> Self {
+        Self {
+            connect,
+            debug_queries: false,
+            log_stats: false,
+            migrate_on_start: true,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+
     pub fn from_env() -> Result<Self, StoreError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }

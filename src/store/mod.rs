@@ -22,7 +22,6 @@ mod outcomes;
 mod packages;
 mod stats;
 mod status;
-pub mod testing;
 mod validate;
 
 use std::sync::Arc;
@@ -206,7 +205,9 @@ impl StoreTx {
 }
 
 /// The pool settings every store connection gets: Nagle's algorithm off (see `nodelay`).
-pub(crate) fn pool_options(connect: &PgConnectOptions, max_connections: u32) -> PgPoolOptions {
+/// The pool settings every store connection uses (Nagle's algorithm off on each); public so
+/// tools that bypass the store, such as the benchmark's COPY ceiling, connect the same way.
+pub fn pool_options(connect: &PgConnectOptions, max_connections: u32) -> PgPoolOptions {
     let server_port = connect.get_port();
     PgPoolOptions::new()
         .max_connections(max_connections)

@@ -17,15 +17,15 @@ use thoth_operator::api::argo::{COMPLETED_LABEL, Workflow};
 use thoth_operator::api::{Phase, SolverRun, SolverRunSpec};
 use thoth_operator::reconcile::workflow::{MANAGED_SELECTOR, WORKFLOW_FINALIZER};
 use thoth_operator::reconcile::{AdmissionLimits, ControllerMetrics, OperatorConfig};
-use thoth_operator::sandbox::apiserver::{ApiServer, RunningApiServer};
-use thoth_operator::store::testing::TestDatabase;
-use thoth_operator::store::{ResourceKind, SolverStatus, Store, WorkflowPhase};
+use apiserver::{ApiServer, RunningApiServer};
+use testkit::TestDatabase;
+use thoth_operator::store::{ResourceKind, SolverStatus, Store, StoreConfig, WorkflowPhase};
 use tokio::sync::watch;
 
 const WAIT: Duration = Duration::from_secs(30);
 
 fn argo_workflow_crd() -> CustomResourceDefinition {
-    let documents = thoth_operator::sandbox::reference_data::yaml_documents(
+    let documents = testkit::reference_data::yaml_documents(
         "argo/crds/full/argoproj.io_workflows.yaml",
     )
     .expect("Argo's full Workflow CRD is readable");
@@ -68,7 +68,12 @@ impl Harness {
             }
         }
         let db = TestDatabase::create().await.expect("test database");
-        let store = db.store().await.expect("store");
+        let store = Store::open(&StoreConfig {
+            max_connections: 8,
+            ..StoreConfig::new(db.options.clone())
+        })
+        .await
+        .expect("store");
         let (stop, stop_rx) = watch::channel(false);
         tokio::spawn(argo_stand_in(client.clone(), stop_rx.clone()));
         let mut config = OperatorConfig {

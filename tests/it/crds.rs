@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
+use apiserver::CompiledSchema;
 use thoth_operator::api;
-use thoth_operator::sandbox::apiserver::schema::CompiledSchema;
 
 const REGENERATE: &str =
     "regenerate them with `cargo run -- crd --output-dir crds` and commit the result";
@@ -191,15 +191,15 @@ fn the_schema_defaults_the_aggregation_function() {
 /// examples, then a mistake — and the API server names the bad field.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_installs_the_crds_and_refuses_a_bad_resource_naming_the_field() {
-    use crate::apiserver::kubectl::Kubectl;
-    use thoth_operator::sandbox::apiserver::ApiServer;
+    use apiserver::ApiServer;
+    use testkit::Kubectl;
 
     let server = ApiServer::builder()
         .build()
         .start("127.0.0.1:0")
         .await
         .expect("server starts");
-    let kubectl = Kubectl::new(&server);
+    let kubectl = Kubectl::with_kubeconfig(&server.kubeconfig().expect("kubeconfig renders"));
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let crds = root.join("crds").display().to_string();
     let out = kubectl.ok(&["apply", "-f", &crds]).await;

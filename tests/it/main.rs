@@ -1,9 +1,11 @@
 //! The one integration-test crate: each module drives a real part (PostgreSQL,
 //! the in-memory API server, rdkafka's mock cluster) over its real interface.
 
-mod apiserver;
 mod catalogue;
+#[cfg(feature = "sandbox")]
 mod controller;
+#[cfg(feature = "sandbox")]
+mod cli;
 mod crds;
-mod schema;
+mod layout;
 mod store;

@@ -5,14 +5,37 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use sqlx::postgres::PgPool;
+use testkit::TestDatabase;
 use thoth_operator::package::{IndexUrl, PackageName, PackageVersion};
-use thoth_operator::store::testing::TestDatabase;
 use thoth_operator::store::{
     AdviceRun, ArtifactUpdate, AttemptWrite, Fate, FlagUpdate, LedgerEntry, OutboxMessage,
     ResourceKind, ResourceRef, SchemaFormat, SecurityIndicatorOutcome, SecurityIndicatorStatus,
-    Sha256, SolverOutcome, SolverStatus, Store, StoreError, UnresolvedPackage, VersionFlag,
-    VersionKey, WorkflowAttempt, WorkflowPhase, latest_version,
+    Sha256, SolverOutcome, SolverStatus, Store, StoreConfig, StoreError, UnresolvedPackage,
+    VersionFlag, VersionKey, WorkflowAttempt, WorkflowPhase, latest_version,
 };
+
+/// A store on a test database.
+trait TestStore {
+    /// The store's settings for this database: a small pool (the server's connections are
+    /// shared by every test), statistics on.
+    fn config(&self) -> StoreConfig;
+    /// A migrated store on this database.
+    async fn store(&self) -> Result<Store, StoreError>;
+}
+
+impl TestStore for TestDatabase {
+    fn config(&self) -> StoreConfig {
+        StoreConfig {
+            log_stats: true,
+            max_connections: 4,
+            ..StoreConfig::new(self.options.clone())
+        }
+    }
+
+    async fn store(&self) -> Result<Store, StoreError> {
+        Store::open(&self.config()).await
+    }
+}
 
 const SOLVER: &str = "solver-fedora-38-py311";
 const PYPI: &str = "https://pypi.org/simple";

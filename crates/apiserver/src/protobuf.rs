@@ -1,0 +1,251 @@
+//! Just enough of the Kubernetes protobuf encoding to accept the bodies kubectl's
+//! typed commands send for the built-in kinds served here (`kubectl create
+//! namespace`). A general decoder would need every generated message; other kinds
+//! are refused with 415, as by a server without the protobuf serializer.
+
+use serde_json::{Map, Value, json};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub(crate) enum ProtobufError {
+    #[error("protobuf body is truncated or malformed at byte {0}")]
+    Malformed(usize),
+    #[error("protobuf body lacks the \"k8s\\0\" envelope")]
+    NoEnvelope,
+    #[error("protobuf bodies of kind {0} are not supported; send JSON")]
+    UnsupportedKind(String),
+}
+
+const MAGIC: &[u8] = b"k8s\0";
+
+enum Field<'a> {
+    Varint(u64),
+    Bytes(&'a [u8]),
+    Fixed,
+}
+
+struct Reader<'a> {
+    data: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        Self { data, at: 0 }
+    }
+
+    fn varint(&mut self) -> Result<u64, ProtobufError> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = *self
+                .data
+                .get(self.at)
+                .ok_or(ProtobufError::Malformed(self.at))?;
+            self.at += 1;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(ProtobufError::Malformed(self.at))
+    }
+
+    fn next(&mut self) -> Result<Option<(u64, Field<'a>)>, ProtobufError> {
+        if self.at >= self.data.len() {
+            return Ok(None);
+        }
+        let key = self.varint()?;
+        let field = match key & 7 {
+            0 => Field::Varint(self.varint()?),
+            1 | 5 => {
+                let width = if key & 7 == 1 { 8 } else { 4 };
+                self.at = self
+                    .at
+                    .checked_add(width)
+                    .filter(|end| *end <= self.data.len())
+                    .ok_or(ProtobufError::Malformed(self.at))?;
+                Field::Fixed
+            }
+            2 => {
+                let len = usize::try_from(self.varint()?)
+                    .map_err(|_| ProtobufError::Malformed(self.at))?;
+                let end = self
+                    .at
+                    .checked_add(len)
+                    .filter(|end| *end <= self.data.len())
+                    .ok_or(ProtobufError::Malformed(self.at))?;
+                let bytes = &self.data[self.at..end];
+                self.at = end;
+                Field::Bytes(bytes)
+            }
+            _ => return Err(ProtobufError::Malformed(self.at)),
+        };
+        Ok(Some((key >> 3, field)))
+    }
+}
+
+fn text(bytes: &[u8]) -> Value {
+    json!(String::from_utf8_lossy(bytes))
+}
+
+fn push(map: &mut Map<String, Value>, key: &str, value: Value) {
+    let entry = map.entry(key).or_insert_with(|| json!([]));
+    if let Some(items) = entry.as_array_mut() {
+        items.push(value);
+    }
+}
+
+fn time(bytes: &[u8]) -> Result<Value, ProtobufError> {
+    let mut reader = Reader::new(bytes);
+    let mut seconds = 0i64;
+    while let Some((number, field)) = reader.next()? {
+        if let (1, Field::Varint(v)) = (number, field) {
+            seconds = v as i64;
+        }
+    }
+    Ok(chrono::DateTime::from_timestamp(seconds, 0)
+        .map(|t| json!(t.format("%Y-%m-%dT%H:%M:%SZ").to_string()))
+        .unwrap_or(Value::Null))
+}
+
+fn string_pair(bytes: &[u8]) -> Result<(String, Value), ProtobufError> {
+    let mut reader = Reader::new(bytes);
+    let (mut key, mut value) = (String::new(), json!(""));
+    while let Some((number, field)) = reader.next()? {
+        match (number, field) {
+            (1, Field::Bytes(b)) => key = String::from_utf8_lossy(b).into_owned(),
+            (2, Field::Bytes(b)) => value = text(b),
+            _ => {}
+        }
+    }
+    Ok((key, value))
+}
+
+fn owner_reference(bytes: &[u8]) -> Result<Value, ProtobufError> {
+    let mut reader = Reader::new(bytes);
+    let mut out = Map::new();
+    while let Some((number, field)) = reader.next()? {
+        match (number, field) {
+            (1, Field::Bytes(b)) => drop(out.insert("kind".into(), text(b))),
+            (3, Field::Bytes(b)) => drop(out.insert("name".into(), text(b))),
+            (4, Field::Bytes(b)) => drop(out.insert("uid".into(), text(b))),
+            (5, Field::Bytes(b)) => drop(out.insert("apiVersion".into(), text(b))),
+            (6, Field::Varint(v)) => drop(out.insert("controller".into(), json!(v != 0))),
+            (7, Field::Varint(v)) => drop(out.insert("blockOwnerDeletion".into(), json!(v != 0))),
+            _ => {}
+        }
+    }
+    Ok(Value::Object(out))
+}
+
+fn object_meta(bytes: &[u8]) -> Result<Value, ProtobufError> {
+    let mut reader = Reader::new(bytes);
+    let mut out = Map::new();
+    let mut labels = Map::new();
+    let mut annotations = Map::new();
+    while let Some((number, field)) = reader.next()? {
+        match (number, field) {
+            (1, Field::Bytes(b)) => drop(out.insert("name".into(), text(b))),
+            (2, Field::Bytes(b)) => drop(out.insert("generateName".into(), text(b))),
+            (3, Field::Bytes(b)) => drop(out.insert("namespace".into(), text(b))),
+            (5, Field::Bytes(b)) => drop(out.insert("uid".into(), text(b))),
+            (6, Field::Bytes(b)) => drop(out.insert("resourceVersion".into(), text(b))),
+            (7, Field::Varint(v)) => drop(out.insert("generation".into(), json!(v as i64))),
+            (8, Field::Bytes(b)) => drop(out.insert("creationTimestamp".into(), time(b)?)),
+            (11, Field::Bytes(b)) => {
+                let (k, v) = string_pair(b)?;
+                labels.insert(k, v);
+            }
+            (12, Field::Bytes(b)) => {
+                let (k, v) = string_pair(b)?;
+                annotations.insert(k, v);
+            }
+            (13, Field::Bytes(b)) => push(&mut out, "ownerReferences", owner_reference(b)?),
+            (14, Field::Bytes(b)) => push(&mut out, "finalizers", text(b)),
+            _ => {}
+        }
+    }
+    if !labels.is_empty() {
+        out.insert("labels".into(), Value::Object(labels));
+    }
+    if !annotations.is_empty() {
+        out.insert("annotations".into(), Value::Object(annotations));
+    }
+    Ok(Value::Object(out))
+}
+
+fn namespace(bytes: &[u8]) -> Result<Value, ProtobufError> {
+    let mut reader = Reader::new(bytes);
+    let mut out = json!({"apiVersion": "v1", "kind": "Namespace"});
+    while let Some((number, field)) = reader.next()? {
+        match (number, field) {
+            (1, Field::Bytes(b)) => out["metadata"] = object_meta(b)?,
+            (2, Field::Bytes(b)) => {
+                let mut spec = Reader::new(b);
+                let mut finalizers = Vec::new();
+                while let Some((n, f)) = spec.next()? {
+                    if let (1, Field::Bytes(s)) = (n, f) {
+                        finalizers.push(text(s));
+                    }
+                }
+                out["spec"] = json!({"finalizers": finalizers});
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Decodes a `k8s\0`-enveloped protobuf body into the JSON object it encodes.
+pub(crate) fn decode(body: &[u8]) -> Result<Value, ProtobufError> {
+    let envelope = body.strip_prefix(MAGIC).ok_or(ProtobufError::NoEnvelope)?;
+    let mut reader = Reader::new(envelope);
+    let (mut kind, mut raw) = (String::new(), &[][..]);
+    while let Some((number, field)) = reader.next()? {
+        match (number, field) {
+            (1, Field::Bytes(type_meta)) => {
+                let mut tm = Reader::new(type_meta);
+                while let Some((n, f)) = tm.next()? {
+                    if let (2, Field::Bytes(k)) = (n, f) {
+                        kind = String::from_utf8_lossy(k).into_owned();
+                    }
+                }
+            }
+            (2, Field::Bytes(bytes)) => raw = bytes,
+            _ => {}
+        }
+    }
+    match kind.as_str() {
+        "Namespace" => namespace(raw),
+        _ => Err(ProtobufError::UnsupportedKind(kind)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(number: u8, bytes: &[u8]) -> Vec<u8> {
+        let mut out = vec![(number << 3) | 2, bytes.len() as u8];
+        out.extend_from_slice(bytes);
+        out
+    }
+
+    #[test]
+    fn decodes_a_namespace_as_kubectl_sends_it() {
+        let label = [field(1, b"team"), field(2, b"thoth")].concat();
+        let meta = [field(1, b"ops"), field(11, &label)].concat();
+        let type_meta = [field(1, b"v1"), field(2, b"Namespace")].concat();
+        let unknown = [field(1, &type_meta), field(2, &field(1, &meta))].concat();
+        let body = [MAGIC, &unknown[..]].concat();
+        let decoded = decode(&body).unwrap();
+        assert_eq!(decoded["metadata"]["name"], "ops");
+        assert_eq!(decoded["metadata"]["labels"]["team"], "thoth");
+        assert_eq!(decoded["kind"], "Namespace");
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert_eq!(decode(b"nope"), Err(ProtobufError::NoEnvelope));
+        assert!(decode(b"k8s\0\x0a\xff\xff").is_err());
+    }
+}

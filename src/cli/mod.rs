@@ -1,0 +1,128 @@
+//! The command line: one binary, one subcommand per job, one file per group of
+//! subcommands (`crd`, `db` with `migrate`, and, with the `sandbox` feature,
+//! `apiserver`).
+
+#[cfg(feature = "sandbox")]
+mod apiserver;
+mod crd;
+mod db;
+pub mod retry;
+pub mod run;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "thoth-operator",
+    version,
+    about = "Runs Thoth's continuous-learning loop on Kubernetes",
+    long_about = "Runs Thoth's continuous-learning loop on Kubernetes: consumes Thoth's Kafka \
+messages, turns each into a SolverRun, SecurityIndicatorRun or AdviceRequest (or a flag in \
+PostgreSQL), runs each as an Argo Workflow and records every outcome in PostgreSQL."
+)]
+pub struct Cli {
+    /// How log lines are written to standard error; verbosity follows RUST_LOG (default `info`).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "THOTH_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    // A second initialisation (tests calling `run` twice) is harmless; ignore it.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the CustomResourceDefinitions (SolverRun, SecurityIndicatorRun, AdviceRequest) as YAML.
+    ///
+    /// The output is what `crds/` holds; pipe it to `kubectl apply -f -` to install them.
+    Crd(crd::CrdArgs),
+    /// Apply pending database migrations to the knowledge store, then exit.
+    ///
+    /// Connection settings come from DATABASE_URL or, when it is unset, KNOWLEDGE_GRAPH_HOST/PORT/USER/
+    /// PASSWORD/DATABASE/SSL_DISABLED (default postgres://postgres:postgres@localhost:5432/thoth). A
+    /// missing database is created. Safe to run twice and from several replicas at once.
+    Migrate,
+    /// Inspect the knowledge store (PostgreSQL).
+    Db {
+        #[command(subcommand)]
+        command: db::DbCommand,
+    },
+    /// Serve the in-memory Kubernetes API server alone, until SIGTERM or Ctrl-C.
+    #[cfg(feature = "sandbox")]
+    ///
+    /// It speaks plain HTTP on the given address, pre-installs this operator's
+    /// CustomResourceDefinitions (unless --empty) and writes a kubeconfig that kubectl
+    /// and kube-rs can use: `KUBECONFIG=FILE kubectl get crds`.
+    Apiserver(apiserver::ApiserverArgs),
+    /// Run the operator: migrate the store, serve /metrics /healthz /readyz, reconcile SolverRuns,
+    /// SecurityIndicatorRuns and AdviceRequests into Argo Workflows until SIGTERM.
+    Run(Box<run::RunArgs>),
+    /// Start a new attempt of a Failed or Errored resource (sets its retry annotation).
+    Retry(retry::RetryArgs),
+}
+
+pub async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {}", render_error(&err));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes on one line, leaving out a cause whose text the
+/// message already carries (many of our errors quote their source).
+fn render_error(err: &anyhow::Error) -> String {
+    let mut out = err.to_string();
+    for cause in err.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Crd(args) => crd::print_crds(args),
+        Command::Migrate => db::migrate().await,
+        Command::Db { command } => db::run(command).await,
+        #[cfg(feature = "sandbox")]
+        Command::Apiserver(args) => apiserver::serve(args).await,
+        Command::Run(args) => run::run(*args).await,
+        Command::Retry(args) => retry::run(args).await,
+    }
+}

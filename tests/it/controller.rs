@@ -7,30 +7,67 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use apiserver::{ApiServer, RunningApiServer};
 use futures::StreamExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
+use testkit::TestDatabase;
 use thoth_operator::api::argo::{COMPLETED_LABEL, Workflow};
 use thoth_operator::api::{Phase, SolverRun, SolverRunSpec};
 use thoth_operator::reconcile::workflow::{MANAGED_SELECTOR, WORKFLOW_FINALIZER};
 use thoth_operator::reconcile::{AdmissionLimits, ControllerMetrics, OperatorConfig};
-use apiserver::{ApiServer, RunningApiServer};
-use testkit::TestDatabase;
 use thoth_operator::store::{ResourceKind, SolverStatus, Store, StoreConfig, WorkflowPhase};
 use tokio::sync::watch;
 
 const WAIT: Duration = Duration::from_secs(30);
 
 fn argo_workflow_crd() -> CustomResourceDefinition {
-    let documents = testkit::reference_data::yaml_documents(
-        "argo/crds/full/argoproj.io_workflows.yaml",
-    )
-    .expect("Argo's full Workflow CRD is readable");
+    let documents =
+        testkit::reference_data::yaml_documents("argo/crds/full/argoproj.io_workflows.yaml")
+            .expect("Argo's full Workflow CRD is readable");
     serde_json::from_value(documents.into_iter().next().expect("one document"))
         .expect("Argo's Workflow CRD parses")
+}
+
+fn operator_config(limit: usize) -> OperatorConfig {
+    let mut config = OperatorConfig {
+        limits: AdmissionLimits {
+            default: limit,
+            per_namespace: BTreeMap::new(),
+        },
+        finished_retention: None,
+        ..OperatorConfig::default()
+    };
+    config.leader.lease_duration = Duration::from_secs(2);
+    config.leader.renew_before = Duration::from_secs(1);
+    config
+}
+
+fn start_operator(
+    client: Client,
+    store: Store,
+    limit: usize,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let config = operator_config(limit);
+    tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        thoth_operator::reconcile::run(
+            client,
+            store,
+            config,
+            Arc::new(ControllerMetrics::default()),
+            Default::default(),
+            shutdown,
+        )
+        .await
+        .expect("operator runs");
+    })
 }
 
 struct Harness {
@@ -76,36 +113,7 @@ impl Harness {
         .expect("store");
         let (stop, stop_rx) = watch::channel(false);
         tokio::spawn(argo_stand_in(client.clone(), stop_rx.clone()));
-        let mut config = OperatorConfig {
-            limits: AdmissionLimits {
-                default: limit,
-                per_namespace: BTreeMap::new(),
-            },
-            finished_retention: None,
-            ..OperatorConfig::default()
-        };
-        config.leader.lease_duration = Duration::from_secs(2);
-        config.leader.renew_before = Duration::from_secs(1);
-        let operator = {
-            let client = client.clone();
-            let store = store.clone();
-            let mut stop_rx = stop_rx.clone();
-            tokio::spawn(async move {
-                let shutdown = async move {
-                    let _ = stop_rx.wait_for(|s| *s).await;
-                };
-                thoth_operator::reconcile::run(
-                    client,
-                    store,
-                    config,
-                    Arc::new(ControllerMetrics::default()),
-                    Default::default(),
-                    shutdown,
-                )
-                .await
-                .expect("operator runs");
-            })
-        };
+        let operator = start_operator(client.clone(), store.clone(), limit, stop_rx.clone());
         Self {
             server,
             client,
@@ -120,6 +128,26 @@ impl Harness {
         let _ = self.stop.send(true);
         let _ = tokio::time::timeout(WAIT, self.operator).await;
         self.server.shutdown().await;
+    }
+
+    /// Stops the operator alone (the API server, the stand-in and the store stay).
+    async fn stop_operator(&mut self) -> watch::Sender<bool> {
+        let (stop, stop_rx) = watch::channel(false);
+        let old = std::mem::replace(&mut self.stop, stop);
+        let _ = old.send(true);
+        let finished = std::mem::replace(&mut self.operator, tokio::spawn(async {}));
+        tokio::time::timeout(WAIT, finished)
+            .await
+            .expect("operator stops")
+            .expect("operator task");
+        let _ = stop_rx;
+        old
+    }
+
+    fn restart_operator(&mut self, limit: usize) {
+        let (stop, stop_rx) = watch::channel(false);
+        self.operator = start_operator(self.client.clone(), self.store.clone(), limit, stop_rx);
+        self.stop = stop;
     }
 }
 
@@ -163,6 +191,14 @@ async fn argo_stand_in(client: Client, mut stop: watch::Receiver<bool>) {
         let namespaced: Api<Workflow> =
             Api::namespaced(client.clone(), &workflow.namespace().unwrap_or_default());
         let now = jiff_now();
+        let resource_name = workflow
+            .annotations()
+            .get("thoth-station.ninja/resource-name")
+            .cloned()
+            .unwrap_or_default();
+        if resource_name.contains("hold") {
+            continue;
+        }
         let patch = match phase.as_deref() {
             None => json!({"status": {"phase": "Running", "startedAt": now}}),
             Some("Running") => {
@@ -183,7 +219,11 @@ async fn argo_stand_in(client: Client, mut stop: watch::Receiver<bool>) {
                     .and_then(|p| p.value.clone())
                     .and_then(|v| v.split("===").nth(1).map(str::to_string))
                     .unwrap_or_else(|| "5.3.1".into());
-                if resource.contains("fails") {
+                let first_attempt = workflow
+                    .labels()
+                    .get("thoth-station.ninja/attempt")
+                    .is_none_or(|a| a == "1");
+                if resource.contains("fails") && first_attempt {
                     json!({
                         "metadata": {"labels": {COMPLETED_LABEL: "true"}},
                         "status": {"phase": "Failed", "finishedAt": now, "message": "child 'solve' failed"}
@@ -380,5 +420,148 @@ async fn thirty_resources_with_a_limit_of_three_never_have_more_than_three_activ
     let peak = peak.load(Ordering::SeqCst);
     assert!(peak <= LIMIT, "{peak} Workflows were active at once");
     assert!(peak >= 1);
+    harness.stop().await;
+}
+
+async fn await_workflow_ref(api: &Api<SolverRun>, name: &str) -> (String, String) {
+    let condition = |run: Option<&SolverRun>| {
+        run.and_then(|r| r.status.as_ref())
+            .is_some_and(|s| s.workflow.is_some())
+    };
+    let run = tokio::time::timeout(
+        WAIT,
+        kube::runtime::wait::await_condition(api.clone(), name, condition),
+    )
+    .await
+    .expect("a Workflow was created in time")
+    .expect("watch works")
+    .expect("resource exists");
+    let workflow = run.status.and_then(|s| s.workflow).expect("workflow ref");
+    (workflow.namespace, workflow.name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_workflow_deleted_while_the_operator_is_stopped_is_recorded_as_lost() {
+    let mut harness = Harness::start(10).await;
+    let runs: Api<SolverRun> = Api::namespaced(harness.client.clone(), "thoth");
+    runs.create(&PostParams::default(), &solver_run("hold-lost", "6.0.0"))
+        .await
+        .expect("created");
+    let (namespace, name) = await_workflow_ref(&runs, "hold-lost").await;
+    harness.stop_operator().await;
+    // Deleted by force: our finalizer is removed by hand, then the Workflow deleted.
+    let workflows: Api<Workflow> = Api::namespaced(harness.client.clone(), &namespace);
+    workflows
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await
+        .expect("finalizer removed");
+    workflows
+        .delete(&name, &Default::default())
+        .await
+        .expect("deleted");
+    harness.restart_operator(10);
+    let lost = await_phase(&runs, "hold-lost", Phase::Error).await;
+    let message = lost.status.and_then(|s| s.message).unwrap_or_default();
+    assert!(
+        message.contains("deleted before its outcome was recorded"),
+        "{message}"
+    );
+    let attempts = harness
+        .store
+        .attempts(ResourceKind::SolverRun, "thoth", "hold-lost")
+        .await
+        .expect("attempts");
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].phase, WorkflowPhase::Error);
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retry_annotation_starts_a_second_attempt_whose_success_replaces_the_failure() {
+    let harness = Harness::start(10).await;
+    let runs: Api<SolverRun> = Api::namespaced(harness.client.clone(), "thoth");
+    runs.create(&PostParams::default(), &solver_run("retry-fails", "6.1.0"))
+        .await
+        .expect("created");
+    await_phase(&runs, "retry-fails", Phase::Failed).await;
+    thoth_operator::cli::retry::request_retry(
+        harness.client.clone(),
+        thoth_operator::cli::retry::RetryKind::SolverRun,
+        "thoth",
+        "retry-fails",
+        "first",
+    )
+    .await
+    .expect("annotated");
+    let done = await_phase(&runs, "retry-fails", Phase::Succeeded).await;
+    let status = done.status.expect("status");
+    assert_eq!(status.attempts, Some(2));
+    let attempts = harness
+        .store
+        .attempts(ResourceKind::SolverRun, "thoth", "retry-fails")
+        .await
+        .expect("attempts");
+    let phases: Vec<WorkflowPhase> = attempts.iter().map(|a| a.phase).collect();
+    assert_eq!(phases, [WorkflowPhase::Failed, WorkflowPhase::Succeeded]);
+    assert_ne!(attempts[0].workflow_name, attempts[1].workflow_name);
+    let key = thoth_operator::store::VersionKey::new(
+        thoth_operator::package::PackageName::parse("PyYAML").expect("name"),
+        thoth_operator::package::PackageVersion::parse("6.1.0").expect("version"),
+        thoth_operator::package::IndexUrl::parse("https://pypi.org/simple").expect("index"),
+    );
+    let outcome = harness
+        .store
+        .solver_outcome(&key, "solver-rhel-8-py38")
+        .await
+        .expect("outcome read")
+        .expect("outcome recorded");
+    assert_eq!(outcome.status, SolverStatus::Success);
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deleting_a_resource_records_releases_and_deletes_its_workflow_in_the_other_namespace() {
+    let harness = Harness::start(10).await;
+    let runs: Api<SolverRun> = Api::namespaced(harness.client.clone(), "thoth");
+    runs.create(&PostParams::default(), &solver_run("hold-cleanup", "6.2.0"))
+        .await
+        .expect("created");
+    let (namespace, name) = await_workflow_ref(&runs, "hold-cleanup").await;
+    let uid = runs
+        .get("hold-cleanup")
+        .await
+        .expect("resource")
+        .uid()
+        .expect("uid");
+    runs.delete("hold-cleanup", &Default::default())
+        .await
+        .expect("delete requested");
+    tokio::time::timeout(
+        WAIT,
+        kube::runtime::wait::await_condition(
+            runs.clone(),
+            "hold-cleanup",
+            kube::runtime::wait::conditions::is_deleted(&uid),
+        ),
+    )
+    .await
+    .expect("resource gone in time")
+    .expect("watch works");
+    let workflows: Api<Workflow> = Api::namespaced(harness.client.clone(), &namespace);
+    assert!(
+        workflows.get_opt(&name).await.expect("read").is_none(),
+        "the Workflow in {namespace} is deleted with its resource"
+    );
+    let attempts = harness
+        .store
+        .attempts(ResourceKind::SolverRun, "thoth", "hold-cleanup")
+        .await
+        .expect("attempts");
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].phase, WorkflowPhase::Error);
     harness.stop().await;
 }

@@ -3,9 +3,9 @@
 
 mod catalogue;
 #[cfg(feature = "sandbox")]
-mod controller;
-#[cfg(feature = "sandbox")]
 mod cli;
+#[cfg(feature = "sandbox")]
+mod controller;
 mod crds;
 mod layout;
 mod store;

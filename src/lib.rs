@@ -16,3 +16,4 @@ pub mod reconcile;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod store;
+pub mod telemetry;

@@ -14,6 +14,8 @@ pub mod trace;
 pub use index::IndexCommand;
 pub use publish::{KafkaArgs, PublishArgs};
 pub use trace::{OutputFormat, Trace, TraceArgs};
+pub mod retry;
+pub mod run;
 
 use std::process::ExitCode;
 
@@ -106,6 +108,11 @@ pub enum Command {
     Trace(TraceArgs),
     /// List the dead-letter topic, or send chosen dead letters back to their original topic.
     DeadLetters(dead_letters::DeadLettersArgs),
+    /// Run the operator: migrate the store, serve /metrics /healthz /readyz, reconcile SolverRuns,
+    /// SecurityIndicatorRuns and AdviceRequests into Argo Workflows until SIGTERM.
+    Run(Box<run::RunArgs>),
+    /// Start a new attempt of a Failed or Errored resource (sets its retry annotation).
+    Retry(retry::RetryArgs),
 }
 
 pub async fn main() -> ExitCode {
@@ -145,5 +152,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Publish(args) => publish::run(args).await,
         Command::Trace(args) => trace::run(args).await,
         Command::DeadLetters(args) => dead_letters::run(args).await,
+        Command::Run(args) => run::run(*args).await,
+        Command::Retry(args) => retry::run(args).await,
     }
 }

@@ -9,6 +9,8 @@ mod argo_standin;
 mod catalogue;
 #[cfg(feature = "sandbox")]
 mod cli;
+#[cfg(feature = "sandbox")]
+mod controller;
 mod crds;
 #[cfg(feature = "sandbox")]
 mod ingest;

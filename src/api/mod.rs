@@ -4,6 +4,7 @@
 // for a duplicated attribute.
 #[allow(clippy::duplicated_attributes)]
 mod advice_request;
+pub mod argo;
 #[allow(clippy::duplicated_attributes)]
 mod security_indicator_run;
 #[allow(clippy::duplicated_attributes)]

@@ -9,6 +9,10 @@ use super::catalogue::{MessageKind, RetiredKind};
 /// The environment variable Thoth reads the deployment name from.
 pub const DEPLOYMENT_NAME_ENV: &str = "THOTH_DEPLOYMENT_NAME";
 
+/// The operator's own topic for records it could not handle (`<prefix>.thoth.operator.dead-letter`):
+/// the original bytes, with headers saying why and where they came from.
+pub const DEAD_LETTER_BASE_TOPIC: &str = "thoth.operator.dead-letter";
+
 /// Kafka's own limit on a topic name.
 const MAX_TOPIC_LEN: usize = 249;
 /// The longest base name in the catalogue (live or retired), so that every
@@ -95,6 +99,11 @@ impl TopicPrefix {
             .collect()
     }
 
+    /// The dead-letter topic of this deployment.
+    pub fn dead_letter_topic(&self) -> String {
+        self.topic(DEAD_LETTER_BASE_TOPIC)
+    }
+
     /// The base name of a full topic name, if the topic belongs to this deployment.
     pub fn strip<'t>(&self, topic: &'t str) -> Option<&'t str> {
         match &self.0 {
@@ -164,6 +173,10 @@ mod tests {
             TopicMatch::Unknown
         );
         assert_eq!(
+            prod.dead_letter_topic(),
+            "smaug-prod.thoth.operator.dead-letter"
+        );
+        assert_eq!(
             prod.resolve("smaug-prod.thoth.qebhwt-trigger"),
             TopicMatch::Retired(RetiredKind::QebHwtTrigger)
         );
@@ -191,6 +204,10 @@ mod tests {
             );
         }
         assert_eq!(TopicPrefix::none().live_topics().len(), 19);
+        assert_eq!(
+            TopicPrefix::none().dead_letter_topic(),
+            "thoth.operator.dead-letter"
+        );
     }
 
     #[test]

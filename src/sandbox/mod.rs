@@ -1,8 +1,12 @@
 //! Test and demo infrastructure (feature `sandbox`, on by default): wires the in-memory
-//! Kubernetes API server (the `apiserver` crate) to this operator's CRDs; later the
-//! embedded Kafka and the Argo stand-in. The operator's other modules never import it
+//! Kubernetes API server (the `apiserver` crate) to this operator's CRDs, and runs the
+//! Argo stand-in ([`argo`]); later the embedded Kafka. The operator's other modules never import it
 //! (a test in `tests/it/layout.rs` checks), and a build with `--no-default-features`
 //! leaves it out.
+
+pub mod argo;
+pub mod argo_crds;
+pub mod kafka;
 
 use apiserver::{ApiServer, ApiServerBuilder};
 

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -38,6 +39,24 @@ pub(crate) struct Shared {
     /// Serve `/openapi/v3`; without it clients fall back to `/openapi/v2`, as with older servers.
     pub(crate) openapi_v3: bool,
     pub(crate) shutdown: tokio::sync::watch::Receiver<bool>,
+    /// How many reads are waiting for a resourceVersion the server has not reached.
+    pub(crate) waiting_reads: Arc<AtomicUsize>,
+}
+
+/// Counts a waiting read for as long as it lives.
+struct WaitingRead<'a>(&'a AtomicUsize);
+
+impl<'a> WaitingRead<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count)
+    }
+}
+
+impl Drop for WaitingRead<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -579,6 +598,7 @@ fn delete_options(query: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError>
 async fn wait_until_fresh(shared: &Shared, wanted: u64) -> Result<(), ApiError> {
     let (mut current, mut changes) = shared.store.subscribe();
     let deadline = tokio::time::Instant::now() + shared.future_version_wait;
+    let _waiting = (current < wanted).then(|| WaitingRead::new(&shared.waiting_reads));
     while current < wanted {
         match tokio::time::timeout_at(deadline, changes.recv()).await {
             Ok(Ok(_)) | Ok(Err(RecvError::Lagged(_))) => current = shared.store.current_rv(),

@@ -37,6 +37,7 @@ mod table;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -181,6 +182,7 @@ impl ApiServer {
             source,
         })?;
         let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+        let waiting_reads = Arc::new(AtomicUsize::new(0));
         let shared = Arc::new(http::Shared {
             store: self.store.clone(),
             faults: self.faults.clone(),
@@ -189,6 +191,7 @@ impl ApiServer {
             future_version_wait: self.future_version_wait,
             openapi_v3: self.openapi_v3,
             shutdown: shutdown_rx.clone(),
+            waiting_reads: waiting_reads.clone(),
         });
         let app = axum::Router::new()
             .fallback(http::handle)
@@ -209,6 +212,7 @@ impl ApiServer {
             store: self.store,
             faults: self.faults,
             shutdown: shutdown_tx,
+            waiting_reads,
             task,
         })
     }
@@ -241,6 +245,7 @@ pub struct RunningApiServer {
     store: Arc<Store>,
     faults: Faults,
     shutdown: tokio::sync::watch::Sender<bool>,
+    waiting_reads: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -255,6 +260,13 @@ impl RunningApiServer {
 
     pub fn faults(&self) -> &Faults {
         &self.faults
+    }
+
+    /// How many lists are waiting, right now, for a resourceVersion the server has not
+    /// reached (see [`ApiServerBuilder::future_version_wait`]): lets a test order a write
+    /// after such a read has arrived.
+    pub fn waiting_reads(&self) -> usize {
+        self.waiting_reads.load(Ordering::SeqCst)
     }
 
     /// The current global resourceVersion.

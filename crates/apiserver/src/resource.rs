@@ -408,6 +408,25 @@ mod tests {
         assert!(t.namespaced && t.status_subresource);
         assert_eq!(t.short_names, vec!["wd".to_string()]);
         assert_eq!(t.printer_columns[0].json_path, ".spec.size");
+
+        // Beside an unserved version, only the served ones become types.
+        let mut crd = crd();
+        let v1 = crd["spec"]["versions"][0].clone();
+        let mut v2 = v1.clone();
+        v2["name"] = json!("v2");
+        v2["storage"] = json!(false);
+        v2["served"] = json!(false);
+        let mut v1beta1 = v2.clone();
+        v1beta1["name"] = json!("v1beta1");
+        v1beta1["served"] = json!(true);
+        crd["spec"]["versions"] = json!([v1beta1, v1, v2]);
+        let mut versions: Vec<String> = types_from_crd(&crd)
+            .unwrap()
+            .iter()
+            .map(|t| t.version.clone())
+            .collect();
+        versions.sort();
+        assert_eq!(versions, ["v1", "v1beta1"]);
     }
 
     #[test]

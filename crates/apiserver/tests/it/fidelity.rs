@@ -226,15 +226,22 @@ fn assert_too_large(status: &Value, asked: u64, current: u64) {
 
 #[tokio::test]
 async fn a_list_ahead_of_the_server_waits_then_times_out_as_the_watch_cache_does() {
-    let server =
-        start_with(ApiServer::builder().future_version_wait(Duration::from_millis(100))).await;
+    let wait = Duration::from_millis(500);
+    let server = start_with(ApiServer::builder().future_version_wait(wait)).await;
     let current = server.resource_version();
     let ahead = current + 5;
+    let asked = std::time::Instant::now();
     let answer = exchange(
         server.address(),
         &format!("GET {WIDGETS}?resourceVersion={ahead}"),
     )
     .await;
+    // A lower bound only: answering before the wait is over would be the bug.
+    assert!(
+        asked.elapsed() >= wait,
+        "answered after {:?}, before the {wait:?} wait",
+        asked.elapsed()
+    );
     assert_eq!(answer.code, 504);
     assert!(
         answer.head.contains("\r\nretry-after: 1"),
@@ -247,7 +254,7 @@ async fn a_list_ahead_of_the_server_waits_then_times_out_as_the_watch_cache_does
 
 #[tokio::test]
 async fn a_list_ahead_of_the_server_is_served_once_a_write_reaches_its_version() {
-    let server = start().await;
+    let server = start_with(ApiServer::builder().future_version_wait(HANG)).await;
     let widgets: Api<Widget> = Api::namespaced(server.client().unwrap(), "default");
     let ahead = server.resource_version() + 1;
     let list = {
@@ -258,6 +265,15 @@ async fn a_list_ahead_of_the_server_is_served_once_a_write_reaches_its_version()
                 .await
         })
     };
+    // Write only once the list is waiting, so that the waiting path is what serves it.
+    tokio::time::timeout(HANG, async {
+        while server.waiting_reads() == 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the list waits for its version");
+    assert!(!list.is_finished(), "a waiting list has no answer yet");
     widgets
         .create(&PostParams::default(), &widget("a", 1))
         .await

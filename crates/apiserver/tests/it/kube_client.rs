@@ -13,6 +13,7 @@ use kube::api::{
     Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
 };
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, WatchStreamExt, controller::Action, reflector, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
@@ -368,7 +369,7 @@ async fn watch_delivers_changes_in_order_from_a_resource_version() {
 }
 
 #[tokio::test]
-async fn a_watch_older_than_the_window_gets_410_and_watcher_relists() {
+async fn a_watch_from_a_version_older_than_the_window_gets_410_gone() {
     let server = start_with(ApiServer::builder().event_window(5)).await;
     let client = server.client().unwrap();
     let widgets: Api<Widget> = Api::namespaced(client.clone(), "default");
@@ -402,20 +403,85 @@ async fn a_watch_older_than_the_window_gets_410_and_watcher_relists() {
         other => panic!("expected 410 Gone, got {other:?}"),
     }
 
-    // A reflector still converges: list, then watch from the list's version.
+    server.shutdown().await;
+}
+
+/// A running watcher whose watch ends after its resume point has left the window:
+/// re-watching from there gets 410 Gone, and kube's watcher relists (a second `Init`)
+/// and so still sees the object it would otherwise have missed.
+#[tokio::test]
+async fn a_watch_older_than_the_window_gets_410_and_watcher_relists() {
+    // Every watch ends before its second event; no bookmark moves the resume point.
+    let faults = Faults::new(FaultConfig {
+        cut_watches_after: Some(1),
+        ..FaultConfig::default()
+    });
+    let server = start_with(
+        ApiServer::builder()
+            .event_window(3)
+            .faults(faults.clone())
+            .bookmark_interval(Duration::from_secs(3600)),
+    )
+    .await;
+    let widgets: Api<Widget> = Api::namespaced(server.client().unwrap(), "default");
+    let labelled = |name: &str, keep: bool| {
+        let mut w = widget(name, 1);
+        w.metadata.labels = Some([("keep".to_string(), keep.to_string())].into());
+        w
+    };
     let (reader, writer) = reflector::store::<Widget>();
-    let mut events =
-        reflector(writer, watcher(widgets.clone(), watcher::Config::default())).boxed();
+    let mut events = reflector(
+        writer,
+        watcher(
+            widgets.clone(),
+            watcher::Config::default().labels("keep=true"),
+        ),
+    )
+    .boxed();
+    let (mut inits, mut listed, mut gone) = (0, 0, 0);
+    let mut next = async || {
+        let item = tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .expect("the watcher moves on")
+            .expect("the watcher runs on");
+        // kube's watcher hands the 410 on as an error, then relists on the next poll.
+        match item {
+            Ok(watcher::Event::Init) => inits += 1,
+            Ok(watcher::Event::InitDone) => listed += 1,
+            Ok(_) => {}
+            Err(watcher::Error::WatchError(status)) if status.code == 410 => gone += 1,
+            Err(other) => panic!("unexpected watcher error: {other}"),
+        }
+        listed
+    };
+    // The first list is done before "a" exists, so "a" can only come through the watch.
+    while next().await < 1 {}
+    // The watch delivers "a" (its one event); its resume point is now a's version.
     widgets
-        .create(&PostParams::default(), &widget("late", 1))
+        .create(&PostParams::default(), &labelled("a", true))
         .await
         .unwrap();
-    while reader.state().len() < 11 {
-        tokio::time::timeout(Duration::from_secs(5), events.try_next())
+    while reader.get(&ObjectRef::new("a").within("default")).is_none() {
+        next().await;
+    }
+    // Widgets it does not select push a's version out of the window of 3, unseen.
+    for i in 0..4 {
+        widgets
+            .create(&PostParams::default(), &labelled(&format!("x{i}"), false))
             .await
-            .unwrap()
             .unwrap();
     }
+    // "b" ends the watch undelivered; resuming from a's version is 410, so only a
+    // relist can bring "b".
+    widgets
+        .create(&PostParams::default(), &labelled("b", true))
+        .await
+        .unwrap();
+    while reader.get(&ObjectRef::new("b").within("default")).is_none() {
+        next().await;
+    }
+    assert_eq!((gone, inits), (1, 2), "one 410 Gone, then one relist");
+    assert_eq!(faults.cut_watches(), 1, "the watch was running until cut");
     server.shutdown().await;
 }
 
@@ -430,14 +496,18 @@ async fn lists_page_with_limit_and_continue() {
             .unwrap();
     }
     let first = widgets.list(&ListParams::default().limit(3)).await.unwrap();
-    assert_eq!(first.items.len(), 3);
+    let names = |list: &kube::core::ObjectList<Widget>| -> Vec<String> {
+        list.items.iter().map(ResourceExt::name_any).collect()
+    };
+    assert_eq!(names(&first), ["w0", "w1", "w2"]);
     assert_eq!(first.metadata.remaining_item_count, Some(4));
     let token = first.metadata.continue_.clone().unwrap();
     let second = widgets
         .list(&ListParams::default().limit(10).continue_token(&token))
         .await
         .unwrap();
-    assert_eq!(second.items.len(), 4);
+    // The second page starts after the first one's last: no overlap, no gap.
+    assert_eq!(names(&second), ["w3", "w4", "w5", "w6"]);
     assert_eq!(
         second.metadata.resource_version,
         first.metadata.resource_version

@@ -42,6 +42,7 @@ spec:
             properties:
               size: {type: integer, minimum: 0, maximum: 100}
               color: {type: string, enum: [red, green]}
+              shape: {type: string, default: round}
           status:
             type: object
             properties:

@@ -191,6 +191,23 @@ async fn custom_resources_are_validated_and_defaulted_against_the_crd_schema() {
         created.data["spec"].get("extra").is_none(),
         "unknown fields are pruned"
     );
+    assert_eq!(
+        created.data["spec"]["shape"], "round",
+        "absent fields are defaulted"
+    );
+    let square: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "example.com/v1", "kind": "Gadget", "metadata": {"name": "square"},
+        "spec": {"size": 1, "shape": "square"}
+    }))
+    .unwrap();
+    let created = gadgets
+        .create(&PostParams::default(), &square)
+        .await
+        .unwrap();
+    assert_eq!(
+        created.data["spec"]["shape"], "square",
+        "a given value is kept"
+    );
 
     let strict = PatchParams {
         field_validation: Some(ValidationDirective::Strict),

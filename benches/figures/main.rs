@@ -30,17 +30,17 @@ fn main() {
     }
     let mut failed = Vec::new();
     for (name, run) in SECTIONS {
-        if wanted.is_empty() || wanted.iter().any(|w| w == name) {
-            if let Err(err) = run() {
-                let mut message = err.to_string();
-                let mut source = err.source();
-                while let Some(cause) = source {
-                    message.push_str(&format!(": {cause}"));
-                    source = cause.source();
-                }
-                eprintln!("{name} failed: {message}");
-                failed.push(*name);
+        if (wanted.is_empty() || wanted.iter().any(|w| w == name))
+            && let Err(err) = run()
+        {
+            let mut message = err.to_string();
+            let mut source = err.source();
+            while let Some(cause) = source {
+                message.push_str(&format!(": {cause}"));
+                source = cause.source();
             }
+            eprintln!("{name} failed: {message}");
+            failed.push(*name);
         }
     }
     if !failed.is_empty() {

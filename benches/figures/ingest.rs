@@ -37,17 +37,8 @@ const PYPI: &str = "https://pypi.org/simple";
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
 
-pub fn run() {
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("ingest bench: no tokio runtime: {err}");
-            return;
-        }
-    };
-    if let Err(err) = runtime.block_on(bench()) {
-        eprintln!("ingest bench failed: {err}");
-    }
+pub fn run() -> BenchResult<()> {
+    tokio::runtime::Runtime::new()?.block_on(bench())
 }
 
 struct Counted {

@@ -12,11 +12,7 @@ type Section = fn() -> Result<(), Box<dyn std::error::Error>>;
 
 const SECTIONS: &[(&str, Section)] = &[
     ("apiserver", apiserver::run),
-    // ingest::run still reports its failures by panicking (status 101).
-    ("ingest", || {
-        ingest::run();
-        Ok(())
-    }),
+    ("ingest", ingest::run),
     ("schema", schema::run),
     ("store", store::run),
 ];
@@ -34,10 +30,9 @@ fn main() {
     }
     let mut failed = Vec::new();
     for (name, run) in SECTIONS {
-        if !wanted.is_empty() && !wanted.iter().any(|w| w == name) {
-            continue;
-        }
-        if let Err(err) = run() {
+        if (wanted.is_empty() || wanted.iter().any(|w| w == name))
+            && let Err(err) = run()
+        {
             let mut message = err.to_string();
             let mut source = err.source();
             while let Some(cause) = source {

@@ -264,13 +264,21 @@ async fn argo_stand_in(client: Client, mut stop: watch::Receiver<bool>) {
             }
             _ => continue,
         };
-        let _ = namespaced
-            .patch(
-                &workflow.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(patch),
-            )
-            .await;
+        // Argo retries its writes; so does the stand-in (the API server may inject faults).
+        for _ in 0..100 {
+            match namespaced
+                .patch(
+                    &workflow.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(patch.clone()),
+                )
+                .await
+            {
+                Ok(_) => break,
+                Err(kube::Error::Api(status)) if status.code == 404 => break,
+                Err(_) => continue,
+            }
+        }
     }
 }
 
@@ -666,5 +674,113 @@ async fn a_second_replica_never_writes_while_the_first_leads_and_takes_over_with
     assert!(started.elapsed() < Duration::from_secs(15));
     let _ = standby_stop.send(true);
     let _ = tokio::time::timeout(WAIT, standby).await;
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn throttling_server_errors_and_cut_watches_are_survived_with_nothing_created_twice() {
+    const RESOURCES: usize = 10;
+    let harness = Harness::start(4).await;
+    harness.server.faults().set(apiserver::FaultConfig {
+        throttle_share: 0.1,
+        error_share: 0.1,
+        cut_watches_after: Some(15),
+        ..Default::default()
+    });
+    let runs: Api<SolverRun> = Api::namespaced(harness.client.clone(), "thoth");
+    let names: Vec<String> = (0..RESOURCES).map(|i| format!("faulty-{i}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        // The test's own requests meet the faults too: create until it exists.
+        loop {
+            match runs
+                .create(
+                    &PostParams::default(),
+                    &solver_run(name, &format!("8.{i}.0")),
+                )
+                .await
+            {
+                Ok(_) => break,
+                Err(kube::Error::Api(status)) if status.code == 409 => break,
+                Err(_) => continue,
+            }
+        }
+    }
+    // Await every resource Succeeded through a watch that restarts after cuts and errors.
+    let all_done = async {
+        let stream = watcher(runs.clone(), watcher::Config::default())
+            .default_backoff()
+            .applied_objects();
+        let mut stream = std::pin::pin!(stream);
+        let mut done = std::collections::BTreeSet::new();
+        while done.len() < RESOURCES {
+            match stream.next().await {
+                Some(Ok(run)) => {
+                    if run.status.as_ref().and_then(|s| s.phase) == Some(Phase::Succeeded) {
+                        done.insert(run.name_any());
+                    }
+                }
+                Some(Err(_)) => continue,
+                None => break,
+            }
+        }
+        done.len()
+    };
+    let Ok(done) = tokio::time::timeout(Duration::from_secs(60), all_done).await else {
+        harness.server.faults().clear();
+        let phases: Vec<_> = runs
+            .list(&Default::default())
+            .await
+            .expect("list")
+            .items
+            .into_iter()
+            .map(|r| (r.name_any(), r.status.and_then(|s| s.phase)))
+            .collect();
+        let workflows: Api<Workflow> = Api::namespaced(harness.client.clone(), "thoth-middletier");
+        let wfs: Vec<_> = workflows
+            .list(&Default::default())
+            .await
+            .expect("list")
+            .items
+            .into_iter()
+            .map(|w| {
+                (
+                    w.name_any(),
+                    w.status.and_then(|s| s.phase).map(|p| p.to_string()),
+                )
+            })
+            .collect();
+        panic!("not every resource succeeded despite the faults: {phases:?} {wfs:?}");
+    };
+    assert_eq!(done, RESOURCES);
+    assert!(harness.server.faults().injected_errors() > 0);
+    harness.server.faults().clear();
+    // One Workflow per resource: a retried create found the existing one.
+    let workflows: Api<Workflow> = Api::namespaced(harness.client.clone(), "thoth-middletier");
+    let mut per_resource: BTreeMap<String, usize> = BTreeMap::new();
+    for workflow in workflows
+        .list(&Default::default())
+        .await
+        .expect("list")
+        .items
+    {
+        let owner = workflow
+            .annotations()
+            .get("thoth-station.ninja/resource-name")
+            .cloned()
+            .unwrap_or_default();
+        *per_resource.entry(owner).or_default() += 1;
+    }
+    for name in &names {
+        assert_eq!(per_resource.get(name), Some(&1), "{name}: {per_resource:?}");
+    }
+    for name in &names {
+        let attempts = harness
+            .store
+            .attempts(ResourceKind::SolverRun, "thoth", name)
+            .await
+            .expect("attempts");
+        assert_eq!(attempts.len(), 1, "{name}");
+        assert_eq!(attempts[0].phase, WorkflowPhase::Succeeded, "{name}");
+    }
     harness.stop().await;
 }

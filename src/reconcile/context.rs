@@ -102,6 +102,10 @@ impl Context {
         answer
     }
 
+    pub(crate) fn holds_slot(&self, namespace: &str, workflow: &str) -> bool {
+        self.index().holds(namespace, workflow)
+    }
+
     pub(crate) fn slot_used(&self, namespace: &str, key: &ResourceKey, workflow: &str) {
         self.index().created(namespace, key, workflow);
         self.publish_counts();

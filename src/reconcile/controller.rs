@@ -176,7 +176,15 @@ where
             .as_ref()
             .map_or(0, |t| t.0.as_millisecond()),
     };
-    let (admission, others) = ctx.request_slot(&target, candidate);
+    // A Workflow of this attempt already counted (created, then the status write failed) keeps
+    // its slot; asking again would queue the resource behind its own Workflow.
+    let already_counted =
+        workflow_name(resource, attempt).is_ok_and(|name| ctx.holds_slot(&target, &name));
+    let (admission, others) = if already_counted {
+        (Admission::Admitted, Vec::new())
+    } else {
+        ctx.request_slot(&target, candidate)
+    };
     ctx.wake(others);
     if let Admission::Queued { position } = admission {
         if status.phase != Some(Phase::Queued) {

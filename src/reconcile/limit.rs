@@ -262,6 +262,14 @@ impl AdmissionIndex {
         granted
     }
 
+    /// Whether `workflow` is counted already (created by us or seen active): a resource whose
+    /// Workflow exists needs no second slot, e.g. when its status write failed after the create.
+    pub fn holds(&self, namespace: &str, workflow: &str) -> bool {
+        self.namespaces
+            .get(namespace)
+            .is_some_and(|ns| ns.workflows.contains_key(workflow))
+    }
+
     /// Leadership was lost: grants and queue places are the leader's business; keep only what
     /// the watch shows, so a later leadership starts from the cluster's state.
     pub fn drop_claims(&mut self) {
@@ -486,6 +494,18 @@ mod tests {
         let granted = index.relist_done(now);
         assert_eq!(names(&granted), ["w2", "w3"]);
         assert_eq!(index.counts()[NS].active, 4);
+    }
+
+    #[test]
+    fn a_workflow_already_counted_is_held_and_needs_no_second_slot() {
+        let mut index = index(1);
+        let now = Instant::now();
+        index.request(NS, candidate("a", 1, 1), now);
+        index.created(NS, &key("a"), "wf-a");
+        assert!(index.holds(NS, "wf-a"));
+        assert!(!index.holds(NS, "wf-b"));
+        index.observe(NS, "wf-a", false, now);
+        assert!(!index.holds(NS, "wf-a"));
     }
 
     #[test]

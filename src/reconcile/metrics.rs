@@ -71,6 +71,23 @@ impl Default for ControllerMetrics {
 }
 
 impl ControllerMetrics {
+    /// Workflows this replica created, all kinds together.
+    pub fn workflows_created_total(&self) -> u64 {
+        ["SolverRun", "SecurityIndicatorRun", "AdviceRequest"]
+            .into_iter()
+            .map(|kind| {
+                self.workflows_created
+                    .get_or_create(&KindLabels { kind })
+                    .get()
+            })
+            .sum()
+    }
+
+    /// Whether this replica holds the Lease (and so may write).
+    pub fn is_leader(&self) -> bool {
+        self.leader.get() == 1
+    }
+
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
             "reconciles",

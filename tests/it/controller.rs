@@ -50,7 +50,23 @@ fn start_operator(
     client: Client,
     store: Store,
     limit: usize,
+    stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    start_replica(
+        client,
+        store,
+        limit,
+        stop,
+        Arc::new(ControllerMetrics::default()),
+    )
+}
+
+fn start_replica(
+    client: Client,
+    store: Store,
+    limit: usize,
     mut stop: watch::Receiver<bool>,
+    metrics: Arc<ControllerMetrics>,
 ) -> tokio::task::JoinHandle<()> {
     let config = operator_config(limit);
     tokio::spawn(async move {
@@ -61,7 +77,7 @@ fn start_operator(
             client,
             store,
             config,
-            Arc::new(ControllerMetrics::default()),
+            metrics,
             Default::default(),
             shutdown,
         )
@@ -76,6 +92,7 @@ struct Harness {
     store: Store,
     _db: TestDatabase,
     stop: watch::Sender<bool>,
+    standin_stop: watch::Sender<bool>,
     operator: tokio::task::JoinHandle<()>,
 }
 
@@ -112,7 +129,8 @@ impl Harness {
         .await
         .expect("store");
         let (stop, stop_rx) = watch::channel(false);
-        tokio::spawn(argo_stand_in(client.clone(), stop_rx.clone()));
+        let (standin_stop, standin_rx) = watch::channel(false);
+        tokio::spawn(argo_stand_in(client.clone(), standin_rx));
         let operator = start_operator(client.clone(), store.clone(), limit, stop_rx.clone());
         Self {
             server,
@@ -120,11 +138,13 @@ impl Harness {
             store,
             _db: db,
             stop,
+            standin_stop,
             operator,
         }
     }
 
     async fn stop(self) {
+        let _ = self.standin_stop.send(true);
         let _ = self.stop.send(true);
         let _ = tokio::time::timeout(WAIT, self.operator).await;
         self.server.shutdown().await;
@@ -244,13 +264,21 @@ async fn argo_stand_in(client: Client, mut stop: watch::Receiver<bool>) {
             }
             _ => continue,
         };
-        let _ = namespaced
-            .patch(
-                &workflow.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(patch),
-            )
-            .await;
+        // Argo retries its writes; so does the stand-in (the API server may inject faults).
+        for _ in 0..100 {
+            match namespaced
+                .patch(
+                    &workflow.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(patch.clone()),
+                )
+                .await
+            {
+                Ok(_) => break,
+                Err(kube::Error::Api(status)) if status.code == 404 => break,
+                Err(_) => continue,
+            }
+        }
     }
 }
 
@@ -278,7 +306,8 @@ async fn await_phase(api: &Api<SolverRun>, name: &str, phase: Phase) -> SolverRu
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_solver_run_becomes_a_workflow_whose_success_reaches_status_store_and_outbox() {
+async fn a_solver_run_becomes_a_workflow_whose_success_reaches_status_store_outbox_and_the_next_link()
+ {
     let harness = Harness::start(10).await;
     let runs: Api<SolverRun> = Api::namespaced(harness.client.clone(), "thoth");
     runs.create(&PostParams::default(), &solver_run("pyyaml-5-3-1", "5.3.1"))
@@ -334,6 +363,29 @@ async fn a_solver_run_becomes_a_workflow_whose_success_reaches_status_store_and_
         .expect("outcome read")
         .expect("outcome recorded");
     assert_eq!(outcome.status, SolverStatus::Success);
+
+    // The follow-up message is in the outbox (same transaction as the outcome)...
+    let outbox = harness
+        .store
+        .claim_outbox(10, Duration::from_secs(60))
+        .await
+        .expect("outbox");
+    assert_eq!(outbox.len(), 1, "{outbox:?}");
+    assert_eq!(outbox[0].topic, "thoth.solver.solved-package");
+    assert_eq!(outbox[0].payload["package_name"], "pyyaml");
+    assert_eq!(outbox[0].payload["package_version"], "5.3.1");
+    assert_eq!(outbox[0].payload["solver"], "solver-rhel-8-py38");
+    // ...and the next link of the chain exists: a SecurityIndicatorRun for the solved version.
+    let security: Api<thoth_operator::api::SecurityIndicatorRun> =
+        Api::namespaced(harness.client.clone(), "thoth");
+    let chained = security
+        .list(&Default::default())
+        .await
+        .expect("list")
+        .items;
+    assert_eq!(chained.len(), 1);
+    assert_eq!(chained[0].spec.package_name, "pyyaml");
+    assert_eq!(chained[0].spec.package_version, "5.3.1");
 
     // Events were published on the resource.
     let events: Api<k8s_openapi::api::events::v1::Event> =
@@ -563,5 +615,172 @@ async fn deleting_a_resource_records_releases_and_deletes_its_workflow_in_the_ot
         .expect("attempts");
     assert_eq!(attempts.len(), 1);
     assert_eq!(attempts[0].phase, WorkflowPhase::Error);
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_second_replica_never_writes_while_the_first_leads_and_takes_over_within_fifteen_seconds()
+{
+    let mut harness = Harness::start(10).await;
+    let runs: Api<SolverRun> = Api::namespaced(harness.client.clone(), "thoth");
+    // The first replica leads once it has reconciled something.
+    runs.create(&PostParams::default(), &solver_run("leader-a", "7.0.0"))
+        .await
+        .expect("created");
+    await_phase(&runs, "leader-a", Phase::Succeeded).await;
+    let standby_metrics = Arc::new(ControllerMetrics::default());
+    let (standby_stop, standby_rx) = watch::channel(false);
+    let standby = start_replica(
+        harness.client.clone(),
+        harness.store.clone(),
+        10,
+        standby_rx,
+        standby_metrics.clone(),
+    );
+    for i in 0..3 {
+        runs.create(
+            &PostParams::default(),
+            &solver_run(&format!("leader-b-{i}"), &format!("7.1.{i}")),
+        )
+        .await
+        .expect("created");
+    }
+    for i in 0..3 {
+        await_phase(&runs, &format!("leader-b-{i}"), Phase::Succeeded).await;
+    }
+    assert!(!standby_metrics.is_leader());
+    assert_eq!(standby_metrics.workflows_created_total(), 0);
+
+    // The leader goes away; the standby takes over and finishes new work within 15 s.
+    harness.stop_operator().await;
+    let started = std::time::Instant::now();
+    runs.create(&PostParams::default(), &solver_run("leader-c", "7.2.0"))
+        .await
+        .expect("created");
+    let condition = |run: Option<&SolverRun>| {
+        run.and_then(|r| r.status.as_ref())
+            .and_then(|s| s.phase)
+            .is_some_and(|p| p == Phase::Succeeded)
+    };
+    tokio::time::timeout(
+        Duration::from_secs(15),
+        kube::runtime::wait::await_condition(runs.clone(), "leader-c", condition),
+    )
+    .await
+    .expect("the standby took over within 15 s")
+    .expect("watch works");
+    assert!(standby_metrics.is_leader());
+    assert!(standby_metrics.workflows_created_total() >= 1);
+    assert!(started.elapsed() < Duration::from_secs(15));
+    let _ = standby_stop.send(true);
+    let _ = tokio::time::timeout(WAIT, standby).await;
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn throttling_server_errors_and_cut_watches_are_survived_with_nothing_created_twice() {
+    const RESOURCES: usize = 10;
+    let harness = Harness::start(4).await;
+    harness.server.faults().set(apiserver::FaultConfig {
+        throttle_share: 0.1,
+        error_share: 0.1,
+        cut_watches_after: Some(15),
+        ..Default::default()
+    });
+    let runs: Api<SolverRun> = Api::namespaced(harness.client.clone(), "thoth");
+    let names: Vec<String> = (0..RESOURCES).map(|i| format!("faulty-{i}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        // The test's own requests meet the faults too: create until it exists.
+        loop {
+            match runs
+                .create(
+                    &PostParams::default(),
+                    &solver_run(name, &format!("8.{i}.0")),
+                )
+                .await
+            {
+                Ok(_) => break,
+                Err(kube::Error::Api(status)) if status.code == 409 => break,
+                Err(_) => continue,
+            }
+        }
+    }
+    // Await every resource Succeeded through a watch that restarts after cuts and errors.
+    let all_done = async {
+        let stream = watcher(runs.clone(), watcher::Config::default())
+            .default_backoff()
+            .applied_objects();
+        let mut stream = std::pin::pin!(stream);
+        let mut done = std::collections::BTreeSet::new();
+        while done.len() < RESOURCES {
+            match stream.next().await {
+                Some(Ok(run)) => {
+                    if run.status.as_ref().and_then(|s| s.phase) == Some(Phase::Succeeded) {
+                        done.insert(run.name_any());
+                    }
+                }
+                Some(Err(_)) => continue,
+                None => break,
+            }
+        }
+        done.len()
+    };
+    let Ok(done) = tokio::time::timeout(Duration::from_secs(60), all_done).await else {
+        harness.server.faults().clear();
+        let phases: Vec<_> = runs
+            .list(&Default::default())
+            .await
+            .expect("list")
+            .items
+            .into_iter()
+            .map(|r| (r.name_any(), r.status.and_then(|s| s.phase)))
+            .collect();
+        let workflows: Api<Workflow> = Api::namespaced(harness.client.clone(), "thoth-middletier");
+        let wfs: Vec<_> = workflows
+            .list(&Default::default())
+            .await
+            .expect("list")
+            .items
+            .into_iter()
+            .map(|w| {
+                (
+                    w.name_any(),
+                    w.status.and_then(|s| s.phase).map(|p| p.to_string()),
+                )
+            })
+            .collect();
+        panic!("not every resource succeeded despite the faults: {phases:?} {wfs:?}");
+    };
+    assert_eq!(done, RESOURCES);
+    assert!(harness.server.faults().injected_errors() > 0);
+    harness.server.faults().clear();
+    // One Workflow per resource: a retried create found the existing one.
+    let workflows: Api<Workflow> = Api::namespaced(harness.client.clone(), "thoth-middletier");
+    let mut per_resource: BTreeMap<String, usize> = BTreeMap::new();
+    for workflow in workflows
+        .list(&Default::default())
+        .await
+        .expect("list")
+        .items
+    {
+        let owner = workflow
+            .annotations()
+            .get("thoth-station.ninja/resource-name")
+            .cloned()
+            .unwrap_or_default();
+        *per_resource.entry(owner).or_default() += 1;
+    }
+    for name in &names {
+        assert_eq!(per_resource.get(name), Some(&1), "{name}: {per_resource:?}");
+    }
+    for name in &names {
+        let attempts = harness
+            .store
+            .attempts(ResourceKind::SolverRun, "thoth", name)
+            .await
+            .expect("attempts");
+        assert_eq!(attempts.len(), 1, "{name}");
+        assert_eq!(attempts[0].phase, WorkflowPhase::Succeeded, "{name}");
+    }
     harness.stop().await;
 }

@@ -6,11 +6,14 @@
 //! custom resource types, `sandbox` (feature `sandbox`) the embedded test and
 //! demo infrastructure, `cli` the command line.
 
+pub mod admission;
 pub mod api;
 pub mod cli;
+pub mod ingest;
 pub mod messages;
 pub mod package;
 pub mod reconcile;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod store;
+pub mod telemetry;

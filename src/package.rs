@@ -317,6 +317,81 @@ mod tests {
     }
 
     #[test]
+    fn lengths_up_to_each_limit_are_accepted() {
+        let name = "a".repeat(MAX_PACKAGE_NAME_LEN);
+        assert_eq!(PackageName::parse(&name).unwrap().as_str(), name);
+        let version = "1".repeat(MAX_PACKAGE_VERSION_LEN);
+        assert_eq!(PackageVersion::parse(&version).unwrap().as_str(), version);
+        assert_eq!(
+            PackageVersion::parse(&format!("{version}1")),
+            Err(PackageError::VersionTooLong(format!("{version}1")))
+        );
+        let prefix = "https://example.com/";
+        let url = format!("{prefix}{}", "a".repeat(MAX_INDEX_URL_LEN - prefix.len()));
+        assert_eq!(IndexUrl::parse(&url).unwrap().as_str(), url);
+        assert!(matches!(
+            IndexUrl::parse(&format!("{url}a")),
+            Err(PackageError::IndexUrlTooLong(_))
+        ));
+    }
+
+    #[test]
+    fn the_canonical_form_is_what_every_spelling_prints_and_serialises_as() {
+        let name = PackageName::parse("Ruamel.YAML").unwrap();
+        let version = PackageVersion::parse(" 0.17.21 ").unwrap();
+        let index = IndexUrl::parse("https://pypi.python.org/simple/").unwrap();
+        assert_eq!(name.to_string(), "ruamel-yaml");
+        assert_eq!(version.to_string(), "0.17.21");
+        assert_eq!(index.to_string(), "https://pypi.org/simple");
+        assert_eq!(String::from(name.clone()), "ruamel-yaml");
+        assert_eq!(String::from(version.clone()), "0.17.21");
+        assert_eq!(String::from(index.clone()), "https://pypi.org/simple");
+        let json = serde_json::json!(["ruamel_yaml", "0.17.21", "https://PYPI.org/simple"]);
+        let (n, v, i): (PackageName, PackageVersion, IndexUrl) =
+            serde_json::from_value(json).unwrap();
+        assert_eq!((&n, &v, &i), (&name, &version, &index));
+        assert_eq!(
+            serde_json::to_value((&n, &v, &i)).unwrap(),
+            serde_json::json!(["ruamel-yaml", "0.17.21", "https://pypi.org/simple"])
+        );
+        for bad in [
+            serde_json::json!(["-x", "1", "https://pypi.org/simple"]),
+            serde_json::json!(["x", "1;", "https://pypi.org/simple"]),
+            serde_json::json!(["x", "1", "ftp://pypi.org/simple"]),
+        ] {
+            assert!(
+                serde_json::from_value::<(PackageName, PackageVersion, IndexUrl)>(bad.clone())
+                    .is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_index_url_keeps_its_query_and_a_bare_host_loses_its_slash() {
+        for (raw, canonical) in [
+            ("https://example.com/", "https://example.com"),
+            ("https://example.com", "https://example.com"),
+            (
+                "https://example.com/?token=x",
+                "https://example.com/?token=x",
+            ),
+            ("https://example.com/simple//", "https://example.com/simple"),
+            (
+                "https://example.com/simple/#top",
+                "https://example.com/simple",
+            ),
+            (
+                "  http://Example.COM:80/simple ",
+                "http://example.com/simple",
+            ),
+        ] {
+            assert_eq!(IndexUrl::parse(raw).unwrap().as_str(), canonical, "{raw}");
+        }
+        assert_eq!(IndexUrl::parse("  "), Err(PackageError::EmptyIndexUrl));
+    }
+
+    #[test]
     fn other_indexes_are_kept_and_checked() {
         assert_eq!(
             IndexUrl::parse(

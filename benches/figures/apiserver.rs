@@ -40,7 +40,7 @@ fn object(name: &str, n: usize) -> DynamicObject {
     .expect("bench object")
 }
 
-pub fn run() {
+pub fn run() -> Result<(), Box<dyn std::error::Error>> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -87,6 +87,11 @@ pub fn run() {
 
         let started = Instant::now();
         let listed = api.list(&ListParams::default()).await.expect("list");
+        assert_eq!(
+            listed.items.len(),
+            2 * CREATES,
+            "every created object is listed"
+        );
         report(
             "objects listed in one list",
             listed.items.len(),
@@ -143,6 +148,7 @@ pub fn run() {
         );
         server.shutdown().await;
     });
+    Ok(())
 }
 
 fn report(what: &str, count: usize, took: Duration) {

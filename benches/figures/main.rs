@@ -1,12 +1,18 @@
 //! Benchmarks that print figures: `cargo bench --bench figures -- [SECTION...]`.
-//! Each section is a module with `run()`; without a section, all run.
+//! Each section is a module with `run()`; without a section, all run. A section that fails (no
+//! PostgreSQL, a failed write, fewer rows written than timed) makes the run exit with status 1
+//! after the other sections ran; a panic ends it at once with Rust's status 101.
 
 mod apiserver;
+mod ingest;
 mod schema;
 mod store;
 
-const SECTIONS: &[(&str, fn())] = &[
+type Section = fn() -> Result<(), Box<dyn std::error::Error>>;
+
+const SECTIONS: &[(&str, Section)] = &[
     ("apiserver", apiserver::run),
+    ("ingest", ingest::run),
     ("schema", schema::run),
     ("store", store::run),
 ];
@@ -22,9 +28,23 @@ fn main() {
         eprintln!("unknown section {unknown:?}; known: {}", known.join(", "));
         std::process::exit(2);
     }
+    let mut failed = Vec::new();
     for (name, run) in SECTIONS {
         if wanted.is_empty() || wanted.iter().any(|w| w == name) {
-            run();
+            if let Err(err) = run() {
+                let mut message = err.to_string();
+                let mut source = err.source();
+                while let Some(cause) = source {
+                    message.push_str(&format!(": {cause}"));
+                    source = cause.source();
+                }
+                eprintln!("{name} failed: {message}");
+                failed.push(*name);
+            }
         }
+    }
+    if !failed.is_empty() {
+        eprintln!("failed sections: {}", failed.join(", "));
+        std::process::exit(1);
     }
 }

@@ -25,21 +25,26 @@ const BATCH: usize = 1_000;
 const ONE_BY_ONE: usize = 1_000;
 const SOLVER: &str = "solver-fedora-38-py311";
 
-pub fn run() {
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("store bench: no tokio runtime: {err}");
-            return;
-        }
-    };
-    if let Err(err) = runtime.block_on(bench()) {
-        eprintln!("store bench failed: {err}");
-    }
+type BenchResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+pub fn run() -> BenchResult {
+    tokio::runtime::Runtime::new()?.block_on(bench())
 }
 
-fn rate(rows: usize, started: Instant) -> f64 {
-    rows as f64 / started.elapsed().as_secs_f64()
+/// Refuses a phase that did not write as many rows as it was given, by the counts the store or the
+/// server returned: no figure may stand for work that did not happen.
+fn check(what: &str, expected: usize, done: u64) -> BenchResult {
+    if done != expected as u64 {
+        return Err(format!("{what}: {done} rows written, expected {expected}").into());
+    }
+    Ok(())
+}
+
+/// Rows per second since `started`, once [`check`] says all `expected` rows were written.
+fn rate(what: &str, expected: usize, done: u64, started: Instant) -> BenchResult<f64> {
+    let elapsed = started.elapsed().as_secs_f64();
+    check(what, expected, done)?;
+    Ok(done as f64 / elapsed)
 }
 
 /// Per-statement figures of one phase: the statistics gathered since `before`.
@@ -68,7 +73,7 @@ fn report(what: &str, batched: f64, copy: f64, one_by_one: f64) {
     );
 }
 
-fn keys(prefix: &str) -> Result<Vec<VersionKey>, Box<dyn std::error::Error>> {
+fn keys(prefix: &str) -> BenchResult<Vec<VersionKey>> {
     let index = IndexUrl::parse("https://pypi.org/simple")?;
     (0..ROWS)
         .map(|i| {
@@ -113,12 +118,12 @@ fn copy_rows<'a>(rows: impl Iterator<Item = Vec<Option<&'a str>>>) -> String {
     out
 }
 
-async fn copy_in(pool: &PgPool, statement: &str, data: String) -> Result<(), sqlx::Error> {
+/// Runs a COPY .. FROM STDIN; returns the rows the server says it copied.
+async fn copy_in(pool: &PgPool, statement: &str, data: String) -> Result<u64, sqlx::Error> {
     let mut conn = pool.acquire().await?;
     let mut copy = conn.copy_in_raw(statement).await?;
     copy.send(data.into_bytes()).await?;
-    copy.finish().await?;
-    Ok(())
+    copy.finish().await
 }
 
 fn ledger_rows(offset_base: i64, count: usize) -> Vec<LedgerEntry> {
@@ -139,30 +144,37 @@ fn ledger_rows(offset_base: i64, count: usize) -> Vec<LedgerEntry> {
         .collect()
 }
 
-async fn bench_ledger(store: &Store, pool: &PgPool) -> Result<(), Box<dyn std::error::Error>> {
+async fn bench_ledger(store: &Store, pool: &PgPool) -> BenchResult {
     let rows = ledger_rows(0, ROWS);
     // Untimed warm-up through the same call: the pool opens its connections and prepares the
     // statement here, as the COPY side's connection is already open when its clock starts.
-    store
+    let warm_up = store
         .record_ledger(&ledger_rows(ROWS as i64 * 100, BATCH))
         .await?;
+    check("ledger warm-up", BATCH, warm_up)?;
     let before = store.query_stats();
     let started = Instant::now();
+    let mut written = 0;
     for chunk in rows.chunks(BATCH) {
-        store.record_ledger(chunk).await?;
+        written += store.record_ledger(chunk).await?;
     }
-    let batched = rate(ROWS, started);
+    let batched = rate("ledger batched", ROWS, written, started)?;
     report_phase(store, "ledger batched", &before);
 
     sqlx::query("TRUNCATE message_ledger").execute(pool).await?;
+    let resources: Vec<&ResourceRef> = rows
+        .iter()
+        .map(|r| match &r.fate {
+            Fate::Created(resource) => Ok(resource),
+            other => Err(format!("ledger COPY: a row with fate {other:?}")),
+        })
+        .collect::<Result<_, _>>()?;
     let started = Instant::now();
     let partitions: Vec<String> = rows.iter().map(|r| r.partition.to_string()).collect();
     let offsets: Vec<String> = rows.iter().map(|r| r.offset.to_string()).collect();
     let received: Vec<String> = rows.iter().map(|r| r.received_at.to_rfc3339()).collect();
     let data = copy_rows(rows.iter().enumerate().map(|(i, r)| {
-        let Fate::Created(resource) = &r.fate else {
-            return vec![];
-        };
+        let resource = resources[i];
         vec![
             Some(r.topic.as_str()),
             Some(partitions[i].as_str()),
@@ -178,30 +190,34 @@ async fn bench_ledger(store: &Store, pool: &PgPool) -> Result<(), Box<dyn std::e
             None,
         ]
     }));
-    copy_in(
+    let copied = copy_in(
         pool,
         "COPY message_ledger (topic, kafka_partition, kafka_offset, message_type, message_version, \
          received_at, fate, resource_kind, resource_namespace, resource_name, flag, reason) FROM STDIN",
         data,
     )
     .await?;
-    let copy = rate(ROWS, started);
+    let copy = rate("ledger COPY", ROWS, copied, started)?;
 
     let singles = ledger_rows(ROWS as i64 * 10, ONE_BY_ONE);
     let started = Instant::now();
+    let mut written = 0;
     for row in &singles {
-        store.record_ledger(std::slice::from_ref(row)).await?;
+        written += store.record_ledger(std::slice::from_ref(row)).await?;
     }
-    report("ledger", batched, copy, rate(ONE_BY_ONE, started));
+    let one_by_one = rate("ledger one by one", ONE_BY_ONE, written, started)?;
+    report("ledger", batched, copy, one_by_one);
     Ok(())
 }
 
-async fn bench_outcomes(store: &Store, pool: &PgPool) -> Result<(), Box<dyn std::error::Error>> {
+async fn bench_outcomes(store: &Store, pool: &PgPool) -> BenchResult {
     let versions = keys("solved")?;
     // Versions are known before they are solved (package releases, unresolved messages).
+    let mut known = 0;
     for chunk in versions.chunks(BATCH) {
-        store.ensure_versions(chunk).await?;
+        known += store.ensure_versions(chunk).await?;
     }
+    check("solved versions", ROWS, known)?;
     let outcomes: Vec<SolverOutcome> = versions
         .iter()
         .enumerate()
@@ -224,13 +240,15 @@ async fn bench_outcomes(store: &Store, pool: &PgPool) -> Result<(), Box<dyn std:
             ..o.clone()
         })
         .collect();
-    store.record_solver_outcomes(&warm_up).await?;
+    let warmed = store.record_solver_outcomes(&warm_up).await?;
+    check("solver outcomes warm-up", BATCH, warmed)?;
     let before = store.query_stats();
     let started = Instant::now();
+    let mut written = 0;
     for chunk in outcomes.chunks(BATCH) {
-        store.record_solver_outcomes(chunk).await?;
+        written += store.record_solver_outcomes(chunk).await?;
     }
-    let batched = rate(ROWS, started);
+    let batched = rate("solver outcomes batched", ROWS, written, started)?;
     report_phase(store, "solver outcomes batched", &before);
 
     let ids: Vec<(i64, String, String)> =
@@ -246,17 +264,16 @@ async fn bench_outcomes(store: &Store, pool: &PgPool) -> Result<(), Box<dyn std:
         .map(|o| {
             let id = id_of
                 .get(&(o.version.name.to_string(), o.version.version.to_string()))
-                .copied()
-                .unwrap_or_default();
-            [
+                .ok_or_else(|| format!("solver outcomes COPY: no row for {}", o.version))?;
+            Ok([
                 id.to_string(),
                 o.duration
                     .map(|d| d.num_milliseconds())
                     .unwrap_or(0)
                     .to_string(),
-            ]
+            ])
         })
-        .collect();
+        .collect::<Result<_, String>>()?;
     let data = copy_rows(outcomes.iter().zip(&fields).map(|(o, f)| {
         vec![
             Some(f[0].as_str()),
@@ -266,30 +283,34 @@ async fn bench_outcomes(store: &Store, pool: &PgPool) -> Result<(), Box<dyn std:
             Some(f[1].as_str()),
         ]
     }));
-    copy_in(
+    let copied = copy_in(
         pool,
         "COPY solver_outcome (version_id, solver_name, status, document_id, duration_ms) FROM STDIN",
         data,
     )
     .await?;
-    let copy = rate(ROWS, started);
+    let copy = rate("solver outcomes COPY", ROWS, copied, started)?;
 
     sqlx::query("TRUNCATE solver_outcome").execute(pool).await?;
     let started = Instant::now();
+    let mut written = 0;
     for outcome in &outcomes[..ONE_BY_ONE] {
-        store
+        written += store
             .record_solver_outcomes(std::slice::from_ref(outcome))
             .await?;
     }
-    report("solver outcomes", batched, copy, rate(ONE_BY_ONE, started));
+    let one_by_one = rate("solver outcomes one by one", ONE_BY_ONE, written, started)?;
+    report("solver outcomes", batched, copy, one_by_one);
     Ok(())
 }
 
-async fn bench_flags(store: &Store, pool: &PgPool) -> Result<(), Box<dyn std::error::Error>> {
+async fn bench_flags(store: &Store, pool: &PgPool) -> BenchResult {
     let versions = keys("flagged")?;
+    let mut known = 0;
     for chunk in versions.chunks(BATCH) {
-        store.ensure_versions(chunk).await?;
+        known += store.ensure_versions(chunk).await?;
     }
+    check("flagged versions", ROWS, known)?;
     let updates: Vec<FlagUpdate> = versions
         .iter()
         .map(|v| FlagUpdate {
@@ -307,13 +328,14 @@ async fn bench_flags(store: &Store, pool: &PgPool) -> Result<(), Box<dyn std::er
             value: true,
         })
         .collect();
-    store.set_flags(&warm_up).await?;
+    check("flag warm-up", 0, store.set_flags(&warm_up).await?)?;
     let before = store.query_stats();
     let started = Instant::now();
+    let mut changed = 0;
     for chunk in updates.chunks(BATCH) {
-        store.set_flags(chunk).await?;
+        changed += store.set_flags(chunk).await?;
     }
-    let batched = rate(ROWS, started);
+    let batched = rate("flag updates batched", ROWS, changed, started)?;
     report_phase(store, "flag updates batched", &before);
 
     // The ceiling for an update: COPY the same rows into a staging table, then one join UPDATE.
@@ -339,29 +361,33 @@ async fn bench_flags(store: &Store, pool: &PgPool) -> Result<(), Box<dyn std::er
         .copy_in_raw("COPY flag_staging (url, name, version, value) FROM STDIN")
         .await?;
     copy.send(data.into_bytes()).await?;
-    copy.finish().await?;
-    sqlx::query(
+    let staged = copy.finish().await?;
+    let updated = sqlx::query(
         "UPDATE package_version v SET is_missing = s.value, updated_at = now()
          FROM flag_staging s JOIN package_index i ON i.url = s.url
          WHERE v.index_id = i.id AND v.package_name = s.name AND v.package_version = s.version",
     )
     .execute(&mut *tx)
-    .await?;
+    .await?
+    .rows_affected();
     tx.commit().await?;
-    let copy = rate(ROWS, started);
+    check("flag updates COPY", ROWS, staged)?;
+    let copy = rate("flag updates COPY + UPDATE", ROWS, updated, started)?;
 
     sqlx::query("UPDATE package_version SET is_missing = false")
         .execute(pool)
         .await?;
     let started = Instant::now();
+    let mut changed = 0;
     for update in &updates[..ONE_BY_ONE] {
-        store.set_flags(std::slice::from_ref(update)).await?;
+        changed += store.set_flags(std::slice::from_ref(update)).await?;
     }
-    report("flag updates", batched, copy, rate(ONE_BY_ONE, started));
+    let one_by_one = rate("flag updates one by one", ONE_BY_ONE, changed, started)?;
+    report("flag updates", batched, copy, one_by_one);
     Ok(())
 }
 
-async fn bench() -> Result<(), Box<dyn std::error::Error>> {
+async fn bench() -> BenchResult {
     let db = TestDatabase::create().await?;
     if std::env::var("STORE_BENCH_EXPLAIN").is_ok() {
         let admin = PgPool::connect_with(db.options.clone()).await?;

@@ -6,6 +6,16 @@
 mod apiserver;
 mod crd;
 mod db;
+mod dead_letters;
+pub mod index;
+pub mod publish;
+pub mod trace;
+
+pub use index::IndexCommand;
+pub use publish::{KafkaArgs, PublishArgs};
+pub use trace::{OutputFormat, Trace, TraceArgs};
+pub mod retry;
+pub mod run;
 
 use std::process::ExitCode;
 
@@ -80,6 +90,29 @@ pub enum Command {
     /// CustomResourceDefinitions (unless --empty) and writes a kubeconfig that kubectl
     /// and kube-rs can use: `KUBECONFIG=FILE kubectl get crds`.
     Apiserver(apiserver::ApiserverArgs),
+    /// Manage the package indexes messages may create work for.
+    ///
+    /// A message naming an unregistered index is dead-lettered; one naming a disabled
+    /// index is recorded as skipped. Store settings as for `migrate`.
+    Index {
+        #[command(subcommand)]
+        command: IndexCommand,
+    },
+    /// Send one Thoth message, validated against the catalogue first.
+    ///
+    /// Fields as `--set FIELD=VALUE` (JSON values, or strings), or a JSON object on
+    /// standard input; the envelope is filled in. Waits for the broker's acknowledgement.
+    Publish(PublishArgs),
+    /// Show what happened to a message or a package: ledger rows, resources, Workflow
+    /// attempts, outcomes and follow-up messages.
+    Trace(TraceArgs),
+    /// List the dead-letter topic, or send chosen dead letters back to their original topic.
+    DeadLetters(dead_letters::DeadLettersArgs),
+    /// Run the operator: migrate the store, serve /metrics /healthz /readyz, reconcile SolverRuns,
+    /// SecurityIndicatorRuns and AdviceRequests into Argo Workflows until SIGTERM.
+    Run(Box<run::RunArgs>),
+    /// Start a new attempt of a Failed or Errored resource (sets its retry annotation).
+    Retry(retry::RetryArgs),
 }
 
 pub async fn main() -> ExitCode {
@@ -115,5 +148,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Db { command } => db::run(command).await,
         #[cfg(feature = "sandbox")]
         Command::Apiserver(args) => apiserver::serve(args).await,
+        Command::Index { command } => index::run(command).await,
+        Command::Publish(args) => publish::run(args).await,
+        Command::Trace(args) => trace::run(args).await,
+        Command::DeadLetters(args) => dead_letters::run(args).await,
+        Command::Run(args) => run::run(*args).await,
+        Command::Retry(args) => retry::run(args).await,
     }
 }

@@ -237,8 +237,82 @@ mod tests {
     }
 
     #[test]
+    fn an_identifier_of_exactly_the_limit_is_accepted() {
+        let longest = "a".repeat(MAX_IDENTIFIER_LEN);
+        assert_eq!(
+            InspectionId::parse("inspection_id", &longest)
+                .unwrap()
+                .as_str(),
+            longest
+        );
+        let err = InspectionId::parse("inspection_id", &format!("{longest}a")).unwrap_err();
+        assert_eq!(err.field, "inspection_id");
+        assert_eq!(
+            JobId::parse("job_id", "adviser-1").unwrap().to_string(),
+            "adviser-1"
+        );
+    }
+
+    #[test]
+    fn an_absent_job_id_is_none_and_a_present_one_is_checked() {
+        assert_eq!(optional_job_id(None), Ok(None));
+        assert_eq!(
+            optional_job_id(Some("adviser-1"))
+                .unwrap()
+                .unwrap()
+                .as_str(),
+            "adviser-1"
+        );
+        assert_eq!(
+            optional_job_id(Some("Adviser")).unwrap_err().field,
+            "job_id"
+        );
+    }
+
+    #[test]
+    fn urls_must_be_http() {
+        assert_eq!(
+            http_url("url", " https://github.com/thoth-station/adviser ")
+                .unwrap()
+                .as_str(),
+            "https://github.com/thoth-station/adviser"
+        );
+        assert!(http_url("url", "http://example.com").is_ok());
+        for bad in ["git@github.com:x/y.git", "ssh://github.com/x", "not a url"] {
+            assert_eq!(http_url("url", bad).unwrap_err().field, "url", "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_release_names_the_field_it_refuses() {
+        let release =
+            PackageRelease::from_fields("Flask", "2.0.1", "https://pypi.org/simple/").unwrap();
+        assert_eq!(
+            (
+                release.name.as_str(),
+                release.version.as_str(),
+                release.index.as_str()
+            ),
+            ("flask", "2.0.1", "https://pypi.org/simple")
+        );
+        for ((name, version, index), field) in [
+            (("-x", "1", "https://pypi.org/simple"), "package_name"),
+            (("x", "1;", "https://pypi.org/simple"), "package_version"),
+            (("x", "1", "pypi.org"), "index_url"),
+        ] {
+            let err = PackageRelease::from_fields(name, version, index).unwrap_err();
+            assert_eq!(err.field, field);
+            assert!(
+                err.to_string().starts_with(&format!("field `{field}`: ")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
     fn sensitive_values_are_not_debug_printed() {
         let secret = Sensitive::new("hunter2");
+        assert_eq!(secret.expose(), "hunter2");
         assert!(!format!("{secret:?}").contains("hunter2"));
         assert_eq!(serde_json::to_string(&secret).unwrap(), "\"hunter2\"");
     }

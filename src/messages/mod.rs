@@ -24,5 +24,7 @@ pub use fields::{
 };
 pub use package_messages::*;
 pub use parse::{DEFAULT_MAX_BODY_BYTES, Message, ParseConfig, ParseError, parse};
-pub use topics::{DEPLOYMENT_NAME_ENV, TopicMatch, TopicPrefix, TopicPrefixError};
+pub use topics::{
+    DEAD_LETTER_BASE_TOPIC, DEPLOYMENT_NAME_ENV, TopicMatch, TopicPrefix, TopicPrefixError,
+};
 pub use trigger_messages::*;

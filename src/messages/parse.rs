@@ -639,6 +639,118 @@ mod tests {
     }
 
     #[test]
+    fn a_body_of_exactly_the_limit_is_parsed() {
+        let body = solved_json().to_string().into_bytes();
+        let at_limit = ParseConfig {
+            max_body_bytes: body.len(),
+            ..ParseConfig::default()
+        };
+        assert!(parse(SOLVED, &body, &at_limit).is_ok());
+        let below = ParseConfig {
+            max_body_bytes: body.len() - 1,
+            ..ParseConfig::default()
+        };
+        let err = parse(SOLVED, &body, &below).unwrap_err();
+        assert_eq!(
+            err,
+            ParseError::OversizedBody {
+                topic: SOLVED.into(),
+                size: body.len(),
+                limit: body.len() - 1
+            }
+        );
+    }
+
+    #[test]
+    fn every_error_names_its_topic_and_once_known_its_type() {
+        let config = ParseConfig::default();
+        let body = solved_json().to_string().into_bytes();
+        let oversized = parse(
+            SOLVED,
+            &body,
+            &ParseConfig {
+                max_body_bytes: 1,
+                ..ParseConfig::default()
+            },
+        )
+        .unwrap_err();
+        let unknown = parse("thoth.nothing", &body, &config).unwrap_err();
+        let retired = parse("thoth.qebhwt-trigger", &body, &config).unwrap_err();
+        let malformed = parse(SOLVED, b"{", &config).unwrap_err();
+        let version =
+            parse_value(SOLVED, &with(solved_json(), "version", "v9".into())).unwrap_err();
+        let invalid =
+            parse_value(SOLVED, &with(solved_json(), "solver", "No Solver".into())).unwrap_err();
+        for (err, topic, message_type) in [
+            (&oversized, SOLVED, None),
+            (&unknown, "thoth.nothing", None),
+            (&retired, "thoth.qebhwt-trigger", Some("QebHwtTrigger")),
+            (&malformed, SOLVED, Some("SolvedPackage")),
+            (&version, SOLVED, Some("SolvedPackage")),
+            (&invalid, SOLVED, Some("SolvedPackage")),
+        ] {
+            assert_eq!(err.topic(), topic, "{err}");
+            assert_eq!(err.message_type(), message_type, "{err}");
+        }
+        assert_eq!(version.field(), Some("version"));
+        assert_eq!(invalid.field(), Some("solver"));
+        assert_eq!(malformed.field(), None);
+        assert!(unknown.to_string().contains("(none)"), "{unknown}");
+    }
+
+    #[test]
+    fn wrong_types_say_what_was_found() {
+        for (body, found) in [
+            (&b"null"[..], "null"),
+            (&b"true"[..], "a boolean"),
+            (&b"1"[..], "a number"),
+            (&b"\"x\""[..], "a string"),
+            (&b"[]"[..], "an array"),
+        ] {
+            let err = parse(SOLVED, body, &ParseConfig::default()).unwrap_err();
+            assert!(
+                err.to_string()
+                    .ends_with(&format!("expected a JSON object, found {found}")),
+                "{err}"
+            );
+        }
+        let err = parse_value(
+            SOLVED,
+            &with(solved_json(), "version", serde_json::json!({})),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("expected a string, found an object"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn only_fields_no_model_writes_are_kept_as_extra() {
+        let message = parse_value(SOLVED, &solved_json()).unwrap();
+        assert!(
+            message.extra_fields.is_empty(),
+            "{:?}",
+            message.extra_fields
+        );
+        let message = parse_value(SOLVED, &with(solved_json(), "retired", 1.into())).unwrap();
+        assert_eq!(message.extra_fields.keys().collect::<Vec<_>>(), ["retired"]);
+    }
+
+    #[test]
+    fn a_message_built_in_code_with_a_bad_value_does_not_validate() {
+        let body = SolvedPackage {
+            package_name: "Flask".into(),
+            package_version: "2.0.1".into(),
+            index_url: "https://pypi.org/simple/".into(),
+            solver: "Solver RHEL".into(),
+        };
+        let err = Message::new("solver", "1.0", body).validate().unwrap_err();
+        assert_eq!(err.field, "solver");
+    }
+
+    #[test]
     fn solved_package_model_is_usable_directly() {
         let body = SolvedPackage {
             package_name: "Flask".into(),

@@ -9,11 +9,15 @@ use super::catalogue::{MessageKind, RetiredKind};
 /// The environment variable Thoth reads the deployment name from.
 pub const DEPLOYMENT_NAME_ENV: &str = "THOTH_DEPLOYMENT_NAME";
 
+/// The operator's own topic for records it could not handle (`<prefix>.thoth.operator.dead-letter`):
+/// the original bytes, with headers saying why and where they came from.
+pub const DEAD_LETTER_BASE_TOPIC: &str = "thoth.operator.dead-letter";
+
 /// Kafka's own limit on a topic name.
 const MAX_TOPIC_LEN: usize = 249;
-/// The longest base name in the catalogue plus the dot, so that every prefixed
-/// topic stays within Kafka's limit.
-const LONGEST_BASE_TOPIC: usize = 45;
+/// The longest base name in the catalogue (live or retired), so that every
+/// prefixed topic (prefix, dot, base name) stays within Kafka's limit.
+const LONGEST_BASE_TOPIC: usize = 44;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TopicPrefixError {
@@ -95,6 +99,11 @@ impl TopicPrefix {
             .collect()
     }
 
+    /// The dead-letter topic of this deployment.
+    pub fn dead_letter_topic(&self) -> String {
+        self.topic(DEAD_LETTER_BASE_TOPIC)
+    }
+
     /// The base name of a full topic name, if the topic belongs to this deployment.
     pub fn strip<'t>(&self, topic: &'t str) -> Option<&'t str> {
         match &self.0 {
@@ -137,7 +146,7 @@ mod tests {
             .chain(RetiredKind::ALL.iter().map(|k| k.base_topic().len()))
             .max()
             .unwrap();
-        assert!(longest <= LONGEST_BASE_TOPIC, "{longest}");
+        assert_eq!(longest, LONGEST_BASE_TOPIC);
     }
 
     #[test]
@@ -162,6 +171,10 @@ mod tests {
         assert_eq!(
             prod.resolve("smaug-prodthoth.solver.solved-package"),
             TopicMatch::Unknown
+        );
+        assert_eq!(
+            prod.dead_letter_topic(),
+            "smaug-prod.thoth.operator.dead-letter"
         );
         assert_eq!(
             prod.resolve("smaug-prod.thoth.qebhwt-trigger"),
@@ -191,6 +204,26 @@ mod tests {
             );
         }
         assert_eq!(TopicPrefix::none().live_topics().len(), 19);
+        assert_eq!(
+            TopicPrefix::none().dead_letter_topic(),
+            "thoth.operator.dead-letter"
+        );
+    }
+
+    #[test]
+    fn the_longest_deployment_name_that_fits_every_topic_is_accepted() {
+        let longest = MAX_TOPIC_LEN - 1 - LONGEST_BASE_TOPIC;
+        let prefix = TopicPrefix::new(&"a".repeat(longest)).unwrap();
+        let topics = prefix.live_topics();
+        assert_eq!(
+            topics.iter().map(|t| t.len()).max(),
+            Some(MAX_TOPIC_LEN),
+            "the longest topic is exactly Kafka's limit"
+        );
+        assert!(matches!(
+            TopicPrefix::new(&"a".repeat(longest + 1)),
+            Err(TopicPrefixError::TooLong(_))
+        ));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub mod argo;
 pub mod argo_crds;
+pub mod kafka;
 
 use apiserver::{ApiServer, ApiServerBuilder};
 

@@ -14,6 +14,7 @@ mod attempts;
 mod config;
 mod diagram;
 mod error;
+mod knowledge;
 mod ledger;
 mod migrate;
 mod nodelay;
@@ -22,6 +23,7 @@ mod outcomes;
 mod packages;
 mod stats;
 mod status;
+mod trace;
 mod validate;
 
 use std::sync::Arc;
@@ -33,6 +35,7 @@ pub use attempts::{AttemptWrite, ResourceKind, WorkflowAttempt, WorkflowPhase};
 pub use config::StoreConfig;
 pub use diagram::SchemaFormat;
 pub use error::{StoreError, StoreResult};
+pub use knowledge::VersionKnowledge;
 pub use ledger::{Fate, LedgerEntry, ResourceRef};
 pub use migrate::{MIGRATOR, create_database, latest_version};
 pub use outbox::{ClaimedMessage, OutboxMessage};
@@ -43,6 +46,7 @@ pub use outcomes::{
 pub use packages::{ArtifactUpdate, FlagUpdate, Sha256, VersionFlag, VersionKey, VersionRecord};
 pub use stats::QueryStat;
 pub use status::StoreStatus;
+pub use trace::{OutboxRow, TRACE_LIMIT};
 pub use validate::{MAX_BATCH, limits, text_from_bytes};
 
 use stats::{Observer, Sql};

@@ -101,6 +101,8 @@ fn with_socket<T>(
 mod tests {
     use std::net::{TcpListener, TcpStream};
 
+    use sqlx::postgres::PgConnectOptions;
+
     use super::*;
     use crate::store::{Store, StoreConfig};
     use testkit::TestDatabase;
@@ -118,23 +120,48 @@ mod tests {
         assert!(client.nodelay().unwrap());
     }
 
+    /// The same server over loopback TCP when `DATABASE_URL` names a Unix socket (where there is no
+    /// Nagle to turn off), so that the test below always looks at a TCP socket. The password, which
+    /// the options do not give back, is not carried over: such a server must trust loopback or take
+    /// the password from `PGPASSWORD`.
+    fn over_tcp(options: &PgConnectOptions) -> PgConnectOptions {
+        if options.get_socket().is_none() && !options.get_host().starts_with('/') {
+            return options.clone();
+        }
+        let tcp = PgConnectOptions::new_without_pgpass()
+            .host("127.0.0.1")
+            .port(options.get_port())
+            .username(options.get_username());
+        match options.get_database() {
+            Some(database) => tcp.database(database),
+            None => tcp,
+        }
+    }
+
     #[tokio::test]
     async fn store_connections_have_nagle_off() {
         let db = TestDatabase::create().await.unwrap();
-        let store = Store::open(&StoreConfig::new(db.options.clone()))
-            .await
-            .unwrap();
+        let config = StoreConfig::new(over_tcp(&db.options));
+        let store = Store::open(&config).await.unwrap_or_else(|err| {
+            panic!(
+                "this test needs the server over TCP ({}): {err:?}",
+                config.describe()
+            )
+        });
         let mut conn = store.pool().acquire().await.unwrap();
         let (client_port,): (Option<i32>,) = sqlx::query_as("SELECT inet_client_port()")
             .fetch_one(&mut *conn)
             .await
             .unwrap();
-        let Some(client_port) = client_port else {
-            return; // DATABASE_URL names a Unix socket: no Nagle to turn off.
-        };
+        let client_port = client_port.unwrap_or_else(|| {
+            panic!(
+                "the store's connection to {} is not over TCP",
+                config.describe()
+            )
+        });
         let nodelay = with_socket(
             u16::try_from(client_port).unwrap(),
-            db.options.get_port(),
+            config.connect.get_port(),
             |socket| socket.tcp_nodelay(),
         )
         .unwrap();

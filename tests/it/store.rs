@@ -1,7 +1,8 @@
 //! The knowledge store against a real PostgreSQL: each test gets a database of its own.
 
-use std::collections::HashSet;
-use std::time::Duration;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
 use sqlx::postgres::PgPool;
@@ -391,8 +392,11 @@ async fn every_flag_is_set_once_and_an_identical_set_changes_nothing() {
         vec![(index.clone(), true)]
     );
     let other = IndexUrl::parse("https://download.pytorch.org/whl").unwrap();
-    store.set_index_enabled(&other, false).await.unwrap();
-    assert_eq!(store.indexes(false).await.unwrap().len(), 2);
+    assert!(store.set_index_enabled(&other, false).await.unwrap());
+    assert_eq!(
+        store.indexes(false).await.unwrap(),
+        vec![(other, false), (index.clone(), true)]
+    );
     assert!(store.version(&k).await.unwrap().unwrap().index_enabled);
 
     // Artifact present flag.
@@ -621,18 +625,22 @@ async fn the_outbox_commits_with_the_decision_and_hands_each_message_to_one_publ
 
     // A rolled-back decision leaves neither its ledger row nor its message.
     let mut tx = store.begin().await.unwrap();
-    tx.record_ledger(&[ledger(7, Fate::Created(solver_run("flask")))])
+    let recorded = tx
+        .record_ledger(&[ledger(7, Fate::Created(solver_run("flask")))])
         .await
         .unwrap();
-    tx.enqueue(&[message(0)]).await.unwrap();
+    assert_eq!(recorded, 1);
+    assert_eq!(tx.enqueue(&[message(0)]).await.unwrap(), 1);
     tx.rollback().await.unwrap();
     assert_eq!(count(&pool, "outbox").await, 0);
     assert_eq!(count(&pool, "message_ledger").await, 0);
 
     let mut tx = store.begin().await.unwrap();
-    tx.record_ledger(&[ledger(7, Fate::Created(solver_run("flask")))])
+    let recorded = tx
+        .record_ledger(&[ledger(7, Fate::Created(solver_run("flask")))])
         .await
         .unwrap();
+    assert_eq!(recorded, 1, "the rolled-back row is not there any more");
     let batch: Vec<OutboxMessage> = (0..10).map(message).collect();
     assert_eq!(tx.enqueue(&batch).await.unwrap(), 10);
     tx.commit().await.unwrap();
@@ -669,7 +677,7 @@ async fn the_outbox_commits_with_the_decision_and_hands_each_message_to_one_publ
     assert_eq!(again.len(), 1);
     assert_eq!((again[0].id, again[0].attempts), (a[0].id, 2));
     // An expired lease makes a message claimable again.
-    let _ = store.release_outbox(&again[0], "retry").await.unwrap();
+    assert!(store.release_outbox(&again[0], "retry").await.unwrap());
     let short = store
         .claim_outbox(1, Duration::from_millis(1))
         .await
@@ -1307,12 +1315,38 @@ async fn identical_writes_leave_updated_at_alone() {
     assert_eq!(snapshot().await, before);
 }
 
-/// Many publishers claiming with leases that run out while they hold them: every claim of a message
-/// is a distinct attempt, so no two publishers ever hold the same lease.
-#[tokio::test]
+/// One claim of an outbox message as a publisher saw it: it holds the message from the moment the
+/// claim returned until `sent + lease`, the earliest its lease can end (the server's `now()`, from
+/// which the lease runs, is later than the moment the request was sent).
+#[derive(Debug, Clone, Copy)]
+struct Hold {
+    claimer: usize,
+    id: i64,
+    attempts: i32,
+    from: Instant,
+    until: Instant,
+}
+
+impl Hold {
+    fn overlaps(&self, other: &Hold) -> bool {
+        self.from < other.until && other.from < self.until
+    }
+}
+
+/// Publishers on a multi-threaded runtime claim, each over its own pool, in a loop and never give
+/// a message back, so every message is claimed again only once a lease ran out. No two claims of
+/// one message may be held at once while a lease is valid, and every message is claimed again
+/// after its lease expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn concurrent_claimers_with_expiring_leases_never_share_a_claim() {
+    const MESSAGES: usize = 20;
+    // Many expiries with many claimers waiting make claims of one message race often: without
+    // `SKIP LOCKED` (or the lease check) two claimers hold one message within a few expiries.
+    const CLAIMERS: usize = 8;
+    const CLAIMS_EACH: i32 = 10;
+    const LEASE: Duration = Duration::from_millis(100);
     let (db, store, _pool) = fresh().await;
-    let batch: Vec<OutboxMessage> = (0..50)
+    let batch: Vec<OutboxMessage> = (0..MESSAGES)
         .map(|i| OutboxMessage {
             dedup_key: format!("m/{i}"),
             topic: "t".into(),
@@ -1320,48 +1354,151 @@ async fn concurrent_claimers_with_expiring_leases_never_share_a_claim() {
             payload: serde_json::json!(i),
         })
         .collect();
-    store.enqueue(&batch).await.unwrap();
+    assert_eq!(store.enqueue(&batch).await.unwrap(), MESSAGES as u64);
+
+    let holds: Arc<Mutex<Vec<Hold>>> = Arc::default();
     let mut claimers = Vec::new();
-    for _ in 0..4 {
+    for claimer in 0..CLAIMERS {
         let store = db.store().await.unwrap();
+        let holds = holds.clone();
         claimers.push(tokio::spawn(async move {
-            let mut seen = Vec::new();
-            for _ in 0..30 {
-                let claimed = store
-                    .claim_outbox(7, Duration::from_millis(2))
-                    .await
-                    .unwrap();
-                seen.extend(claimed.iter().map(|m| (m.id, m.attempts)));
+            loop {
+                let sent = Instant::now();
+                let claimed = store.claim_outbox(7, LEASE).await.unwrap();
+                let from = Instant::now();
+                let mut holds = holds.lock().unwrap();
+                holds.extend(claimed.iter().map(|m| Hold {
+                    claimer,
+                    id: m.id,
+                    attempts: m.attempts,
+                    from,
+                    until: sent + LEASE,
+                }));
+                let mut most: HashMap<i64, i32> = HashMap::new();
+                for hold in holds.iter() {
+                    let n = most.entry(hold.id).or_default();
+                    *n = (*n).max(hold.attempts);
+                }
+                if most.len() == MESSAGES && most.values().all(|n| *n >= CLAIMS_EACH) {
+                    break;
+                }
             }
-            seen
         }));
     }
-    let mut all = Vec::new();
-    for claimer in claimers {
-        all.extend(claimer.await.unwrap());
+    tokio::time::timeout(Duration::from_secs(60), async {
+        for claimer in claimers {
+            claimer.await.unwrap();
+        }
+    })
+    .await
+    .expect("every message claimed again and again within a minute");
+
+    let holds = holds.lock().unwrap();
+    let mut by_message: HashMap<i64, Vec<Hold>> = HashMap::new();
+    for hold in holds.iter() {
+        by_message.entry(hold.id).or_default().push(*hold);
     }
-    let distinct: HashSet<(i64, i32)> = all.iter().copied().collect();
-    assert_eq!(distinct.len(), all.len(), "a lease was handed out twice");
+    assert_eq!(by_message.len(), MESSAGES);
+    for (id, claims) in &mut by_message {
+        claims.sort_by_key(|h| h.attempts);
+        let attempts: Vec<i32> = claims.iter().map(|h| h.attempts).collect();
+        let expected: Vec<i32> = (1..=attempts.len() as i32).collect();
+        assert_eq!(attempts, expected, "message {id}: one attempt per claim");
+        assert!(
+            attempts.len() >= CLAIMS_EACH as usize,
+            "message {id} was not claimed again after its lease expired: {claims:?}"
+        );
+        for (i, a) in claims.iter().enumerate() {
+            for b in &claims[i + 1..] {
+                assert!(
+                    !a.overlaps(b),
+                    "message {id} held twice at once: claimer {} (attempt {}) and claimer {} \
+                     (attempt {}) while a lease was valid",
+                    a.claimer,
+                    a.attempts,
+                    b.claimer,
+                    b.attempts
+                );
+            }
+        }
+    }
 }
 
+/// A batch over the limit is refused before the store sends anything for it: inside a transaction
+/// no statement runs at all, and on its own the write gets no further than its transaction's BEGIN.
+/// Every statement the store sends goes through its statistics, so they show what reached the
+/// server.
 #[tokio::test]
 async fn over_limit_batches_are_refused_before_any_statement() {
-    let (_db, store, _pool) = fresh().await;
-    let rows: Vec<LedgerEntry> = (0..=thoth_operator::store::MAX_BATCH as i64)
-        .map(|i| ledger_on("t", i))
-        .collect();
-    let err = store.record_ledger(&rows).await.unwrap_err();
-    assert!(
+    let (_db, store, pool) = fresh().await;
+    let over = thoth_operator::store::MAX_BATCH + 1;
+    let rows: Vec<LedgerEntry> = (0..over as i64).map(|i| ledger_on("t", i)).collect();
+    let is_too_large = |err: &StoreError| {
         matches!(
             err,
             StoreError::BatchTooLarge {
                 max: 10_000,
                 actual: 10_001
             }
-        ),
-        "{err}"
-    );
+        )
+    };
+
+    let mut tx = store.begin().await.unwrap();
+    let before = store.query_stats();
+    let err = tx.record_ledger(&rows).await.unwrap_err();
+    assert!(is_too_large(&err), "{err}");
     assert!(err.to_string().contains("10001"), "{err}");
+    let messages: Vec<OutboxMessage> = (0..over)
+        .map(|i| OutboxMessage {
+            dedup_key: format!("k/{i}"),
+            topic: "t".into(),
+            key: None,
+            payload: serde_json::json!(i),
+        })
+        .collect();
+    let err = tx.enqueue(&messages).await.unwrap_err();
+    assert!(is_too_large(&err), "{err}");
+    let versions: Vec<VersionKey> = (0..over).map(|i| key(&format!("p{i}"), "1.0")).collect();
+    let err = tx.ensure_versions(&versions).await.unwrap_err();
+    assert!(is_too_large(&err), "{err}");
+    let flags: Vec<FlagUpdate> = versions
+        .iter()
+        .map(|v| FlagUpdate {
+            version: v.clone(),
+            flag: VersionFlag::IsMissing,
+            value: true,
+        })
+        .collect();
+    let err = tx.set_flags(&flags).await.unwrap_err();
+    assert!(is_too_large(&err), "{err}");
+    let outcomes: Vec<SolverOutcome> = versions
+        .iter()
+        .map(|v| SolverOutcome {
+            version: v.clone(),
+            ..solver_outcome("x", SolverStatus::Success)
+        })
+        .collect();
+    let err = tx.record_solver_outcomes(&outcomes).await.unwrap_err();
+    assert!(is_too_large(&err), "{err}");
+    assert_eq!(
+        store.query_stats(),
+        before,
+        "a statement reached the server before the batch was refused"
+    );
+    // The refusals left the transaction usable.
+    tx.commit().await.unwrap();
+
+    let before = store.query_stats();
+    let err = store.record_ledger(&rows).await.unwrap_err();
+    assert!(is_too_large(&err), "{err}");
+    let ran: Vec<&str> = store
+        .query_stats()
+        .iter()
+        .filter(|s| !before.contains(s))
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(ran, ["begin"], "statements sent for a refused batch");
+    assert_eq!(count(&pool, "message_ledger").await, 0);
 }
 
 #[tokio::test]

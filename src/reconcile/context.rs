@@ -1,0 +1,431 @@
+//! Wiring: the shared [`Context`], one kube-runtime `Controller` per kind, the Workflow watch that
+//! feeds the admission index and wakes resources, and leadership through a Lease.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use futures::{Stream, StreamExt};
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, ResourceExt};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::{UnboundedReceiverStream, WatchStream};
+
+use super::config::OperatorConfig;
+use super::controller::reconcile;
+use super::error::{ReconcileError, backoff};
+use super::kinds::RunKind;
+use super::limit::{Admission, AdmissionIndex, Candidate, Grant, Limits, ResourceKey};
+use super::metrics::{ControllerMetrics, ErrorLabels, NamespaceLabels};
+use super::workflow::{MANAGED_SELECTOR, RESOURCE_KIND_LABEL, run_of};
+use crate::api::argo::{COMPLETED_LABEL, Workflow};
+use crate::api::{AdviceRequest, SecurityIndicatorRun, SolverRun};
+use crate::store::{ResourceKind, Store};
+use crate::telemetry::Readiness;
+
+/// Wake-up channels, one per kind: a resource named here is reconciled soon.
+#[derive(Clone)]
+struct Wakers {
+    solver_run: mpsc::UnboundedSender<ObjectRef<SolverRun>>,
+    security_indicator_run: mpsc::UnboundedSender<ObjectRef<SecurityIndicatorRun>>,
+    advice_request: mpsc::UnboundedSender<ObjectRef<AdviceRequest>>,
+}
+
+impl Wakers {
+    fn wake(&self, kind: ResourceKind, namespace: &str, name: &str) {
+        // A send fails only once the controller stopped, when nothing needs waking.
+        let sent = match kind {
+            ResourceKind::SolverRun => self
+                .solver_run
+                .send(ObjectRef::new(name).within(namespace))
+                .is_ok(),
+            ResourceKind::SecurityIndicatorRun => self
+                .security_indicator_run
+                .send(ObjectRef::new(name).within(namespace))
+                .is_ok(),
+            ResourceKind::AdviceRequest => self
+                .advice_request
+                .send(ObjectRef::new(name).within(namespace))
+                .is_ok(),
+        };
+        if !sent {
+            tracing::debug!(
+                kind = kind.as_str(),
+                namespace,
+                name,
+                "controller stopped; not woken"
+            );
+        }
+    }
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    pub(crate) client: Client,
+    pub(crate) store: Store,
+    pub(crate) config: OperatorConfig,
+    pub(crate) metrics: Arc<ControllerMetrics>,
+    pub(crate) recorder: Recorder,
+    index: Mutex<AdmissionIndex>,
+    wakers: Wakers,
+    leader: watch::Receiver<bool>,
+    failures: Mutex<HashMap<ResourceKey, u32>>,
+    watched: HashSet<String>,
+}
+
+impl Context {
+    pub(crate) fn is_leader(&self) -> bool {
+        *self.leader.borrow()
+    }
+
+    pub(crate) fn watches_namespace(&self, namespace: &str) -> bool {
+        self.watched.is_empty() || self.watched.contains(namespace)
+    }
+
+    fn index(&self) -> std::sync::MutexGuard<'_, AdmissionIndex> {
+        // A panic while holding the lock cannot leave the index half-updated in a way that
+        // breaks the limit worse than losing it; keep going with what is there.
+        self.index.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn request_slot(
+        &self,
+        namespace: &str,
+        candidate: Candidate,
+    ) -> (Admission, Vec<Grant>) {
+        let answer = self.index().request(namespace, candidate, Instant::now());
+        self.publish_counts();
+        answer
+    }
+
+    pub(crate) fn slot_used(&self, namespace: &str, key: &ResourceKey, workflow: &str) {
+        self.index().created(namespace, key, workflow);
+        self.publish_counts();
+    }
+
+    pub(crate) fn release_slot(&self, namespace: &str, key: &ResourceKey) {
+        let granted = self.index().release(namespace, key, Instant::now());
+        self.wake(granted);
+        self.publish_counts();
+    }
+
+    pub(crate) fn wake(&self, granted: Vec<Grant>) {
+        for grant in granted {
+            self.metrics
+                .admission_wait
+                .observe(grant.waited.as_secs_f64());
+            self.wakers
+                .wake(grant.key.kind, &grant.key.namespace, &grant.key.name);
+        }
+    }
+
+    fn publish_counts(&self) {
+        let counts = self.index().counts();
+        for (namespace, count) in counts {
+            let labels = NamespaceLabels { namespace };
+            self.metrics
+                .active_workflows
+                .get_or_create(&labels)
+                .set(count.active as i64);
+            self.metrics
+                .queued_resources
+                .get_or_create(&labels)
+                .set(count.queued as i64);
+        }
+    }
+
+    fn forget_failures(&self, key: &ResourceKey) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+
+    fn count_failure(&self, key: ResourceKey) -> u32 {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let count = failures.entry(key).or_insert(0);
+        *count += 1;
+        *count
+    }
+}
+
+fn error_policy<K: RunKind>(resource: Arc<K>, error: &ReconcileError, ctx: Arc<Context>) -> Action
+where
+    K::Results: Send + Sync,
+{
+    ctx.metrics
+        .reconcile_errors
+        .get_or_create(&ErrorLabels {
+            kind: K::STORE_KIND.as_str(),
+            category: error.category(),
+        })
+        .inc();
+    tracing::warn!(
+        kind = K::STORE_KIND.as_str(),
+        name = %resource.name_any(),
+        error = %render(error),
+        "reconcile failed"
+    );
+    if !error.is_transient() {
+        return Action::await_change();
+    }
+    let key = ResourceKey {
+        kind: K::STORE_KIND,
+        namespace: resource.namespace().unwrap_or_default(),
+        name: resource.name_any(),
+    };
+    Action::requeue(backoff(ctx.count_failure(key) - 1))
+}
+
+fn render(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}
+
+/// Errors that stop the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("failed to set up leader election through Lease {namespace}/{name}")]
+    Lease {
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube_lease_manager::LeaseManagerError,
+    },
+}
+
+/// Runs the three controllers until `shutdown` resolves. Every replica watches and keeps its
+/// admission index warm; only the Lease holder writes.
+pub async fn run(
+    client: Client,
+    store: Store,
+    config: OperatorConfig,
+    metrics: Arc<ControllerMetrics>,
+    readiness: Readiness,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    let lease =
+        kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &config.leader.lease_name)
+            .with_namespace(&config.leader.namespace)
+            .with_identity(&config.leader.identity)
+            .with_duration(config.leader.lease_duration.as_secs().max(2))
+            .with_grace(config.leader.renew_before.as_secs().max(1))
+            .build()
+            .await
+            .map_err(|source| RunError::Lease {
+                namespace: config.leader.namespace.clone(),
+                name: config.leader.lease_name.clone(),
+                source,
+            })?;
+    let (leader, lease_task) = lease.watch().await;
+
+    let (solver_tx, solver_rx) = mpsc::unbounded_channel();
+    let (si_tx, si_rx) = mpsc::unbounded_channel();
+    let (advice_tx, advice_rx) = mpsc::unbounded_channel();
+    let wakers = Wakers {
+        solver_run: solver_tx,
+        security_indicator_run: si_tx,
+        advice_request: advice_tx,
+    };
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "thoth-operator".into(),
+            instance: Some(config.leader.identity.clone()),
+        },
+    );
+    let limits = Limits {
+        default: config.limits.default,
+        per_namespace: config.limits.per_namespace.clone(),
+    };
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        store,
+        watched: config.watch_namespaces.iter().cloned().collect(),
+        config,
+        metrics,
+        recorder,
+        index: Mutex::new(AdmissionIndex::new(limits)),
+        wakers,
+        leader: leader.clone(),
+        failures: Mutex::new(HashMap::new()),
+    });
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+
+    let workflows = tokio::spawn(watch_workflows(ctx.clone(), readiness.clone(), stopped()));
+    let leader_metric = {
+        let ctx = ctx.clone();
+        let mut leader = leader.clone();
+        let stop = stopped();
+        tokio::spawn(async move {
+            tokio::pin!(stop);
+            loop {
+                let is_leader = *leader.borrow_and_update();
+                ctx.metrics.leader.set(i64::from(is_leader));
+                if !is_leader {
+                    ctx.index().drop_claims();
+                }
+                tracing::info!(leader = is_leader, "leadership");
+                tokio::select! {
+                    _ = &mut stop => break,
+                    changed = leader.changed() => if changed.is_err() { break },
+                }
+            }
+        })
+    };
+    let solver = run_controller::<SolverRun>(ctx.clone(), solver_rx, leader.clone(), stopped());
+    let si = run_controller::<SecurityIndicatorRun>(ctx.clone(), si_rx, leader.clone(), stopped());
+    let advice = run_controller::<AdviceRequest>(ctx.clone(), advice_rx, leader.clone(), stopped());
+    let controllers = futures::future::join3(solver, si, advice);
+    tokio::pin!(controllers);
+    tokio::pin!(shutdown);
+    tokio::select! {
+        _ = &mut shutdown => {}
+        _ = &mut controllers => {}
+    }
+    let _ = stop_tx.send(true);
+    controllers.await;
+    workflows.abort();
+    leader_metric.abort();
+    // Dropping the receivers makes the lease task release the Lease, so a standby takes over
+    // at once instead of after the lease duration.
+    drop(leader);
+    drop(ctx);
+    if let Ok(Ok(manager)) = lease_task.await {
+        let _ = manager.release().await;
+    }
+    Ok(())
+}
+
+fn leadership_gained(leader: watch::Receiver<bool>) -> impl Stream<Item = ()> + Send {
+    WatchStream::new(leader).filter_map(|is_leader| async move { is_leader.then_some(()) })
+}
+
+async fn run_controller<K: RunKind>(
+    ctx: Arc<Context>,
+    woken: mpsc::UnboundedReceiver<ObjectRef<K>>,
+    leader: watch::Receiver<bool>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) where
+    K::Results: Send + Sync,
+{
+    let api: Api<K> = match ctx.config.watch_namespaces.as_slice() {
+        [one] => Api::namespaced(ctx.client.clone(), one),
+        _ => Api::all(ctx.client.clone()),
+    };
+    let config = ControllerConfig::default()
+        .concurrency(ctx.config.concurrency)
+        .debounce(std::time::Duration::from_millis(50));
+    Controller::new(api, watcher::Config::default().any_semantic())
+        .with_config(config)
+        .reconcile_on(UnboundedReceiverStream::new(woken))
+        .reconcile_all_on(leadership_gained(leader))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile::<K>, error_policy::<K>, ctx.clone())
+        .for_each(|result| {
+            let ctx = ctx.clone();
+            async move {
+                if let Ok((object, _)) = result {
+                    ctx.forget_failures(&ResourceKey {
+                        kind: K::STORE_KIND,
+                        namespace: object.namespace.clone().unwrap_or_default(),
+                        name: object.name.clone(),
+                    });
+                }
+            }
+        })
+        .await;
+}
+
+/// Watches our Workflows' metadata only (by label): it feeds the admission index and wakes the
+/// resource a Workflow belongs to whenever the Workflow changes.
+async fn watch_workflows(
+    ctx: Arc<Context>,
+    readiness: Readiness,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let api: Api<PartialObjectMeta<Workflow>> = Api::all(ctx.client.clone());
+    let stream = watcher::watcher(
+        api,
+        watcher::Config::default()
+            .labels(MANAGED_SELECTOR)
+            .any_semantic(),
+    )
+    .default_backoff();
+    tokio::pin!(stream);
+    tokio::pin!(shutdown);
+    loop {
+        let event = tokio::select! {
+            _ = &mut shutdown => break,
+            event = stream.next() => event,
+        };
+        let Some(event) = event else { break };
+        let event = match event {
+            Ok(event) => event,
+            Err(err) => {
+                tracing::warn!(error = %render(&err), "Workflow watch failed; it restarts");
+                continue;
+            }
+        };
+        let now = Instant::now();
+        match event {
+            watcher::Event::Init => ctx.index().relist_started(),
+            watcher::Event::InitDone => {
+                let granted = ctx.index().relist_done(now);
+                ctx.wake(granted);
+                readiness.set_ready();
+            }
+            watcher::Event::InitApply(meta) | watcher::Event::Apply(meta) => {
+                let active = meta.metadata.deletion_timestamp.is_none()
+                    && meta
+                        .metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get(COMPLETED_LABEL))
+                        .is_none_or(|v| v != "true");
+                observe_workflow(&ctx, &meta.metadata, active, now);
+            }
+            watcher::Event::Delete(meta) => observe_workflow(&ctx, &meta.metadata, false, now),
+        }
+        ctx.publish_counts();
+    }
+}
+
+fn observe_workflow(ctx: &Context, meta: &kube::api::ObjectMeta, active: bool, now: Instant) {
+    let (Some(namespace), Some(name)) = (meta.namespace.as_deref(), meta.name.as_deref()) else {
+        return;
+    };
+    let granted = ctx.index().observe(namespace, name, active, now);
+    ctx.wake(granted);
+    let workflow = Workflow {
+        metadata: meta.clone(),
+        spec: Default::default(),
+        status: None,
+    };
+    if let Some(run) = run_of(&workflow)
+        && let Some(kind) = meta
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(RESOURCE_KIND_LABEL))
+            .and_then(|k| ResourceKind::parse(k))
+    {
+        ctx.wakers.wake(kind, &run.namespace, &run.name);
+    }
+}

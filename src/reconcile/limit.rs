@@ -1,0 +1,556 @@
+//! Admission limit: at most N active Workflows per target namespace (design invariant 4), as a pure
+//! index in the manner of linkerd's policy-controller status index.
+//!
+//! The index counts, per target namespace, the Workflows the watch shows as active (admitted and not
+//! finished; Pending counts) plus those the controller created and has not seen yet, plus grants it
+//! handed out for Workflows about to be created. It is fed by the Workflow watch ([`observe`],
+//! [`relist_started`], [`relist_done`]) and by the reconcilers ([`request`], [`created`],
+//! [`release`]); it never lists anything itself. A resource beyond the limit waits in a queue ordered
+//! by priority (lower first) and then age; when a slot frees, the head of the queue gets a grant and
+//! the caller is told whom to wake, so admission costs no write per waiting resource.
+//!
+//! [`observe`]: AdmissionIndex::observe
+//! [`relist_started`]: AdmissionIndex::relist_started
+//! [`relist_done`]: AdmissionIndex::relist_done
+//! [`request`]: AdmissionIndex::request
+//! [`created`]: AdmissionIndex::created
+//! [`release`]: AdmissionIndex::release
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use crate::store::ResourceKind;
+
+/// One resource of ours: kind, namespace and name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct ResourceKey {
+    pub kind: ResourceKind,
+    pub namespace: String,
+    pub name: String,
+}
+
+/// A resource asking for a slot: lower `priority` first, then older `created` (milliseconds since
+/// the epoch, from `metadata.creationTimestamp`), then the key, so the order is total.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Candidate {
+    pub key: ResourceKey,
+    pub priority: u8,
+    pub created_millis: i64,
+}
+
+/// The answer to [`AdmissionIndex::request`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admission {
+    /// A slot is held for this resource: create its Workflow, then call [`AdmissionIndex::created`].
+    Admitted,
+    /// The namespace is full; `position` resources (0-based) are ahead of this one.
+    Queued { position: usize },
+}
+
+/// A resource that was waiting and now holds a slot: reconcile it so it creates its Workflow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Grant {
+    pub key: ResourceKey,
+    /// How long it waited in the queue.
+    pub waited: Duration,
+}
+
+/// Active and waiting counts of one namespace, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct NamespaceCounts {
+    /// Workflows seen active or created and not yet seen, plus grants not yet used.
+    pub active: usize,
+    pub queued: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SlotState {
+    /// The watch showed it active.
+    Seen,
+    /// The controller created it; the watch has not shown it yet.
+    Created,
+}
+
+type QueueEntry = (u8, i64, ResourceKey);
+
+#[derive(Debug, Default)]
+struct Namespace {
+    workflows: HashMap<String, SlotState>,
+    grants: HashMap<ResourceKey, ()>,
+    waiting: BTreeSet<QueueEntry>,
+    waiting_since: HashMap<ResourceKey, (QueueEntry, Instant)>,
+    /// During a relist: Workflows counted before it began and not listed so far.
+    stale: Option<HashSet<String>>,
+}
+
+impl Namespace {
+    fn used(&self) -> usize {
+        self.workflows.len() + self.grants.len()
+    }
+
+    fn dequeue(&mut self, key: &ResourceKey) -> Option<Instant> {
+        let (entry, since) = self.waiting_since.remove(key)?;
+        self.waiting.remove(&entry);
+        Some(since)
+    }
+
+    /// Grants slots to the head of the queue while there is room.
+    fn fill(&mut self, limit: usize, now: Instant, granted: &mut Vec<Grant>) {
+        while self.used() < limit {
+            let Some(entry) = self.waiting.pop_first() else {
+                break;
+            };
+            let key = entry.2;
+            let since = self
+                .waiting_since
+                .remove(&key)
+                .map_or(now, |(_, since)| since);
+            self.grants.insert(key.clone(), ());
+            granted.push(Grant {
+                key,
+                waited: now.saturating_duration_since(since),
+            });
+        }
+    }
+}
+
+/// Per-namespace limits: an explicit limit for some namespaces, a default for the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Limits {
+    pub default: usize,
+    pub per_namespace: BTreeMap<String, usize>,
+}
+
+impl Limits {
+    pub fn of(&self, namespace: &str) -> usize {
+        self.per_namespace
+            .get(namespace)
+            .copied()
+            .unwrap_or(self.default)
+    }
+}
+
+/// The index; see the module documentation. Not thread-safe by itself: the runtime keeps it behind
+/// one mutex and never awaits while holding it.
+#[derive(Debug)]
+pub(crate) struct AdmissionIndex {
+    limits: Limits,
+    namespaces: HashMap<String, Namespace>,
+}
+
+impl AdmissionIndex {
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            limits,
+            namespaces: HashMap::new(),
+        }
+    }
+
+    fn namespace(&mut self, namespace: &str) -> &mut Namespace {
+        self.namespaces.entry(namespace.to_string()).or_default()
+    }
+
+    /// Asks for a slot in `namespace` for `candidate`. Returns the answer and every *other* resource
+    /// that got a slot meanwhile (ahead of the candidate in the queue).
+    pub fn request(
+        &mut self,
+        namespace: &str,
+        candidate: Candidate,
+        now: Instant,
+    ) -> (Admission, Vec<Grant>) {
+        let limit = self.limits.of(namespace);
+        let ns = self.namespace(namespace);
+        if ns.grants.contains_key(&candidate.key) {
+            return (Admission::Admitted, Vec::new());
+        }
+        let entry = (
+            candidate.priority,
+            candidate.created_millis,
+            candidate.key.clone(),
+        );
+        if let Some((old, _)) = ns.waiting_since.get(&candidate.key)
+            && *old != entry
+        {
+            // Priority or age changed (configuration reload): requeue under the new order.
+            let since = ns.dequeue(&candidate.key).unwrap_or(now);
+            ns.waiting.insert(entry.clone());
+            ns.waiting_since
+                .insert(candidate.key.clone(), (entry.clone(), since));
+        } else if !ns.waiting_since.contains_key(&candidate.key) {
+            ns.waiting.insert(entry.clone());
+            ns.waiting_since
+                .insert(candidate.key.clone(), (entry.clone(), now));
+        }
+        let mut granted = Vec::new();
+        ns.fill(limit, now, &mut granted);
+        if let Some(at) = granted.iter().position(|g| g.key == candidate.key) {
+            granted.remove(at);
+            (Admission::Admitted, granted)
+        } else {
+            let position = ns.waiting.range(..entry).count();
+            (Admission::Queued { position }, granted)
+        }
+    }
+
+    /// The resource holding a grant created its Workflow `workflow` (or found it existing): the
+    /// grant becomes a Workflow counted until the watch shows it finished or deleted.
+    pub fn created(&mut self, namespace: &str, key: &ResourceKey, workflow: &str) {
+        let ns = self.namespace(namespace);
+        ns.grants.remove(key);
+        ns.dequeue(key);
+        ns.workflows
+            .entry(workflow.to_string())
+            .or_insert(SlotState::Created);
+    }
+
+    /// The resource no longer wants a slot (deleted, or found not to need a Workflow): drops its
+    /// grant or its place in the queue. Returns the resources that got the freed slot.
+    pub fn release(&mut self, namespace: &str, key: &ResourceKey, now: Instant) -> Vec<Grant> {
+        let limit = self.limits.of(namespace);
+        let ns = self.namespace(namespace);
+        ns.grants.remove(key);
+        ns.dequeue(key);
+        let mut granted = Vec::new();
+        ns.fill(limit, now, &mut granted);
+        granted
+    }
+
+    /// The watch showed Workflow `workflow` in `namespace`; `active` is false once it is finished
+    /// (Argo's `workflows.argoproj.io/completed` label) or being deleted, and for a deletion.
+    /// Returns the resources that got a freed slot.
+    pub fn observe(
+        &mut self,
+        namespace: &str,
+        workflow: &str,
+        active: bool,
+        now: Instant,
+    ) -> Vec<Grant> {
+        let limit = self.limits.of(namespace);
+        let ns = self.namespace(namespace);
+        if let Some(stale) = ns.stale.as_mut() {
+            stale.remove(workflow);
+        }
+        let mut granted = Vec::new();
+        if active {
+            ns.workflows.insert(workflow.to_string(), SlotState::Seen);
+        } else if ns.workflows.remove(workflow).is_some() {
+            ns.fill(limit, now, &mut granted);
+        }
+        granted
+    }
+
+    /// The watch starts listing everything again (after a 410 Gone or a cut): what was counted
+    /// before and is not listed by [`AdmissionIndex::relist_done`] is gone. Workflows created during
+    /// the relist are kept, as the list may have been taken before their creation.
+    pub fn relist_started(&mut self) {
+        for ns in self.namespaces.values_mut() {
+            ns.stale = Some(ns.workflows.keys().cloned().collect());
+        }
+    }
+
+    /// The relist is complete; returns the resources that got a freed slot.
+    pub fn relist_done(&mut self, now: Instant) -> Vec<Grant> {
+        let mut granted = Vec::new();
+        for (name, ns) in &mut self.namespaces {
+            if let Some(stale) = ns.stale.take() {
+                for workflow in stale {
+                    ns.workflows.remove(&workflow);
+                }
+                ns.fill(self.limits.of(name), now, &mut granted);
+            }
+        }
+        granted
+    }
+
+    /// Leadership was lost: grants and queue places are the leader's business; keep only what
+    /// the watch shows, so a later leadership starts from the cluster's state.
+    pub fn drop_claims(&mut self) {
+        for ns in self.namespaces.values_mut() {
+            ns.grants.clear();
+            ns.waiting.clear();
+            ns.waiting_since.clear();
+        }
+    }
+
+    pub fn counts(&self) -> BTreeMap<String, NamespaceCounts> {
+        self.namespaces
+            .iter()
+            .map(|(name, ns)| {
+                (
+                    name.clone(),
+                    NamespaceCounts {
+                        active: ns.used(),
+                        queued: ns.waiting.len(),
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NS: &str = "thoth-middletier";
+
+    fn key(name: &str) -> ResourceKey {
+        ResourceKey {
+            kind: ResourceKind::SolverRun,
+            namespace: "thoth".into(),
+            name: name.into(),
+        }
+    }
+
+    fn candidate(name: &str, priority: u8, created_millis: i64) -> Candidate {
+        Candidate {
+            key: key(name),
+            priority,
+            created_millis,
+        }
+    }
+
+    fn index(limit: usize) -> AdmissionIndex {
+        AdmissionIndex::new(Limits {
+            default: limit,
+            per_namespace: BTreeMap::new(),
+        })
+    }
+
+    fn names(grants: &[Grant]) -> Vec<&str> {
+        grants.iter().map(|g| g.key.name.as_str()).collect()
+    }
+
+    #[test]
+    fn resources_are_admitted_up_to_the_limit_and_the_rest_queue_in_order() {
+        let mut index = index(2);
+        let now = Instant::now();
+        assert_eq!(
+            index.request(NS, candidate("a", 1, 1), now).0,
+            Admission::Admitted
+        );
+        index.created(NS, &key("a"), "wf-a");
+        assert_eq!(
+            index.request(NS, candidate("b", 1, 2), now).0,
+            Admission::Admitted
+        );
+        assert_eq!(
+            index.request(NS, candidate("c", 1, 3), now).0,
+            Admission::Queued { position: 0 }
+        );
+        assert_eq!(
+            index.request(NS, candidate("d", 1, 4), now).0,
+            Admission::Queued { position: 1 }
+        );
+        // Asking again keeps the place instead of jumping or duplicating.
+        assert_eq!(
+            index.request(NS, candidate("d", 1, 4), now).0,
+            Admission::Queued { position: 1 }
+        );
+        assert_eq!(
+            index.counts()[NS],
+            NamespaceCounts {
+                active: 2,
+                queued: 2
+            }
+        );
+    }
+
+    #[test]
+    fn a_grant_not_yet_used_counts_against_the_limit() {
+        let mut index = index(1);
+        let now = Instant::now();
+        assert_eq!(
+            index.request(NS, candidate("a", 1, 1), now).0,
+            Admission::Admitted
+        );
+        // "a" has not created its Workflow yet, but its slot is taken.
+        assert!(matches!(
+            index.request(NS, candidate("b", 1, 2), now).0,
+            Admission::Queued { .. }
+        ));
+        // Asking again while holding the grant is still admitted (a retried reconcile).
+        assert_eq!(
+            index.request(NS, candidate("a", 1, 1), now).0,
+            Admission::Admitted
+        );
+    }
+
+    #[test]
+    fn a_created_workflow_counts_until_the_watch_shows_it_finished() {
+        let mut index = index(1);
+        let t0 = Instant::now();
+        index.request(NS, candidate("a", 1, 1), t0);
+        index.created(NS, &key("a"), "wf-a");
+        index.request(NS, candidate("b", 1, 2), t0);
+        // Seen active: still counted, nothing freed.
+        assert!(index.observe(NS, "wf-a", true, t0).is_empty());
+        // Finished: the slot goes to the head of the queue, with how long it waited.
+        let t1 = t0 + Duration::from_millis(250);
+        let granted = index.observe(NS, "wf-a", false, t1);
+        assert_eq!(names(&granted), ["b"]);
+        assert_eq!(granted[0].waited, Duration::from_millis(250));
+        assert_eq!(
+            index.request(NS, candidate("b", 1, 2), t1).0,
+            Admission::Admitted
+        );
+    }
+
+    #[test]
+    fn priority_comes_before_age_and_age_before_name() {
+        let mut index = index(1);
+        let now = Instant::now();
+        index.request(NS, candidate("running", 1, 0), now);
+        index.created(NS, &key("running"), "wf-running");
+        index.request(NS, candidate("old-solver", 1, 10), now);
+        index.request(NS, candidate("new-solver", 1, 20), now);
+        index.request(NS, candidate("advice", 0, 30), now);
+        index.request(NS, candidate("same-age-b", 1, 10), now);
+        let mut order = Vec::new();
+        let mut finished = "wf-running".to_string();
+        for _ in 0..4 {
+            let granted = index.observe(NS, &finished, false, now);
+            assert_eq!(granted.len(), 1, "one slot frees, one resource is admitted");
+            let name = granted[0].key.name.clone();
+            finished = format!("wf-{name}");
+            index.created(NS, &granted[0].key, &finished);
+            order.push(name);
+        }
+        assert_eq!(order, ["advice", "old-solver", "same-age-b", "new-solver"]);
+    }
+
+    #[test]
+    fn a_newcomer_does_not_overtake_the_queue_when_a_slot_frees() {
+        let mut index = index(1);
+        let now = Instant::now();
+        index.request(NS, candidate("a", 1, 1), now);
+        index.created(NS, &key("a"), "wf-a");
+        index.request(NS, candidate("waiting", 1, 2), now);
+        // The slot frees and the waiting resource is told before a newcomer asks.
+        let granted = index.observe(NS, "wf-a", false, now);
+        assert_eq!(names(&granted), ["waiting"]);
+        assert!(matches!(
+            index.request(NS, candidate("newcomer", 1, 0), now).0,
+            Admission::Queued { .. }
+        ));
+    }
+
+    #[test]
+    fn a_requester_behind_others_reports_who_else_was_admitted() {
+        let mut index = index(1);
+        let now = Instant::now();
+        index.request(NS, candidate("a", 1, 1), now);
+        index.created(NS, &key("a"), "wf-a");
+        index.request(NS, candidate("first", 1, 2), now);
+        // Without the watch telling us, a deletion we saw frees the slot silently... then a
+        // later request admits the head of the queue, not the requester, and says so.
+        index.namespace(NS).workflows.clear();
+        let (answer, granted) = index.request(NS, candidate("second", 1, 3), now);
+        assert_eq!(answer, Admission::Queued { position: 0 });
+        assert_eq!(names(&granted), ["first"]);
+    }
+
+    #[test]
+    fn releasing_a_grant_or_a_place_frees_it_for_the_next() {
+        let mut index = index(1);
+        let now = Instant::now();
+        index.request(NS, candidate("a", 1, 1), now);
+        index.request(NS, candidate("b", 1, 2), now);
+        index.request(NS, candidate("c", 1, 3), now);
+        // "b" is deleted while waiting: it leaves the queue and nothing is granted.
+        assert!(index.release(NS, &key("b"), now).is_empty());
+        // "a" is deleted before creating its Workflow: its grant goes to "c".
+        assert_eq!(names(&index.release(NS, &key("a"), now)), ["c"]);
+    }
+
+    #[test]
+    fn a_relist_drops_what_vanished_and_keeps_what_was_created_meanwhile() {
+        let mut index = index(4);
+        let now = Instant::now();
+        for name in ["a", "b", "w1"] {
+            index.request(NS, candidate(name, 1, 1), now);
+            index.created(NS, &key(name), &format!("wf-{name}"));
+        }
+        index.observe(NS, "wf-a", true, now);
+        assert_eq!(
+            index.request(NS, candidate("late", 1, 2), now).0,
+            Admission::Admitted
+        );
+        index.request(NS, candidate("w2", 1, 6), now);
+        index.request(NS, candidate("w3", 1, 7), now);
+        index.relist_started();
+        // Only wf-a is listed; wf-b and wf-w1 vanished while the watch was down.
+        index.observe(NS, "wf-a", true, now);
+        // Created after the list was taken: must stay counted.
+        index.created(NS, &key("late"), "wf-late");
+        let granted = index.relist_done(now);
+        assert_eq!(names(&granted), ["w2", "w3"]);
+        assert_eq!(index.counts()[NS].active, 4);
+    }
+
+    #[test]
+    fn limits_are_per_namespace_with_a_default() {
+        let mut index = AdmissionIndex::new(Limits {
+            default: 1,
+            per_namespace: BTreeMap::from([("thoth-backend".to_string(), 2)]),
+        });
+        let now = Instant::now();
+        assert_eq!(
+            index.request("thoth-backend", candidate("a", 0, 1), now).0,
+            Admission::Admitted
+        );
+        assert_eq!(
+            index.request("thoth-backend", candidate("b", 0, 2), now).0,
+            Admission::Admitted
+        );
+        assert_eq!(
+            index.request(NS, candidate("c", 1, 1), now).0,
+            Admission::Admitted
+        );
+        assert!(matches!(
+            index.request(NS, candidate("d", 1, 2), now).0,
+            Admission::Queued { .. }
+        ));
+    }
+
+    #[test]
+    fn never_more_than_the_limit_under_any_interleaving() {
+        // A deterministic pseudo-random walk over requests, creations, observations and releases.
+        let mut index = index(3);
+        let now = Instant::now();
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut created: Vec<String> = Vec::new();
+        for step in 0..5_000 {
+            let name = format!("r{}", next() % 40);
+            match next() % 4 {
+                0 => {
+                    let (answer, _) =
+                        index.request(NS, candidate(&name, (next() % 2) as u8, step), now);
+                    if answer == Admission::Admitted {
+                        let wf = format!("wf-{name}-{step}");
+                        index.created(NS, &key(&name), &wf);
+                        created.push(wf);
+                    }
+                }
+                1 if !created.is_empty() => {
+                    let wf = created.swap_remove((next() as usize) % created.len());
+                    index.observe(NS, &wf, false, now);
+                }
+                2 if !created.is_empty() => {
+                    let wf = &created[(next() as usize) % created.len()];
+                    index.observe(NS, wf, true, now);
+                }
+                _ => {
+                    index.release(NS, &key(&name), now);
+                }
+            }
+            assert!(index.counts()[NS].active <= 3, "step {step}");
+        }
+    }
+}

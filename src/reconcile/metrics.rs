@@ -1,0 +1,126 @@
+//! The controllers' Prometheus metrics (registered under the `thoth_operator_` prefix).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct KindLabels {
+    pub kind: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ErrorLabels {
+    pub kind: &'static str,
+    pub category: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct NamespaceLabels {
+    pub namespace: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct TransitionLabels {
+    pub kind: &'static str,
+    pub phase: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ApiLabels {
+    pub method: String,
+    /// HTTP status class of the answer (`2xx`, `4xx`, `429`, `5xx`) or `error` without one.
+    pub code: &'static str,
+}
+
+/// Every metric the controllers export.
+#[derive(Debug)]
+pub struct ControllerMetrics {
+    pub(crate) reconciles: Family<KindLabels, Counter>,
+    pub(crate) reconcile_errors: Family<ErrorLabels, Counter>,
+    pub(crate) reconcile_duration: Family<KindLabels, Histogram>,
+    pub(crate) workflows_created: Family<KindLabels, Counter>,
+    pub(crate) phase_transitions: Family<TransitionLabels, Counter>,
+    pub(crate) active_workflows: Family<NamespaceLabels, Gauge>,
+    pub(crate) queued_resources: Family<NamespaceLabels, Gauge>,
+    pub(crate) admission_wait: Histogram,
+    pub(crate) api_requests: Family<ApiLabels, Counter>,
+    pub(crate) leader: Gauge,
+}
+
+impl Default for ControllerMetrics {
+    fn default() -> Self {
+        Self {
+            reconciles: Family::default(),
+            reconcile_errors: Family::default(),
+            reconcile_duration: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.001, 2.0, 14))
+            }),
+            workflows_created: Family::default(),
+            phase_transitions: Family::default(),
+            active_workflows: Family::default(),
+            queued_resources: Family::default(),
+            admission_wait: Histogram::new(exponential_buckets(0.01, 2.0, 16)),
+            api_requests: Family::default(),
+            leader: Gauge::default(),
+        }
+    }
+}
+
+impl ControllerMetrics {
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "reconciles",
+            "Reconciles run, by resource kind",
+            self.reconciles.clone(),
+        );
+        registry.register(
+            "reconcile_errors",
+            "Reconciles that failed, by resource kind and error category",
+            self.reconcile_errors.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time one reconcile took, by resource kind",
+            self.reconcile_duration.clone(),
+        );
+        registry.register(
+            "workflows_created",
+            "Argo Workflows created, by resource kind",
+            self.workflows_created.clone(),
+        );
+        registry.register(
+            "phase_transitions",
+            "Resources entering a phase, by kind and phase",
+            self.phase_transitions.clone(),
+        );
+        registry.register(
+            "active_workflows",
+            "Active (admitted, not finished) Workflows per target namespace",
+            self.active_workflows.clone(),
+        );
+        registry.register(
+            "queued_resources",
+            "Resources waiting in phase Queued per target namespace",
+            self.queued_resources.clone(),
+        );
+        registry.register(
+            "admission_wait_seconds",
+            "Time a resource waited in the queue before a slot was free",
+            self.admission_wait.clone(),
+        );
+        registry.register(
+            "api_requests",
+            "Requests to the Kubernetes API by method and answer (429 = throttled by the server)",
+            self.api_requests.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 while this replica holds the Lease and writes",
+            self.leader.clone(),
+        );
+    }
+}

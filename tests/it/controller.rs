@@ -1,0 +1,567 @@
+//! The controllers against the in-memory API server (Argo's full Workflow CRD loaded), a real
+//! PostgreSQL and a small Argo stand-in that moves Workflows Pending → Running → Succeeded/Failed
+//! with outputs per docs/workflow-contract.md.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use apiserver::{ApiServer, RunningApiServer};
+use futures::StreamExt;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, ResourceExt};
+use serde_json::json;
+use testkit::TestDatabase;
+use thoth_operator::api::argo::{COMPLETED_LABEL, Workflow};
+use thoth_operator::api::{Phase, SolverRun, SolverRunSpec};
+use thoth_operator::reconcile::workflow::{MANAGED_SELECTOR, WORKFLOW_FINALIZER};
+use thoth_operator::reconcile::{AdmissionLimits, ControllerMetrics, OperatorConfig};
+use thoth_operator::store::{ResourceKind, SolverStatus, Store, StoreConfig, WorkflowPhase};
+use tokio::sync::watch;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn argo_workflow_crd() -> CustomResourceDefinition {
+    let documents =
+        testkit::reference_data::yaml_documents("argo/crds/full/argoproj.io_workflows.yaml")
+            .expect("Argo's full Workflow CRD is readable");
+    serde_json::from_value(documents.into_iter().next().expect("one document"))
+        .expect("Argo's Workflow CRD parses")
+}
+
+fn operator_config(limit: usize) -> OperatorConfig {
+    let mut config = OperatorConfig {
+        limits: AdmissionLimits {
+            default: limit,
+            per_namespace: BTreeMap::new(),
+        },
+        finished_retention: None,
+        ..OperatorConfig::default()
+    };
+    config.leader.lease_duration = Duration::from_secs(2);
+    config.leader.renew_before = Duration::from_secs(1);
+    config
+}
+
+fn start_operator(
+    client: Client,
+    store: Store,
+    limit: usize,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let config = operator_config(limit);
+    tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        thoth_operator::reconcile::run(
+            client,
+            store,
+            config,
+            Arc::new(ControllerMetrics::default()),
+            Default::default(),
+            shutdown,
+        )
+        .await
+        .expect("operator runs");
+    })
+}
+
+struct Harness {
+    server: RunningApiServer,
+    client: Client,
+    store: Store,
+    _db: TestDatabase,
+    stop: watch::Sender<bool>,
+    operator: tokio::task::JoinHandle<()>,
+}
+
+impl Harness {
+    async fn start(limit: usize) -> Self {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let mut crds = thoth_operator::api::all_crds();
+        crds.push(argo_workflow_crd());
+        let server = ApiServer::builder()
+            .crds(crds)
+            .build()
+            .start("127.0.0.1:0")
+            .await
+            .expect("API server starts");
+        let client = server.client().expect("client");
+        let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+        for name in ["thoth", "thoth-middletier", "thoth-backend", "default"] {
+            let namespace: k8s_openapi::api::core::v1::Namespace =
+                serde_json::from_value(json!({"metadata": {"name": name}})).expect("namespace");
+            match namespaces.create(&PostParams::default(), &namespace).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(status)) if status.code == 409 => {}
+                Err(err) => panic!("namespace {name}: {err}"),
+            }
+        }
+        let db = TestDatabase::create().await.expect("test database");
+        let store = Store::open(&StoreConfig {
+            max_connections: 8,
+            ..StoreConfig::new(db.options.clone())
+        })
+        .await
+        .expect("store");
+        let (stop, stop_rx) = watch::channel(false);
+        tokio::spawn(argo_stand_in(client.clone(), stop_rx.clone()));
+        let operator = start_operator(client.clone(), store.clone(), limit, stop_rx.clone());
+        Self {
+            server,
+            client,
+            store,
+            _db: db,
+            stop,
+            operator,
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(WAIT, self.operator).await;
+        self.server.shutdown().await;
+    }
+
+    /// Stops the operator alone (the API server, the stand-in and the store stay).
+    async fn stop_operator(&mut self) -> watch::Sender<bool> {
+        let (stop, stop_rx) = watch::channel(false);
+        let old = std::mem::replace(&mut self.stop, stop);
+        let _ = old.send(true);
+        let finished = std::mem::replace(&mut self.operator, tokio::spawn(async {}));
+        tokio::time::timeout(WAIT, finished)
+            .await
+            .expect("operator stops")
+            .expect("operator task");
+        let _ = stop_rx;
+        old
+    }
+
+    fn restart_operator(&mut self, limit: usize) {
+        let (stop, stop_rx) = watch::channel(false);
+        self.operator = start_operator(self.client.clone(), self.store.clone(), limit, stop_rx);
+        self.stop = stop;
+    }
+}
+
+fn solver_run(name: &str, version: &str) -> SolverRun {
+    SolverRun::new(
+        name,
+        SolverRunSpec {
+            package_name: "PyYAML".into(),
+            package_version: Some(version.into()),
+            index_url: "https://pypi.org/simple".into(),
+            solver: "solver-rhel-8-py38".into(),
+            dependency_index_urls: Vec::new(),
+            debug: false,
+        },
+    )
+}
+
+/// Moves each of our Workflows one phase per watch event, as Argo's controller would: Running,
+/// then Succeeded with the solver's outputs (or Failed when the resource name says so), with the
+/// completed label.
+async fn argo_stand_in(client: Client, mut stop: watch::Receiver<bool>) {
+    let api: Api<Workflow> = Api::all(client.clone());
+    let stream = watcher(api, watcher::Config::default().labels(MANAGED_SELECTOR))
+        .default_backoff()
+        .applied_objects();
+    let mut stream = std::pin::pin!(stream);
+    loop {
+        let workflow = tokio::select! {
+            _ = stop.changed() => return,
+            next = stream.next() => match next {
+                Some(Ok(workflow)) => workflow,
+                Some(Err(_)) => continue,
+                None => return,
+            },
+        };
+        let phase = workflow
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.as_ref())
+            .map(|p| p.as_str().to_string());
+        let namespaced: Api<Workflow> =
+            Api::namespaced(client.clone(), &workflow.namespace().unwrap_or_default());
+        let now = jiff_now();
+        let resource_name = workflow
+            .annotations()
+            .get("thoth-station.ninja/resource-name")
+            .cloned()
+            .unwrap_or_default();
+        if resource_name.contains("hold") {
+            continue;
+        }
+        let patch = match phase.as_deref() {
+            None => json!({"status": {"phase": "Running", "startedAt": now}}),
+            Some("Running") => {
+                let resource = workflow
+                    .annotations()
+                    .get("thoth-station.ninja/resource-name")
+                    .cloned()
+                    .unwrap_or_default();
+                let version = workflow
+                    .spec
+                    .arguments
+                    .as_ref()
+                    .and_then(|a| {
+                        a.parameters
+                            .iter()
+                            .find(|p| p.name == "THOTH_SOLVER_PACKAGES")
+                    })
+                    .and_then(|p| p.value.clone())
+                    .and_then(|v| v.split("===").nth(1).map(str::to_string))
+                    .unwrap_or_else(|| "5.3.1".into());
+                let first_attempt = workflow
+                    .labels()
+                    .get("thoth-station.ninja/attempt")
+                    .is_none_or(|a| a == "1");
+                if resource.contains("fails") && first_attempt {
+                    json!({
+                        "metadata": {"labels": {COMPLETED_LABEL: "true"}},
+                        "status": {"phase": "Failed", "finishedAt": now, "message": "child 'solve' failed"}
+                    })
+                } else {
+                    json!({
+                        "metadata": {"labels": {COMPLETED_LABEL: "true"}},
+                        "status": {
+                            "phase": "Succeeded",
+                            "finishedAt": now,
+                            "outputs": {"parameters": [
+                                {"name": "document-id", "value": workflow.name_any()},
+                                {"name": "solver-results", "value": json!([{"version": version, "status": "solved"}]).to_string()},
+                            ]},
+                        }
+                    })
+                }
+            }
+            _ => continue,
+        };
+        let _ = namespaced
+            .patch(
+                &workflow.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(patch),
+            )
+            .await;
+    }
+}
+
+fn jiff_now() -> String {
+    k8s_openapi::jiff::Timestamp::now().to_string()
+}
+
+async fn await_phase(api: &Api<SolverRun>, name: &str, phase: Phase) -> SolverRun {
+    let condition = move |run: Option<&SolverRun>| {
+        run.and_then(|r| r.status.as_ref())
+            .and_then(|s| s.phase)
+            .is_some_and(|p| p == phase)
+    };
+    let Ok(found) = tokio::time::timeout(
+        WAIT,
+        kube::runtime::wait::await_condition(api.clone(), name, condition),
+    )
+    .await
+    else {
+        let now = api.get(name).await.ok();
+        panic!("{name} did not reach {phase} within {WAIT:?}: {now:?}");
+    };
+    let found = found.expect("watch works");
+    found.expect("resource exists")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_solver_run_becomes_a_workflow_whose_success_reaches_status_store_and_outbox() {
+    let harness = Harness::start(10).await;
+    let runs: Api<SolverRun> = Api::namespaced(harness.client.clone(), "thoth");
+    runs.create(&PostParams::default(), &solver_run("pyyaml-5-3-1", "5.3.1"))
+        .await
+        .expect("created");
+    let done = await_phase(&runs, "pyyaml-5-3-1", Phase::Succeeded).await;
+    let status = done.status.clone().expect("status");
+    assert_eq!(status.attempts, Some(1));
+    let workflow_ref = status.workflow.expect("workflow reference");
+    assert_eq!(workflow_ref.namespace, "thoth-middletier");
+    assert_eq!(
+        status.document_id.as_deref(),
+        Some(workflow_ref.name.as_str())
+    );
+    let completed = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Completed")
+        .expect("Completed condition");
+    assert_eq!(completed.observed_generation, done.metadata.generation);
+    assert!(
+        done.finalizers()
+            .contains(&thoth_operator::reconcile::RESOURCE_FINALIZER.to_string())
+    );
+
+    // The Workflow is released: our finalizer is gone once the outcome is durable.
+    let workflows: Api<Workflow> = Api::namespaced(harness.client.clone(), &workflow_ref.namespace);
+    let workflow = workflows.get(&workflow_ref.name).await.expect("workflow");
+    assert!(
+        !workflow
+            .finalizers()
+            .contains(&WORKFLOW_FINALIZER.to_string())
+    );
+
+    // The store has the attempt and the solver's outcome.
+    let attempts = harness
+        .store
+        .attempts(ResourceKind::SolverRun, "thoth", "pyyaml-5-3-1")
+        .await
+        .expect("attempts");
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].phase, WorkflowPhase::Succeeded);
+    assert_eq!(attempts[0].workflow_name, workflow_ref.name);
+    let key = thoth_operator::store::VersionKey::new(
+        thoth_operator::package::PackageName::parse("PyYAML").expect("name"),
+        thoth_operator::package::PackageVersion::parse("5.3.1").expect("version"),
+        thoth_operator::package::IndexUrl::parse("https://pypi.org/simple").expect("index"),
+    );
+    let outcome = harness
+        .store
+        .solver_outcome(&key, "solver-rhel-8-py38")
+        .await
+        .expect("outcome read")
+        .expect("outcome recorded");
+    assert_eq!(outcome.status, SolverStatus::Success);
+
+    // Events were published on the resource.
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(harness.client.clone(), "thoth");
+    let reasons: Vec<String> = events
+        .list(&Default::default())
+        .await
+        .expect("events")
+        .items
+        .into_iter()
+        .filter_map(|e| e.reason)
+        .collect();
+    assert!(
+        reasons.contains(&"WorkflowCreated".to_string()),
+        "{reasons:?}"
+    );
+    assert!(reasons.contains(&"Succeeded".to_string()), "{reasons:?}");
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_workflow_leaves_the_resource_failed_with_an_error_outcome() {
+    let harness = Harness::start(10).await;
+    let runs: Api<SolverRun> = Api::namespaced(harness.client.clone(), "thoth");
+    runs.create(&PostParams::default(), &solver_run("pyyaml-fails", "5.4.0"))
+        .await
+        .expect("created");
+    let failed = await_phase(&runs, "pyyaml-fails", Phase::Failed).await;
+    let status = failed.status.expect("status");
+    assert_eq!(status.message.as_deref(), Some("child 'solve' failed"));
+    let attempts = harness
+        .store
+        .attempts(ResourceKind::SolverRun, "thoth", "pyyaml-fails")
+        .await
+        .expect("attempts");
+    assert_eq!(attempts[0].phase, WorkflowPhase::Failed);
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn thirty_resources_with_a_limit_of_three_never_have_more_than_three_active_and_all_finish() {
+    const RESOURCES: usize = 30;
+    const LIMIT: usize = 3;
+    let harness = Harness::start(LIMIT).await;
+    // The independent watcher: counts Workflows that exist, are not completed and not deleting.
+    let peak = Arc::new(AtomicUsize::new(0));
+    let watcher_task = {
+        let api: Api<Workflow> = Api::namespaced(harness.client.clone(), "thoth-middletier");
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            let mut active: BTreeMap<String, bool> = BTreeMap::new();
+            let stream = watcher(api, watcher::Config::default());
+            let mut stream = std::pin::pin!(stream);
+            while let Some(Ok(event)) = stream.next().await {
+                match event {
+                    watcher::Event::Apply(wf) | watcher::Event::InitApply(wf) => {
+                        let is_active =
+                            wf.metadata.deletion_timestamp.is_none() && !wf.is_labelled_completed();
+                        active.insert(wf.name_any(), is_active);
+                    }
+                    watcher::Event::Delete(wf) => {
+                        active.remove(&wf.name_any());
+                    }
+                    _ => {}
+                }
+                let count = active.values().filter(|a| **a).count();
+                peak.fetch_max(count, Ordering::SeqCst);
+            }
+        })
+    };
+    let runs: Api<SolverRun> = Api::namespaced(harness.client.clone(), "thoth");
+    for i in 0..RESOURCES {
+        runs.create(
+            &PostParams::default(),
+            &solver_run(&format!("pyyaml-{i}"), &format!("5.{i}.0")),
+        )
+        .await
+        .expect("created");
+    }
+    for i in 0..RESOURCES {
+        await_phase(&runs, &format!("pyyaml-{i}"), Phase::Succeeded).await;
+    }
+    watcher_task.abort();
+    let peak = peak.load(Ordering::SeqCst);
+    assert!(peak <= LIMIT, "{peak} Workflows were active at once");
+    assert!(peak >= 1);
+    harness.stop().await;
+}
+
+async fn await_workflow_ref(api: &Api<SolverRun>, name: &str) -> (String, String) {
+    let condition = |run: Option<&SolverRun>| {
+        run.and_then(|r| r.status.as_ref())
+            .is_some_and(|s| s.workflow.is_some())
+    };
+    let run = tokio::time::timeout(
+        WAIT,
+        kube::runtime::wait::await_condition(api.clone(), name, condition),
+    )
+    .await
+    .expect("a Workflow was created in time")
+    .expect("watch works")
+    .expect("resource exists");
+    let workflow = run.status.and_then(|s| s.workflow).expect("workflow ref");
+    (workflow.namespace, workflow.name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_workflow_deleted_while_the_operator_is_stopped_is_recorded_as_lost() {
+    let mut harness = Harness::start(10).await;
+    let runs: Api<SolverRun> = Api::namespaced(harness.client.clone(), "thoth");
+    runs.create(&PostParams::default(), &solver_run("hold-lost", "6.0.0"))
+        .await
+        .expect("created");
+    let (namespace, name) = await_workflow_ref(&runs, "hold-lost").await;
+    harness.stop_operator().await;
+    // Deleted by force: our finalizer is removed by hand, then the Workflow deleted.
+    let workflows: Api<Workflow> = Api::namespaced(harness.client.clone(), &namespace);
+    workflows
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await
+        .expect("finalizer removed");
+    workflows
+        .delete(&name, &Default::default())
+        .await
+        .expect("deleted");
+    harness.restart_operator(10);
+    let lost = await_phase(&runs, "hold-lost", Phase::Error).await;
+    let message = lost.status.and_then(|s| s.message).unwrap_or_default();
+    assert!(
+        message.contains("deleted before its outcome was recorded"),
+        "{message}"
+    );
+    let attempts = harness
+        .store
+        .attempts(ResourceKind::SolverRun, "thoth", "hold-lost")
+        .await
+        .expect("attempts");
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].phase, WorkflowPhase::Error);
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retry_annotation_starts_a_second_attempt_whose_success_replaces_the_failure() {
+    let harness = Harness::start(10).await;
+    let runs: Api<SolverRun> = Api::namespaced(harness.client.clone(), "thoth");
+    runs.create(&PostParams::default(), &solver_run("retry-fails", "6.1.0"))
+        .await
+        .expect("created");
+    await_phase(&runs, "retry-fails", Phase::Failed).await;
+    thoth_operator::cli::retry::request_retry(
+        harness.client.clone(),
+        thoth_operator::cli::retry::RetryKind::SolverRun,
+        "thoth",
+        "retry-fails",
+        "first",
+    )
+    .await
+    .expect("annotated");
+    let done = await_phase(&runs, "retry-fails", Phase::Succeeded).await;
+    let status = done.status.expect("status");
+    assert_eq!(status.attempts, Some(2));
+    let attempts = harness
+        .store
+        .attempts(ResourceKind::SolverRun, "thoth", "retry-fails")
+        .await
+        .expect("attempts");
+    let phases: Vec<WorkflowPhase> = attempts.iter().map(|a| a.phase).collect();
+    assert_eq!(phases, [WorkflowPhase::Failed, WorkflowPhase::Succeeded]);
+    assert_ne!(attempts[0].workflow_name, attempts[1].workflow_name);
+    let key = thoth_operator::store::VersionKey::new(
+        thoth_operator::package::PackageName::parse("PyYAML").expect("name"),
+        thoth_operator::package::PackageVersion::parse("6.1.0").expect("version"),
+        thoth_operator::package::IndexUrl::parse("https://pypi.org/simple").expect("index"),
+    );
+    let outcome = harness
+        .store
+        .solver_outcome(&key, "solver-rhel-8-py38")
+        .await
+        .expect("outcome read")
+        .expect("outcome recorded");
+    assert_eq!(outcome.status, SolverStatus::Success);
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deleting_a_resource_records_releases_and_deletes_its_workflow_in_the_other_namespace() {
+    let harness = Harness::start(10).await;
+    let runs: Api<SolverRun> = Api::namespaced(harness.client.clone(), "thoth");
+    runs.create(&PostParams::default(), &solver_run("hold-cleanup", "6.2.0"))
+        .await
+        .expect("created");
+    let (namespace, name) = await_workflow_ref(&runs, "hold-cleanup").await;
+    let uid = runs
+        .get("hold-cleanup")
+        .await
+        .expect("resource")
+        .uid()
+        .expect("uid");
+    runs.delete("hold-cleanup", &Default::default())
+        .await
+        .expect("delete requested");
+    tokio::time::timeout(
+        WAIT,
+        kube::runtime::wait::await_condition(
+            runs.clone(),
+            "hold-cleanup",
+            kube::runtime::wait::conditions::is_deleted(&uid),
+        ),
+    )
+    .await
+    .expect("resource gone in time")
+    .expect("watch works");
+    let workflows: Api<Workflow> = Api::namespaced(harness.client.clone(), &namespace);
+    assert!(
+        workflows.get_opt(&name).await.expect("read").is_none(),
+        "the Workflow in {namespace} is deleted with its resource"
+    );
+    let attempts = harness
+        .store
+        .attempts(ResourceKind::SolverRun, "thoth", "hold-cleanup")
+        .await
+        .expect("attempts");
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].phase, WorkflowPhase::Error);
+    harness.stop().await;
+}

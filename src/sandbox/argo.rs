@@ -308,7 +308,8 @@ async fn drive_steps(
     }
     if let Some(ttl) = config.ttl_after_finished {
         tokio::time::sleep(ttl).await;
-        match api.delete(&name, &DeleteParams::default()).await {
+        let params = DeleteParams::default();
+        match with_retries(|| api.delete(&name, &params)).await {
             Ok(_) => {}
             Err(kube::Error::Api(status)) if status.code == 404 => {}
             Err(source) => return Err(StepError::Write { name, source }),
@@ -317,11 +318,44 @@ async fn drive_steps(
     Ok(())
 }
 
+/// Attempts before a call is given up (about 30 s with the delays below).
+const ATTEMPTS: u32 = 20;
+
+/// Whether an answer may change on a later try: throttling, server errors and
+/// failed connections, not a 404 or a refusal of the request itself.
+fn is_transient(error: &kube::Error) -> bool {
+    match error {
+        kube::Error::Api(status) => status.code == 429 || status.code >= 500,
+        _ => true,
+    }
+}
+
+/// Runs `call` until it succeeds, fails for good, or has failed [`ATTEMPTS`] times,
+/// waiting 50 ms, doubling up to 2 s, between tries — as Argo's controller requeues
+/// a Workflow whose update failed.
+async fn with_retries<T, F, Fut>(mut call: F) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, kube::Error>>,
+{
+    let mut delay = Duration::from_millis(50);
+    let mut tries = 1;
+    loop {
+        match call().await {
+            Err(error) if tries < ATTEMPTS && is_transient(&error) => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 async fn patch(api: &Api<Workflow>, name: &str, body: Value) -> Result<(), StepError> {
-    match api
-        .patch(name, &PatchParams::default(), &Patch::Merge(&body))
-        .await
-    {
+    let patch = Patch::Merge(&body);
+    let params = PatchParams::default();
+    match with_retries(|| api.patch(name, &params, &patch)).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(status)) if status.code == 404 => Err(StepError::Gone),
         Err(source) => Err(StepError::Write {
@@ -344,7 +378,7 @@ async fn missing_template(
         return Ok(None);
     }
     let templates: Api<WorkflowTemplate> = Api::namespaced(client.clone(), namespace);
-    match templates.get_opt(&reference.name).await {
+    match with_retries(|| templates.get_opt(&reference.name)).await {
         Ok(Some(_)) => Ok(None),
         Ok(None) => Ok(Some(format!(
             "workflowtemplates.argoproj.io \"{}\" not found",

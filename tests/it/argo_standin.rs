@@ -6,7 +6,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use apiserver::{ApiServer, RunningApiServer};
+use apiserver::{ApiServer, FaultConfig, RunningApiServer};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -603,5 +603,50 @@ async fn a_restarted_stand_in_finishes_what_its_predecessor_left_running() {
         Some(started_at),
         "the start time is kept"
     );
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn workflows_finish_through_throttling_server_errors_and_cut_watches() {
+    let cluster = Cluster::start(quick()).await;
+    let workflows: Vec<Workflow> = (0..8)
+        .map(|i| built(&solver_run(&format!("solver-faulty-{i}"), Some("1.0"))))
+        .collect();
+    // Every request meets the faults from here on; the test's own creates retry them.
+    cluster.server.faults().set(FaultConfig {
+        throttle_share: 0.2,
+        error_share: 0.2,
+        cut_watches_after: Some(3),
+        ..FaultConfig::default()
+    });
+    let api = cluster.workflows("thoth-middletier");
+    for workflow in &workflows {
+        loop {
+            match api.create(&PostParams::default(), workflow).await {
+                Ok(_) => break,
+                Err(kube::Error::Api(status)) if status.code == 429 || status.code == 500 => {}
+                Err(other) => panic!("create failed: {other}"),
+            }
+        }
+    }
+    // The stand-in meets some faults too. A condition polled with a timeout: the server
+    // offers no event for its counter.
+    let after_creates = cluster.server.faults().injected_errors();
+    let faulty_period = async {
+        while cluster.server.faults().injected_errors() < after_creates + 5 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(WAIT, faulty_period)
+        .await
+        .expect("the stand-in met faults");
+    cluster.server.faults().clear();
+    for workflow in &workflows {
+        let done = cluster.until_completed(workflow).await;
+        assert!(matches!(
+            observe::<SolverRun>(&done).outcome,
+            Some(Outcome::Results(_))
+        ));
+    }
     cluster.stop().await;
 }

@@ -39,6 +39,9 @@ pub struct SandboxArgs {
     /// installed. Either is removed at exit; a database given here is left as it is.
     #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
+    /// Start a throwaway PostgreSQL cluster (initdb, pg_ctl) even when the local server answers.
+    #[arg(long, conflicts_with = "database_url")]
+    pub own_postgres: bool,
     /// Topic prefix (THOTH_DEPLOYMENT_NAME) of the embedded Kafka's topics.
     #[arg(long, default_value = "sandbox", value_name = "NAME")]
     pub deployment_name: String,
@@ -181,6 +184,7 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
     let config = SandboxConfig {
         deployment_name: args.deployment_name.clone(),
         database_url: args.database_url.clone(),
+        own_postgres: args.own_postgres,
         partitions: args.partitions,
         argo: args.argo.config(),
         dir: Some(dir.clone()),

@@ -87,6 +87,8 @@ pub struct SandboxConfig {
     pub deployment_name: String,
     /// Use this database instead of finding or making one.
     pub database_url: Option<String>,
+    /// Start a throwaway PostgreSQL cluster even when the local default server answers.
+    pub own_postgres: bool,
     /// Partitions per topic.
     pub partitions: u16,
     /// The Argo stand-in's timing and outcome shares.
@@ -132,7 +134,10 @@ impl Sandbox {
         let (api, index, database) = tokio::join!(
             cluster::start("127.0.0.1:0"),
             index::PackageIndex::start("127.0.0.1:0"),
-            postgres::SandboxDatabase::provision(config.database_url.as_deref()),
+            postgres::SandboxDatabase::provision(
+                config.database_url.as_deref(),
+                config.own_postgres
+            ),
         );
         let (api, index, database) = match (api, index, database) {
             (Ok(api), Ok(index), Ok(database)) => (api, index, database),

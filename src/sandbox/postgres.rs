@@ -89,8 +89,9 @@ pub struct SandboxDatabase {
 }
 
 impl SandboxDatabase {
-    /// Finds or makes a database as the module documentation describes; `given` is `--database-url`.
-    pub async fn provision(given: Option<&str>) -> Result<Self, PostgresError> {
+    /// Finds or makes a database as the module documentation describes; `given` is
+    /// `--database-url`; `own_cluster` skips the local default server (`--own-postgres`).
+    pub async fn provision(given: Option<&str>, own_cluster: bool) -> Result<Self, PostgresError> {
         if let Some(url) = given {
             // Checked as the operator will read it from DATABASE_URL.
             crate::store::StoreConfig::from_lookup(|name| {
@@ -104,7 +105,7 @@ impl SandboxDatabase {
         }
         let admin =
             PgConnectOptions::from_str(LOCAL_DEFAULT_URL).map_err(PostgresError::LocalUrl)?;
-        if answers(&admin).await {
+        if !own_cluster && answers(&admin).await {
             return local_database(admin).await;
         }
         match server_binaries() {
@@ -377,12 +378,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_given_url_is_used_as_it_is_and_a_bad_one_is_refused() {
-        let db = SandboxDatabase::provision(Some("postgres://u:p@db.example:5433/x"))
+        let db = SandboxDatabase::provision(Some("postgres://u:p@db.example:5433/x"), false)
             .await
             .unwrap();
         assert_eq!(db.url(), "postgres://u:p@db.example:5433/x");
         db.release().await;
-        let err = SandboxDatabase::provision(Some("mysql://nope")).await;
+        let err = SandboxDatabase::provision(Some("mysql://nope"), false).await;
         assert!(matches!(err, Err(PostgresError::Url(_))), "{err:?}");
     }
 }

@@ -120,27 +120,49 @@ struct OperatorCommandLine {
     args: super::run::RunArgs,
 }
 
-/// `run`'s arguments for the operator inside the sandbox: the sandbox's kubeconfig, metrics
-/// address and a short Lease; everything else as `run` defaults it (or the environment sets it).
+/// `run`'s arguments for the operator inside the sandbox: the sandbox's kubeconfig, Kafka, topic
+/// prefix and metrics address, a short Lease and a short consumer session (so an operator run
+/// separately after it takes over quickly); everything else as `run` defaults it or the
+/// environment sets it.
 fn operator_args(
-    sandbox: &Sandbox,
+    env: &crate::sandbox::env::SandboxEnv,
     kubeconfig: &std::path::Path,
 ) -> anyhow::Result<super::run::RunArgs> {
-    let metrics = sandbox.metrics_listen().to_string();
-    let kubeconfig = kubeconfig.display().to_string();
+    let value = |name: &str| env.get(name).unwrap_or_default().to_string();
     let line = OperatorCommandLine::try_parse_from([
-        "run",
-        "--kubeconfig",
-        &kubeconfig,
-        "--metrics-listen",
-        &metrics,
-        "--identity",
-        "sandbox-operator",
-        "--lease-seconds",
-        "3",
+        "run".to_string(),
+        "--kubeconfig".to_string(),
+        kubeconfig.display().to_string(),
+        "--metrics-listen".to_string(),
+        value("THOTH_METRICS_LISTEN"),
+        "--identity".to_string(),
+        value("POD_NAME"),
+        "--lease-seconds".to_string(),
+        value("THOTH_LEASE_SECONDS"),
+        "--deployment-name".to_string(),
+        value(crate::messages::DEPLOYMENT_NAME_ENV),
+        "--kafka-bootstrap-servers".to_string(),
+        value("KAFKA_BOOTSTRAP_SERVERS"),
+        "--kafka-consumer-session-timeout-ms".to_string(),
+        value("KAFKA_CONSUMER_SESSION_TIMEOUT_MS"),
     ])
     .context("the sandbox's operator settings were refused")?;
     Ok(line.args)
+}
+
+/// The namespaces the operator (as `run` is configured here, flags at their defaults or from the
+/// environment) needs: where it creates resources, runs Workflows and keeps its Lease.
+fn operator_namespaces() -> anyhow::Result<Vec<String>> {
+    let line = OperatorCommandLine::try_parse_from(["run"])
+        .context("the environment's THOTH_* settings for the operator were refused")?;
+    let args = line.args;
+    Ok(vec![
+        args.resource_namespace,
+        args.lease_namespace,
+        args.solver_namespace,
+        args.security_indicators_namespace,
+        args.adviser_namespace,
+    ])
 }
 
 /// Waits until `http://address/readyz` answers 200, or `deadline`.
@@ -185,6 +207,7 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
         deployment_name: args.deployment_name.clone(),
         database_url: args.database_url.clone(),
         own_postgres: args.own_postgres,
+        namespaces: operator_namespaces()?,
         partitions: args.partitions,
         argo: args.argo.config(),
         dir: Some(dir.clone()),
@@ -232,9 +255,9 @@ where
     let mut operator = if args.no_operator {
         None
     } else {
-        let run_args = operator_args(sandbox, &kubeconfig)?;
+        let run_args = operator_args(sandbox.env(), &kubeconfig)?;
         let store_config = sandbox.store_config()?;
-        Some(tokio::spawn(pending_serve(
+        Some(tokio::spawn(super::run::serve(
             run_args,
             store_config,
             stopped(),
@@ -322,6 +345,7 @@ async fn run_demo(args: &SandboxArgs, sandbox: &Sandbox) -> anyhow::Result<()> {
     let stream = demo::stream(sandbox.prefix(), sandbox.local_index(), &suffix);
     let watch = demo::Watch::connect(
         sandbox.client(),
+        &stream.job_id,
         sandbox.metrics_listen(),
         &sandbox.store_config()?,
     )
@@ -366,14 +390,4 @@ mod tests {
         let parsed = Wrapper::try_parse_from(["sandbox", "--workflow-ttl-seconds", "0"]).unwrap();
         assert_eq!(parsed.args.argo.config().ttl_after_finished, None);
     }
-}
-
-// TEMPORARY until the ingest branch's `cli::run::serve` is merged.
-async fn pending_serve(
-    _args: super::run::RunArgs,
-    _store: crate::store::StoreConfig,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<()> {
-    shutdown.await;
-    Ok(())
 }

@@ -82,9 +82,14 @@ pub fn sandbox_objects(manifests: &str) -> Result<SandboxObjects, ClusterError> 
 }
 
 /// Starts the API server on `listen` (port 0 picks one) and creates the namespaces and
-/// WorkflowTemplates of [`INSTALL_MANIFESTS`].
-pub async fn start(listen: &str) -> Result<RunningApiServer, ClusterError> {
-    let objects = sandbox_objects(INSTALL_MANIFESTS)?;
+/// WorkflowTemplates of [`INSTALL_MANIFESTS`], and the namespaces `extra`.
+pub async fn start(listen: &str, extra: &[String]) -> Result<RunningApiServer, ClusterError> {
+    let mut objects = sandbox_objects(INSTALL_MANIFESTS)?;
+    for name in extra {
+        if !objects.namespaces.contains(name) {
+            objects.namespaces.push(name.clone());
+        }
+    }
     let argo = super::argo_crds::argo_crds().map_err(ClusterError::ArgoCrds)?;
     let server = super::apiserver_with_crds()
         .crds(argo)

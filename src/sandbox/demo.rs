@@ -3,8 +3,8 @@
 //!
 //! The stream ([`stream`]): new releases, unresolved packages for several solvers with many
 //! duplicates (one without a version, so the local index expands it), an advice request (the Argo
-//! stand-in reports unresolved packages for it, which the operator turns into more solver work), a
-//! missing version, a package without a source distribution, and a few malformed messages.
+//! stand-in reports unresolved packages for it) with the unresolved packages Thoth's adviser
+//! publishes for such a run (solver work on PyPI, for every configured solver), a missing version, a package without a source distribution, and a few malformed messages.
 //!
 //! What it watches ([`Snapshot`]): the operator's own metrics (messages by fate, dead letters,
 //! active and queued Workflows per namespace, follow-up messages published), the resources by kind
@@ -27,13 +27,15 @@ use crate::messages::{MessageKind, TopicPrefix};
 use crate::package::{IndexUrl, PackageName, PackageVersion};
 use crate::store::{Store, StoreConfig, VersionKey};
 
+use super::PYPI_SIMPLE;
+
 /// The solvers the demo names (the operator's default `--solvers`).
 pub const SOLVERS: [&str; 3] = [
     "solver-rhel-8-py38",
     "solver-fedora-34-py39",
     "solver-fedora-35-py310",
 ];
-/// The package the Argo stand-in reports unresolved for an advice run (on PyPI).
+/// The package the demo's advice run left unresolved (on PyPI), as the Argo stand-in reports it.
 const ADVICE_UNRESOLVED: &str = "flask";
 const ADVICE_UNRESOLVED_VERSION: &str = "2.0.1";
 
@@ -152,14 +154,28 @@ pub fn stream(prefix: &TopicPrefix, local: &IndexUrl, job_suffix: &str) -> DemoS
         );
     }
     expect.repeats += 2;
-    // An advice request; the stand-in reports flask==2.0.1 on PyPI unresolved for it.
+    // An advice request, and the unresolved packages Thoth's adviser publishes for it (no solver
+    // named: every configured solver), twice each as an adviser re-run would.
     let job_id = format!("adviser-{job_suffix}");
     push(
         MessageKind::AdviserTrigger,
-        json!({"recommendation_type": "latest", "job_id": job_id, "origin": "https://github.com/thoth-station/sandbox-demo",
-               "source_type": "KEBECHET"}),
+        json!({"recommendation_type": "latest", "job_id": job_id,
+               "origin": "https://github.com/thoth-station/sandbox-demo", "source_type": "KEBECHET"}),
         format!("advice request {job_id}"),
     );
+    for (name, version) in [
+        (ADVICE_UNRESOLVED, ADVICE_UNRESOLVED_VERSION),
+        ("werkzeug", "2.0.2"),
+    ] {
+        for _ in 0..2 {
+            push(
+                MessageKind::UnresolvedPackage,
+                json!({"package_name": name, "package_version": version, "index_url": PYPI_SIMPLE}),
+                format!("unresolved {name}=={version} on PyPI for {job_id}"),
+            );
+        }
+        expect.repeats += 1;
+    }
     // Flags.
     push(
         MessageKind::MissingVersion,
@@ -285,8 +301,10 @@ pub struct Snapshot {
     pub queued: BTreeMap<String, i64>,
     /// Resources by kind, then by phase (`-` before the first status).
     pub resources: BTreeMap<&'static str, BTreeMap<String, u64>>,
-    /// SolverRuns for the package the advice run reported unresolved.
+    /// SolverRuns for the package the advice run left unresolved.
     pub advice_follow_up_runs: u64,
+    /// Whether the advice run's outcome (with its unresolved packages) is in the store.
+    pub advice_recorded: bool,
     /// Finished resources whose outcome row is in the store, and those without one.
     pub outcome_rows: u64,
     pub missing_rows: Vec<String>,
@@ -350,10 +368,15 @@ pub fn verdict(expect: &Expectations, seen: &Snapshot) -> Vec<String> {
             missing.push(format!("no {kind} yet"));
         }
     }
-    if seen.advice_follow_up_runs == 0 {
+    if seen.advice_follow_up_runs < SOLVERS.len() as u64 {
         missing.push(format!(
-            "no SolverRun yet for {ADVICE_UNRESOLVED}=={ADVICE_UNRESOLVED_VERSION}, which the advice run reported unresolved"
+            "{} of {} SolverRuns for {ADVICE_UNRESOLVED}=={ADVICE_UNRESOLVED_VERSION}, which the advice run left unresolved",
+            seen.advice_follow_up_runs,
+            SOLVERS.len()
         ));
+    }
+    if !seen.advice_recorded {
+        missing.push("no advice run outcome in the store".to_string());
     }
     let unfinished = seen.unfinished();
     if unfinished > 0 {
@@ -375,6 +398,8 @@ pub fn verdict(expect: &Expectations, seen: &Snapshot) -> Vec<String> {
 /// Where the demo looks.
 pub struct Watch {
     pub client: kube::Client,
+    /// The demo's advice request's job id (its document id in the store).
+    pub job_id: String,
     pub metrics_url: String,
     pub store: Store,
     pub http: reqwest::Client,
@@ -383,6 +408,7 @@ pub struct Watch {
 impl Watch {
     pub async fn connect(
         client: kube::Client,
+        job_id: &str,
         metrics: std::net::SocketAddr,
         store: &StoreConfig,
     ) -> Result<Self, DemoError> {
@@ -390,6 +416,7 @@ impl Watch {
         store.max_connections = 2;
         Ok(Self {
             client,
+            job_id: job_id.to_string(),
             metrics_url: format!("http://{metrics}/metrics"),
             store: Store::connect(&store).await.map_err(DemoError::Store)?,
             http: reqwest::Client::new(),
@@ -505,6 +532,7 @@ impl Watch {
             }
             seen.resources.insert("AdviceRequest", phases);
         }
+        seen.advice_recorded = matches!(self.store.advice_run(&self.job_id).await, Ok(Some(_)));
         seen
     }
 }
@@ -715,7 +743,7 @@ mod tests {
         );
         assert_eq!(demo.expect.published, demo.messages.len() as u64);
         assert_eq!(demo.expect.dead_letters, 4);
-        assert_eq!(demo.expect.repeats, 5 + 3 + 2 + 2);
+        assert_eq!(demo.expect.repeats, 5 + 3 + 2 + 2 + 2);
         assert!(
             demo.messages
                 .iter()
@@ -752,6 +780,7 @@ mod tests {
                 .insert(kind, BTreeMap::from([("Succeeded".to_string(), 2)]));
         }
         seen.advice_follow_up_runs = 3;
+        seen.advice_recorded = true;
         seen
     }
 

@@ -89,6 +89,8 @@ pub struct SandboxConfig {
     pub database_url: Option<String>,
     /// Start a throwaway PostgreSQL cluster even when the local default server answers.
     pub own_postgres: bool,
+    /// Namespaces to create beside those of the install manifests (the operator's).
+    pub namespaces: Vec<String>,
     /// Partitions per topic.
     pub partitions: u16,
     /// The Argo stand-in's timing and outcome shares.
@@ -132,7 +134,7 @@ impl Sandbox {
             .map_err(|e| SandboxError::DeploymentName(config.deployment_name.clone(), e))?;
         // The three servers of our own start together; PostgreSQL is the slow one.
         let (api, index, database) = tokio::join!(
-            cluster::start("127.0.0.1:0"),
+            cluster::start("127.0.0.1:0", &config.namespaces),
             index::PackageIndex::start("127.0.0.1:0"),
             postgres::SandboxDatabase::provision(
                 config.database_url.as_deref(),
@@ -297,6 +299,8 @@ impl PartialSandbox {
         // A restarted `run` takes the Lease over within seconds, not the default ten.
         variables.set("THOTH_LEASE_SECONDS", "3");
         variables.set("POD_NAME", "sandbox-operator");
+        // A restarted consumer rejoins its group in seconds, not the default 45.
+        variables.set("KAFKA_CONSUMER_SESSION_TIMEOUT_MS", "6000");
         variables.set("THOTH_SANDBOX_API_SERVER", self.api.url());
         variables.set("THOTH_SANDBOX_PACKAGE_INDEX", local_index.as_str());
         if let Some((dir, _)) = &kubeconfig {

@@ -16,4 +16,6 @@ mod crds;
 mod ingest;
 mod install;
 mod layout;
+#[cfg(feature = "sandbox")]
+mod sandbox;
 mod store;

@@ -70,7 +70,8 @@ enum Origin {
     Given,
     /// A database of ours on the local default server; dropped at shutdown.
     LocalDatabase {
-        admin: PgConnectOptions,
+        // Boxed: the connect options are ten times the size of the other variants.
+        admin: Box<PgConnectOptions>,
         name: String,
     },
     /// A cluster of ours; stopped and its directory removed at shutdown.
@@ -208,7 +209,10 @@ async fn local_database(admin: PgConnectOptions) -> Result<SandboxDatabase, Post
     );
     Ok(SandboxDatabase {
         url,
-        origin: Origin::LocalDatabase { admin, name },
+        origin: Origin::LocalDatabase {
+            admin: Box::new(admin),
+            name,
+        },
     })
 }
 

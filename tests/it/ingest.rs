@@ -576,32 +576,12 @@ async fn transient_sink_errors_pause_the_partitions_and_resume_with_nothing_lost
 
 mod with_admission {
     use super::*;
-    use apiserver::{ApiServer, RunningApiServer};
-    use k8s_openapi::api::core::v1::Namespace;
-    use kube::api::{Api, ListParams, PostParams};
+    use crate::harness::{self, PYPI};
     use serde_json::json;
-    use testkit::TestDatabase;
-    use thoth_operator::admission::{
-        AdmissionConfig, Admitter, IndexClient, IndexClientConfig, RecordFate,
-    };
-    use thoth_operator::api::SolverRun;
+    use thoth_operator::admission::{Admitter, RecordFate};
     use thoth_operator::ingest::producer::{OutboxPublisher, PublisherSettings};
-    use thoth_operator::messages::{ParseConfig, SolverName};
-    use thoth_operator::package::IndexUrl;
-    use thoth_operator::store::{Fate, OutboxMessage, Store, StoreConfig};
-
-    /// A migrated store on a test database, with a small pool (the server's connections are shared).
-    async fn open_store(db: &TestDatabase) -> Store {
-        Store::open(&StoreConfig {
-            max_connections: 4,
-            ..StoreConfig::new(db.options.clone())
-        })
-        .await
-        .unwrap()
-    }
-
-    const NAMESPACE: &str = "thoth";
-    const PYPI: &str = "https://pypi.org/simple";
+    use thoth_operator::messages::ParseConfig;
+    use thoth_operator::store::{Fate, OutboxMessage};
 
     /// Admission with the first fate of each record (as the ledger keeps it) and its count to await.
     struct Counted {
@@ -627,54 +607,30 @@ mod with_admission {
         }
     }
 
+    /// The shared harness and admission behind a [`Counted`] sink.
     struct Harness {
-        _db: TestDatabase,
-        store: Store,
-        _server: RunningApiServer,
-        client: kube::Client,
+        base: harness::Harness,
         sink: Arc<Counted>,
+    }
+
+    impl std::ops::Deref for Harness {
+        type Target = harness::Harness;
+
+        fn deref(&self) -> &harness::Harness {
+            &self.base
+        }
     }
 
     impl Harness {
         async fn start() -> Self {
-            let db = TestDatabase::create().await.unwrap();
-            let store = open_store(&db).await;
-            let server = ApiServer::builder()
-                .crds(thoth_operator::api::all_crds())
-                .build()
-                .start("127.0.0.1:0")
-                .await
-                .unwrap();
-            let client = server.client().unwrap();
-            let namespace: Namespace =
-                serde_json::from_value(json!({"metadata": {"name": NAMESPACE}})).unwrap();
-            Api::<Namespace>::all(client.clone())
-                .create(&PostParams::default(), &namespace)
-                .await
-                .unwrap();
-            store
-                .set_index_enabled(&IndexUrl::parse(PYPI).unwrap(), true)
-                .await
-                .unwrap();
-            let mut config = AdmissionConfig::new(
-                NAMESPACE,
-                vec![SolverName::parse("solver", "solver-fedora-38-py311").unwrap()],
-            );
-            config.parse = ParseConfig::with_prefix(prefix());
-            let index = IndexClient::new(IndexClientConfig::default()).unwrap();
-            let admitter = Admitter::new(client.clone(), store.clone(), config, index);
+            let base = harness::Harness::start().await;
+            let admitter = base.admitter(base.config(&["solver-fedora-38-py311"], prefix()));
             let sink = Arc::new(Counted {
                 admitter,
                 durable: watch::channel(0).0,
                 fates: Mutex::new(BTreeMap::new()),
             });
-            Self {
-                _db: db,
-                store,
-                _server: server,
-                client,
-                sink,
-            }
+            Self { base, sink }
         }
 
         fn run(&self, kafka: &KafkaHost, group: &str) -> Running {
@@ -704,14 +660,6 @@ mod with_admission {
                 .await
                 .expect("fates became durable in time")
                 .unwrap();
-        }
-
-        async fn solver_runs(&self) -> Vec<SolverRun> {
-            Api::<SolverRun>::namespaced(self.client.clone(), NAMESPACE)
-                .list(&ListParams::default())
-                .await
-                .unwrap()
-                .items
         }
     }
 
@@ -819,8 +767,8 @@ mod with_admission {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_follow_up_message_from_the_outbox_is_consumed_back_by_a_plain_consumer_and_parses() {
-        let db = TestDatabase::create().await.unwrap();
-        let store = open_store(&db).await;
+        let harness = harness::Harness::start().await;
+        let store = harness.store.clone();
         let kafka = KafkaHost::start(prefix(), 1, 1).unwrap();
         let fixture = include_bytes!("../fixtures/messages/solved_package.v1.json");
         let solved_topic = prefix().topic_for(MessageKind::SolvedPackage);

@@ -847,4 +847,216 @@ mod with_admission {
             assert!(value.get(field).is_some(), "{field} in {value}");
         }
     }
+
+    // --- the operator binary, killed mid-batch ---------------------------------------------
+
+    /// `thoth-operator run` as a child process, its log in a file shown when a wait fails.
+    struct OperatorProcess {
+        child: tokio::process::Child,
+        log: std::path::PathBuf,
+    }
+
+    impl OperatorProcess {
+        fn start(harness: &Harness, kafka: &KafkaHost, dir: &std::path::Path, n: usize) -> Self {
+            let kubeconfig = dir.join("kubeconfig");
+            harness.server.write_kubeconfig(&kubeconfig).unwrap();
+            let log = dir.join(format!("operator-{n}.log"));
+            let stderr = std::fs::File::create(&log).unwrap();
+            let kubeconfig = kubeconfig.to_string_lossy().into_owned();
+            let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_thoth-operator"))
+                .args([
+                    "run",
+                    "--kubeconfig",
+                    &kubeconfig,
+                    "--metrics-listen",
+                    "127.0.0.1:0",
+                    "--identity",
+                    &format!("operator-{n}"),
+                    "--lease-seconds",
+                    "2",
+                    "--resource-namespace",
+                    harness::NAMESPACE,
+                    "--solvers",
+                    "solver-fedora-38-py311",
+                    // One Workflow at a time: the controllers run too, but this test is about
+                    // what admission creates.
+                    "--admission-limits",
+                    "thoth-middletier=1",
+                    "--default-admission-limit",
+                    "1",
+                    // Unthrottled: admission's creates share the client's request budget.
+                    "--api-qps",
+                    "0",
+                    "--kafka-bootstrap-servers",
+                    kafka.bootstrap_servers(),
+                    "--kafka-consumer-group-id",
+                    "killed",
+                    // A killed member holds its partitions until its session times out.
+                    "--kafka-consumer-session-timeout-ms",
+                    "3000",
+                ])
+                .env("DATABASE_URL", harness.database_url())
+                .env("THOTH_DEPLOYMENT_NAME", prefix().deployment_name().unwrap())
+                .env("RUST_LOG", "info")
+                .env("THOTH_LOG_FORMAT", "text")
+                .env_remove("KAFKA_BOOTSTRAP_SERVERS")
+                .env_remove("KUBECONFIG")
+                .stdout(std::process::Stdio::null())
+                .stderr(stderr)
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap();
+            Self { child, log }
+        }
+
+        fn log(&self) -> String {
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        }
+
+        /// SIGKILL: no drain, no commit, no leaving the group.
+        async fn kill(mut self) {
+            self.child.start_kill().unwrap();
+            let status = self.child.wait().await.unwrap();
+            assert!(!status.success(), "killed: {status:?}");
+        }
+
+        /// SIGTERM, and the exit status of the graceful shutdown.
+        async fn terminate(mut self) -> std::process::ExitStatus {
+            let pid = self.child.id().unwrap().to_string();
+            let sent = tokio::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .await
+                .unwrap();
+            assert!(sent.success());
+            match tokio::time::timeout(WAIT, self.child.wait()).await {
+                Ok(status) => status.unwrap(),
+                Err(_) => panic!("the operator stops on SIGTERM; its log:\n{}", self.log()),
+            }
+        }
+    }
+
+    async fn ledger_rows(pool: &sqlx::PgPool) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM message_ledger")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    }
+
+    /// Polls the ledger (the condition the operator makes true) until it has `rows` rows.
+    async fn wait_for_ledger(pool: &sqlx::PgPool, rows: i64, operator: &OperatorProcess) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        while ledger_rows(pool).await < rows {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{rows} ledger rows in time; have {}; operator log:\n{}",
+                ledger_rows(pool).await,
+                operator.log()
+            );
+            tick.tick().await;
+        }
+    }
+
+    /// Watches SolverRuns until at least `count` exist.
+    async fn wait_for_solver_runs(harness: &Harness, count: usize, operator: &OperatorProcess) {
+        use futures::TryStreamExt;
+        use kube::runtime::{WatchStreamExt, watcher};
+        let api = kube::Api::<thoth_operator::api::SolverRun>::namespaced(
+            harness.client.clone(),
+            harness::NAMESPACE,
+        );
+        let mut seen = std::collections::HashSet::new();
+        let stream = watcher(api, watcher::Config::default()).applied_objects();
+        futures::pin_mut!(stream);
+        let found = tokio::time::timeout(Duration::from_secs(120), async {
+            while let Some(run) = stream.try_next().await.unwrap() {
+                seen.insert(run.metadata.name.unwrap_or_default());
+                if seen.len() >= count {
+                    return;
+                }
+            }
+        })
+        .await;
+        assert!(
+            found.is_ok(),
+            "{count} SolverRuns in time; operator log:\n{}",
+            operator.log()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_operator_killed_mid_batch_and_restarted_loses_nothing_and_duplicates_nothing() {
+        const UNIQUE: usize = 600;
+        let harness = Harness::start().await;
+        for crd in thoth_operator::sandbox::argo_crds::argo_crds().unwrap() {
+            harness.server.install_crd(&crd).unwrap();
+        }
+        let kafka = KafkaHost::start(prefix(), 1, PARTITIONS).unwrap();
+        // Every release twice: a redelivery after the kill must be told from a second copy.
+        let payloads: Vec<Vec<u8>> = (0..2 * UNIQUE)
+            .map(|i| release(&format!("killed-{}", i % UNIQUE)))
+            .collect();
+        let total = payloads.len() as i64;
+        produce(&kafka, &released_topic(), None, &payloads).await;
+        let pool = sqlx::PgPool::connect_with(harness.db.options.clone())
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+
+        // First kill: while the first batches' resources are being created, before their ledger
+        // transaction (the resources exist, their records have no fate yet).
+        let operator = OperatorProcess::start(&harness, &kafka, dir.path(), 1);
+        wait_for_solver_runs(&harness, 20, &operator).await;
+        operator.kill().await;
+        let after_first = ledger_rows(&pool).await;
+        assert!(after_first < total, "killed mid-stream: {after_first}");
+
+        // Second kill: as soon as a batch's fates are durable, before (most of) their offsets are
+        // committed, while other batches are still with admission.
+        let operator = OperatorProcess::start(&harness, &kafka, dir.path(), 2);
+        wait_for_ledger(&pool, after_first + 1, &operator).await;
+        operator.kill().await;
+
+        let operator = OperatorProcess::start(&harness, &kafka, dir.path(), 3);
+        wait_for_ledger(&pool, total, &operator).await;
+        let log = operator.log();
+        let status = operator.terminate().await;
+        assert!(status.success(), "{status:?}; log:\n{log}");
+
+        // Nothing lost: one fate per record, every offset committed.
+        assert_eq!(ledger_rows(&pool).await, total);
+        assert_eq!(
+            committed(&kafka, "killed", &released_topic())
+                .await
+                .values()
+                .sum::<i64>(),
+            total
+        );
+        // Nothing duplicated: one SolverRun per release, each created at most once in the ledger,
+        // and every ledger row names one of them.
+        let names: std::collections::HashSet<String> = harness
+            .solver_runs()
+            .await
+            .into_iter()
+            .filter_map(|run| run.metadata.name)
+            .collect();
+        assert_eq!(names.len(), UNIQUE);
+        let rows: Vec<(String, Option<String>)> =
+            sqlx::query_as("SELECT fate, resource_name FROM message_ledger")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        let mut created: BTreeMap<String, usize> = BTreeMap::new();
+        for (fate, name) in rows {
+            let name = name.unwrap_or_else(|| panic!("a {fate} row without a resource"));
+            assert!(names.contains(&name), "{name} exists");
+            assert!(fate == "created" || fate == "duplicate", "{fate}");
+            if fate == "created" {
+                *created.entry(name).or_default() += 1;
+            }
+        }
+        assert!(created.values().all(|n| *n == 1), "{created:?}");
+        pool.close().await;
+    }
 }

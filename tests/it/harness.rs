@@ -96,12 +96,17 @@ impl Harness {
     }
 
     pub fn admitter(&self, config: AdmissionConfig) -> Admitter {
+        self.admitter_on(self.store.clone(), config)
+    }
+
+    /// Admission writing through `store` (e.g. one reached through a [`PgProxy`]).
+    pub fn admitter_on(&self, store: Store, config: AdmissionConfig) -> Admitter {
         let index = IndexClient::new(IndexClientConfig {
             retry: fast_retry(),
             ..IndexClientConfig::default()
         })
         .unwrap();
-        Admitter::new(self.client.clone(), self.store.clone(), config, index)
+        Admitter::new(self.client.clone(), store, config, index)
     }
 
     pub async fn solver_runs(&self) -> Vec<SolverRun> {
@@ -125,5 +130,85 @@ impl Harness {
 
     pub async fn shutdown(self) {
         self.server.shutdown().await;
+    }
+}
+
+/// A TCP proxy in front of PostgreSQL that can be taken down and brought back: down, it cuts every
+/// connection it carries and closes each new one at once, as a failed server behind a load balancer
+/// does. Clients see I/O errors (what a crashed or unreachable server gives), never a hang.
+pub struct PgProxy {
+    port: u16,
+    up: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl PgProxy {
+    /// Listens on 127.0.0.1 and forwards to `target`, up.
+    pub async fn start(target: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = std::sync::Arc::new(tokio::sync::watch::channel(true).0);
+        let state = up.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let mut down = state.subscribe();
+                if !*down.borrow_and_update() {
+                    drop(client);
+                    continue;
+                }
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = down.wait_for(|up| !*up) => {}
+                    }
+                });
+            }
+        });
+        Self { port, up, task }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn set_up(&self, up: bool) {
+        self.up.send_replace(up);
+    }
+}
+
+impl Drop for PgProxy {
+    fn drop(&mut self) {
+        self.set_up(false);
+        self.task.abort();
+    }
+}
+
+impl Harness {
+    /// A second store on the same database reached through `proxy` (already migrated).
+    pub async fn store_through(&self, proxy: &PgProxy) -> Store {
+        let options = self.db.options.clone().host("127.0.0.1").port(proxy.port());
+        Store::open(&StoreConfig {
+            max_connections: 4,
+            migrate_on_start: false,
+            ..StoreConfig::new(options)
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Where the test database's server listens, for [`PgProxy::start`].
+    pub fn database_address(&self) -> std::net::SocketAddr {
+        let host = self.db.options.get_host();
+        let host = if host.starts_with('/') || host == "localhost" {
+            "127.0.0.1"
+        } else {
+            host
+        };
+        format!("{host}:{}", self.db.options.get_port())
+            .parse()
+            .unwrap()
     }
 }

@@ -577,6 +577,7 @@ async fn transient_sink_errors_pause_the_partitions_and_resume_with_nothing_lost
 mod with_admission {
     use super::*;
     use crate::harness::{self, PYPI};
+    use apiserver::FaultConfig;
     use serde_json::json;
     use thoth_operator::admission::{Admitter, RecordFate};
     use thoth_operator::ingest::producer::{OutboxPublisher, PublisherSettings};
@@ -625,6 +626,10 @@ mod with_admission {
         async fn start() -> Self {
             let base = harness::Harness::start().await;
             let admitter = base.admitter(base.config(&["solver-fedora-38-py311"], prefix()));
+            Self::around(base, admitter)
+        }
+
+        fn around(base: harness::Harness, admitter: Admitter) -> Self {
             let sink = Arc::new(Counted {
                 admitter,
                 durable: watch::channel(0).0,
@@ -634,20 +639,17 @@ mod with_admission {
         }
 
         fn run(&self, kafka: &KafkaHost, group: &str) -> Running {
+            self.run_with(kafka, group, IngestMetrics::new())
+        }
+
+        fn run_with(&self, kafka: &KafkaHost, group: &str, metrics: IngestMetrics) -> Running {
             let (stop, stopped) = oneshot::channel::<()>();
             let config = config(kafka, group);
             let sink = self.sink.clone();
             let task = tokio::spawn(async move {
-                run_consumer(
-                    &config,
-                    &prefix(),
-                    sink,
-                    IngestMetrics::new(),
-                    settings(),
-                    async {
-                        let _ = stopped.await;
-                    },
-                )
+                run_consumer(&config, &prefix(), sink, metrics, settings(), async {
+                    let _ = stopped.await;
+                })
                 .await
                 .unwrap();
             });
@@ -846,6 +848,115 @@ mod with_admission {
         for field in ["component_name", "service_version", "version"] {
             assert!(value.get(field).is_some(), "{field} in {value}");
         }
+    }
+
+    /// Polls the consumer's metrics until `condition` holds.
+    async fn wait_for_metrics(
+        metrics: &IngestMetrics,
+        what: &str,
+        condition: impl Fn(&IngestMetrics) -> bool,
+    ) {
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        tokio::time::timeout(WAIT, async {
+            while !condition(metrics) {
+                tick.tick().await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{what} within {WAIT:?}"));
+    }
+
+    fn transient_errors(metrics: &IngestMetrics) -> u64 {
+        metrics
+            .admit_errors
+            .get_or_create(&thoth_operator::ingest::metrics::ErrorLabels {
+                class: "transient".into(),
+            })
+            .get()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_api_server_then_a_database_outage_pause_the_partitions_and_resume_with_nothing_lost()
+     {
+        let base = harness::Harness::start().await;
+        let proxy = harness::PgProxy::start(base.database_address()).await;
+        let store = base.store_through(&proxy).await;
+        let admitter = base.admitter_on(store, base.config(&["solver-fedora-38-py311"], prefix()));
+        let harness = Harness::around(base, admitter);
+        let kafka = KafkaHost::start(prefix(), 1, PARTITIONS).unwrap();
+        let metrics = IngestMetrics::new();
+        let running = harness.run_with(&kafka, "outages", metrics.clone());
+        let batch = |from: usize| -> Vec<Vec<u8>> {
+            (from..from + 30)
+                .map(|i| release(&format!("outage-{i}")))
+                .collect()
+        };
+
+        // The API server answers 500 to everything: admission fails transiently, the consumer
+        // pauses the partitions, nothing becomes durable and nothing is committed.
+        harness.server.faults().set(FaultConfig {
+            error_share: 1.0,
+            ..FaultConfig::default()
+        });
+        produce(&kafka, &released_topic(), None, &batch(0)).await;
+        wait_for_metrics(&metrics, "paused during the API outage", |m| {
+            m.paused_partitions.get() > 0 && transient_errors(m) >= 2
+        })
+        .await;
+        assert_eq!(*harness.sink.durable.borrow(), 0);
+        assert!(
+            committed(&kafka, "outages", &released_topic())
+                .await
+                .is_empty()
+        );
+        harness.server.faults().clear();
+        harness.wait_for_durable(30).await;
+        wait_for_metrics(&metrics, "resumed after the API outage", |m| {
+            m.paused_partitions.get() == 0
+        })
+        .await;
+
+        // PostgreSQL becomes unreachable (connections cut, new ones closed): the same.
+        let before = transient_errors(&metrics);
+        proxy.set_up(false);
+        produce(&kafka, &released_topic(), None, &batch(30)).await;
+        wait_for_metrics(&metrics, "paused during the database outage", |m| {
+            m.paused_partitions.get() > 0 && transient_errors(m) >= before + 2
+        })
+        .await;
+        assert_eq!(*harness.sink.durable.borrow(), 30);
+        proxy.set_up(true);
+        harness.wait_for_durable(60).await;
+        wait_for_metrics(&metrics, "resumed after the database outage", |m| {
+            m.paused_partitions.get() == 0
+        })
+        .await;
+        running.stop().await;
+
+        assert_eq!(harness.solver_runs().await.len(), 60);
+        assert_eq!(
+            committed(&kafka, "outages", &released_topic())
+                .await
+                .values()
+                .sum::<i64>(),
+            60
+        );
+        // One fate per record, each naming its own release's SolverRun. A resource created by an
+        // attempt that failed afterwards (another create refused, the ledger write cut off) is
+        // found by the retry, so its record's fate is `duplicate`.
+        let fates = harness.sink.fates.lock().unwrap();
+        let mut named = std::collections::HashSet::new();
+        for fate in fates.values() {
+            let resources = match fate {
+                RecordFate::Created { resources, .. } | RecordFate::Duplicate { resources, .. } => {
+                    resources
+                }
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(resources.len(), 1, "{fate:?}");
+            assert!(named.insert(resources[0].name.clone()), "{fate:?}");
+        }
+        assert_eq!(named.len(), 60);
     }
 
     // --- the operator binary, killed mid-batch ---------------------------------------------

@@ -74,6 +74,8 @@ pub struct Context {
     wakers: Wakers,
     leader: watch::Receiver<bool>,
     failures: Mutex<HashMap<ResourceKey, u32>>,
+    /// Resources others wait for (an AdviceRequest for its SolverRuns): woken when they finish.
+    waiters: Mutex<HashMap<ResourceKey, HashSet<ResourceKey>>>,
     watched: HashSet<String>,
 }
 
@@ -139,6 +141,29 @@ impl Context {
                 .queued_resources
                 .get_or_create(&labels)
                 .set(count.queued as i64);
+        }
+    }
+
+    /// `waiter` is reconciled when `awaited` finishes.
+    pub(crate) fn await_resource(&self, awaited: ResourceKey, waiter: ResourceKey) {
+        self.waiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(awaited)
+            .or_default()
+            .insert(waiter);
+    }
+
+    /// `finished` reached a final phase: wakes whoever waits for it.
+    pub(crate) fn wake_waiters(&self, finished: &ResourceKey) {
+        let waiters = self
+            .waiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(finished);
+        for waiter in waiters.into_iter().flatten() {
+            self.wakers
+                .wake(waiter.kind, &waiter.namespace, &waiter.name);
         }
     }
 
@@ -263,6 +288,7 @@ pub async fn run(
         wakers,
         leader: leader.clone(),
         failures: Mutex::new(HashMap::new()),
+        waiters: Mutex::new(HashMap::new()),
     });
 
     let (stop_tx, stop_rx) = watch::channel(false);

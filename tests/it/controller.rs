@@ -15,10 +15,13 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 use testkit::TestDatabase;
-use thoth_operator::api::argo::{COMPLETED_LABEL, Workflow};
-use thoth_operator::api::{Phase, SolverRun, SolverRunSpec};
+use thoth_operator::api::argo::{COMPLETED_LABEL, Workflow, WorkflowTemplate};
+use thoth_operator::api::{
+    AdviceRequest, AdviceRequestSpec, Phase, RecommendationType, SolverRun, SolverRunSpec,
+};
 use thoth_operator::reconcile::workflow::{MANAGED_SELECTOR, WORKFLOW_FINALIZER};
 use thoth_operator::reconcile::{AdmissionLimits, ControllerMetrics, OperatorConfig};
+use thoth_operator::sandbox::argo::{ArgoStandIn, ArgoStandInConfig};
 use thoth_operator::store::{ResourceKind, SolverStatus, Store, StoreConfig, WorkflowPhase};
 use tokio::sync::watch;
 
@@ -65,10 +68,19 @@ fn start_replica(
     client: Client,
     store: Store,
     limit: usize,
+    stop: watch::Receiver<bool>,
+    metrics: Arc<ControllerMetrics>,
+) -> tokio::task::JoinHandle<()> {
+    start_configured(client, store, operator_config(limit), stop, metrics)
+}
+
+fn start_configured(
+    client: Client,
+    store: Store,
+    config: OperatorConfig,
     mut stop: watch::Receiver<bool>,
     metrics: Arc<ControllerMetrics>,
 ) -> tokio::task::JoinHandle<()> {
-    let config = operator_config(limit);
     tokio::spawn(async move {
         let shutdown = async move {
             let _ = stop.wait_for(|s| *s).await;
@@ -94,16 +106,35 @@ struct Harness {
     stop: watch::Sender<bool>,
     standin_stop: watch::Sender<bool>,
     operator: tokio::task::JoinHandle<()>,
+    sandbox_argo: Option<ArgoStandIn>,
+}
+
+/// Argo's minimal WorkflowTemplate CRD: the sandbox's stand-in only asks whether a template exists.
+fn workflow_template_crd() -> CustomResourceDefinition {
+    let documents = testkit::reference_data::yaml_documents(
+        "argo/crds/minimal/argoproj.io_workflowtemplates.yaml",
+    )
+    .expect("Argo's WorkflowTemplate CRD is readable");
+    serde_json::from_value(documents.into_iter().next().expect("one document"))
+        .expect("Argo's WorkflowTemplate CRD parses")
 }
 
 impl Harness {
     async fn start(limit: usize) -> Self {
+        Self::start_with(operator_config(limit), None).await
+    }
+
+    /// The API server, a store and the operator with `config`; Workflows are run by the
+    /// sandbox's Argo stand-in (`sandbox::argo`, with Thoth's three WorkflowTemplates in place)
+    /// when `stand_in` is given, else by this file's small one.
+    async fn start_with(config: OperatorConfig, stand_in: Option<ArgoStandInConfig>) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
             .try_init();
         let mut crds = thoth_operator::api::all_crds();
         crds.push(argo_workflow_crd());
+        crds.push(workflow_template_crd());
         let server = ApiServer::builder()
             .crds(crds)
             .build()
@@ -130,8 +161,39 @@ impl Harness {
         .expect("store");
         let (stop, stop_rx) = watch::channel(false);
         let (standin_stop, standin_rx) = watch::channel(false);
-        tokio::spawn(argo_stand_in(client.clone(), standin_rx));
-        let operator = start_operator(client.clone(), store.clone(), limit, stop_rx.clone());
+        let sandbox_argo = match stand_in {
+            Some(stand_in) => {
+                for (namespace, name) in [
+                    ("thoth-middletier", "solver"),
+                    ("thoth-middletier", "security-indicators"),
+                    ("thoth-backend", "adviser"),
+                ] {
+                    let template: WorkflowTemplate = serde_json::from_value(json!({
+                        "apiVersion": "argoproj.io/v1alpha1",
+                        "kind": "WorkflowTemplate",
+                        "metadata": {"name": name},
+                        "spec": {"entrypoint": "main", "templates": [{"name": "main"}]}
+                    }))
+                    .expect("a WorkflowTemplate");
+                    Api::<WorkflowTemplate>::namespaced(client.clone(), namespace)
+                        .create(&PostParams::default(), &template)
+                        .await
+                        .expect("template created");
+                }
+                Some(ArgoStandIn::spawn(client.clone(), stand_in))
+            }
+            None => {
+                tokio::spawn(argo_stand_in(client.clone(), standin_rx));
+                None
+            }
+        };
+        let operator = start_configured(
+            client.clone(),
+            store.clone(),
+            config,
+            stop_rx.clone(),
+            Arc::new(ControllerMetrics::default()),
+        );
         Self {
             server,
             client,
@@ -140,11 +202,15 @@ impl Harness {
             stop,
             standin_stop,
             operator,
+            sandbox_argo,
         }
     }
 
     async fn stop(self) {
         let _ = self.standin_stop.send(true);
+        if let Some(stand_in) = self.sandbox_argo {
+            stand_in.shutdown().await;
+        }
         let _ = self.stop.send(true);
         let _ = tokio::time::timeout(WAIT, self.operator).await;
         self.server.shutdown().await;
@@ -783,4 +849,160 @@ async fn throttling_server_errors_and_cut_watches_are_survived_with_nothing_crea
         assert_eq!(attempts[0].phase, WorkflowPhase::Succeeded, "{name}");
     }
     harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_advice_with_unresolved_packages_solves_them_then_re_runs_once_with_re_run_adviser_id() {
+    const JOB: &str = "adviser-210312182025-5e8c8f2a1b3c4d5e";
+    let mut config = operator_config(10);
+    config.solvers = vec!["solver-rhel-8-py38".into(), "solver-fedora-35-py310".into()];
+    let stand_in = ArgoStandInConfig {
+        pending_for: Duration::from_millis(20),
+        running_for: Duration::from_millis(50),
+        ttl_after_finished: Some(Duration::from_millis(200)),
+        unresolved_share: 1.0,
+        ..ArgoStandInConfig::default()
+    };
+    let harness = Harness::start_with(config.clone(), Some(stand_in)).await;
+    let solver_runs: Api<SolverRun> = Api::namespaced(harness.client.clone(), "thoth");
+    // The ingestion already created one of the solves: the chain must find it, not make another.
+    let flask = thoth_operator::store::VersionKey::new(
+        thoth_operator::package::PackageName::parse("flask").expect("name"),
+        thoth_operator::package::PackageVersion::parse("2.0.1").expect("version"),
+        thoth_operator::package::IndexUrl::parse("https://pypi.org/simple").expect("index"),
+    );
+    let rhel = thoth_operator::messages::SolverName::parse("solver", "solver-rhel-8-py38")
+        .expect("solver");
+    let existing = thoth_operator::admission::names::solver_run(&flask, &rhel);
+    let mut early = solver_run(&existing, "2.0.1");
+    early.spec.package_name = "flask".into();
+    solver_runs
+        .create(&PostParams::default(), &early)
+        .await
+        .expect("created");
+
+    let advice: Api<AdviceRequest> = Api::namespaced(harness.client.clone(), "thoth");
+    advice
+        .create(
+            &PostParams::default(),
+            &AdviceRequest::new(
+                JOB,
+                AdviceRequestSpec {
+                    job_id: JOB.into(),
+                    recommendation_type: RecommendationType::Stable,
+                    origin: None,
+                    source_type: None,
+                    count: None,
+                    limit: None,
+                    limit_latest_versions: None,
+                    dev: false,
+                    debug: false,
+                    authenticated: false,
+                    re_run_adviser_id: None,
+                    kebechet_metadata: None,
+                    justification: None,
+                    stack_info: None,
+                },
+            ),
+        )
+        .await
+        .expect("created");
+    let re_ran = |request: Option<&AdviceRequest>| {
+        request
+            .and_then(|r| r.status.as_ref())
+            .is_some_and(|s| s.attempts == Some(2) && s.phase == Some(Phase::Succeeded))
+    };
+    let done = tokio::time::timeout(
+        Duration::from_secs(60),
+        kube::runtime::wait::await_condition(advice.clone(), JOB, re_ran),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("the advice did not re-run: {:?}", harness_dump()))
+    .expect("watch works")
+    .expect("the request exists");
+    let status = done.status.clone().expect("status");
+
+    // The first run's unresolved packages, as the store recorded them...
+    let first = harness
+        .store
+        .advice_run(JOB)
+        .await
+        .expect("read")
+        .expect("the first run is recorded");
+    assert!(!first.unresolved.is_empty());
+    // ...each became a SolverRun per configured solver (one found, the rest created), and every
+    // one finished before the re-run started.
+    let expected =
+        thoth_operator::reconcile::chain::awaited_solves(&first.unresolved, &config.solvers);
+    assert_eq!(expected.len(), 2 * first.unresolved.len());
+    assert!(expected.iter().any(|s| s.name == existing));
+    let all_runs = solver_runs
+        .list(&Default::default())
+        .await
+        .expect("list")
+        .items;
+    assert_eq!(
+        all_runs.len(),
+        expected.len(),
+        "nothing beyond the awaited solves"
+    );
+    let re_run_started = status.start_time.clone().expect("the re-run started").0;
+    for solve in &expected {
+        let run = all_runs
+            .iter()
+            .find(|r| r.name_any() == solve.name)
+            .unwrap_or_else(|| panic!("{} exists", solve.name));
+        let run_status = run.status.clone().expect("solver status");
+        assert!(
+            run_status.phase.is_some_and(Phase::is_terminal),
+            "{run_status:?}"
+        );
+        let finished = run_status.finish_time.expect("finished").0;
+        assert!(
+            finished <= re_run_started,
+            "{} finished after the re-run began",
+            solve.name
+        );
+    }
+    // The re-run is a second attempt with reRunAdviserId naming the first result; its own result
+    // is a new document linked to the first.
+    assert_eq!(done.spec.re_run_adviser_id.as_deref(), Some(JOB));
+    let re_run_workflow = status.workflow.clone().expect("workflow").name;
+    assert!(re_run_workflow.ends_with("-2"), "{re_run_workflow}");
+    assert_eq!(
+        status.document_id.as_deref(),
+        Some(re_run_workflow.as_str())
+    );
+    assert_eq!(
+        first.re_run_document_id.as_deref(),
+        Some(re_run_workflow.as_str())
+    );
+    let second = harness
+        .store
+        .advice_run(&re_run_workflow)
+        .await
+        .expect("read")
+        .expect("the re-run is recorded");
+    assert!(second.unresolved.is_empty());
+    assert!(!second.need_re_run);
+    let attempts = harness
+        .store
+        .attempts(ResourceKind::AdviceRequest, "thoth", JOB)
+        .await
+        .expect("attempts");
+    assert_eq!(attempts.len(), 2, "{attempts:?}");
+    let conditions: Vec<(String, String)> = status
+        .conditions
+        .iter()
+        .map(|c| (c.type_.clone(), c.status.clone()))
+        .collect();
+    assert!(
+        conditions.contains(&("AwaitingSolvers".to_string(), "False".to_string())),
+        "{conditions:?}"
+    );
+    harness.stop().await;
+
+    fn harness_dump() -> &'static str {
+        "see the operator's log (RUST_LOG=thoth_operator=debug)"
+    }
 }

@@ -87,6 +87,19 @@ pub struct WorkflowConfig {
     pub adviser: WorkflowTarget,
 }
 
+impl WorkflowConfig {
+    /// The namespaces Workflows run in (each kind's target), without repeats, sorted.
+    pub fn target_namespaces(&self) -> Vec<String> {
+        let mut namespaces: Vec<String> = [&self.solver, &self.security_indicators, &self.adviser]
+            .iter()
+            .map(|target| target.namespace.clone())
+            .collect();
+        namespaces.sort();
+        namespaces.dedup();
+        namespaces
+    }
+}
+
 impl Default for WorkflowConfig {
     fn default() -> Self {
         let target = |namespace: &str, template: &str| WorkflowTarget {

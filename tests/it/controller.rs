@@ -492,15 +492,25 @@ async fn a_failed_workflow_leaves_the_resource_failed_with_an_error_outcome() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn thirty_resources_with_a_limit_of_three_never_have_more_than_three_active_and_all_finish() {
-    const RESOURCES: usize = 30;
-    const LIMIT: usize = 3;
-    let harness = Harness::start(LIMIT).await;
-    // The independent watcher: counts Workflows that exist, are not completed and not deleting.
+async fn five_hundred_resources_with_a_limit_of_ten_never_have_more_than_ten_active_and_all_finish()
+{
+    const RESOURCES: usize = 500;
+    const LIMIT: usize = 10;
+    let stand_in = ArgoStandInConfig {
+        pending_for: Duration::from_millis(10),
+        running_for: Duration::from_millis(30),
+        ttl_after_finished: Some(Duration::from_millis(100)),
+        ..ArgoStandInConfig::default()
+    };
+    let harness = Harness::start_with(operator_config(LIMIT), Some(stand_in)).await;
+    // The independent watcher: its own watch on the target namespace, counting Workflows that
+    // exist, are not completed and not being deleted (SolverRuns' and the chain's
+    // SecurityIndicatorRuns' alike: they share the namespace and its limit).
     let peak = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(AtomicUsize::new(0));
     let watcher_task = {
         let api: Api<Workflow> = Api::namespaced(harness.client.clone(), "thoth-middletier");
-        let peak = peak.clone();
+        let (peak, seen) = (peak.clone(), seen.clone());
         tokio::spawn(async move {
             let mut active: BTreeMap<String, bool> = BTreeMap::new();
             let stream = watcher(api, watcher::Config::default());
@@ -510,7 +520,9 @@ async fn thirty_resources_with_a_limit_of_three_never_have_more_than_three_activ
                     watcher::Event::Apply(wf) | watcher::Event::InitApply(wf) => {
                         let is_active =
                             wf.metadata.deletion_timestamp.is_none() && !wf.is_labelled_completed();
-                        active.insert(wf.name_any(), is_active);
+                        if active.insert(wf.name_any(), is_active).is_none() {
+                            seen.fetch_add(1, Ordering::SeqCst);
+                        }
                     }
                     watcher::Event::Delete(wf) => {
                         active.remove(&wf.name_any());
@@ -531,13 +543,41 @@ async fn thirty_resources_with_a_limit_of_three_never_have_more_than_three_activ
         .await
         .expect("created");
     }
-    for i in 0..RESOURCES {
-        await_phase(&runs, &format!("pyyaml-{i}"), Phase::Succeeded).await;
-    }
+    // Every SolverRun reaches a final phase, seen through a watch.
+    let all_done = async {
+        let stream = watcher(runs.clone(), watcher::Config::default())
+            .default_backoff()
+            .applied_objects();
+        let mut stream = std::pin::pin!(stream);
+        let mut done = std::collections::BTreeSet::new();
+        while done.len() < RESOURCES {
+            match stream.next().await {
+                Some(Ok(run)) => {
+                    if run
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.phase)
+                        .is_some_and(Phase::is_terminal)
+                    {
+                        done.insert(run.name_any());
+                    }
+                }
+                Some(Err(_)) => continue,
+                None => break,
+            }
+        }
+        done.len()
+    };
+    let done = tokio::time::timeout(Duration::from_secs(120), all_done)
+        .await
+        .expect("every resource finished within 2 minutes");
+    assert_eq!(done, RESOURCES);
     watcher_task.abort();
     let peak = peak.load(Ordering::SeqCst);
     assert!(peak <= LIMIT, "{peak} Workflows were active at once");
-    assert!(peak >= 1);
+    // The queue was deep enough to fill every slot: the limit was reached, not just respected.
+    assert_eq!(peak, LIMIT);
+    assert!(seen.load(Ordering::SeqCst) >= RESOURCES);
     harness.stop().await;
 }
 

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use apiserver::{ApiServer, RunningApiServer};
@@ -107,6 +107,74 @@ struct Harness {
     standin_stop: watch::Sender<bool>,
     operator: tokio::task::JoinHandle<()>,
     sandbox_argo: Option<ArgoStandIn>,
+    /// Set: every request of the first operator's client hangs (a crashed or cut-off replica).
+    freeze: Arc<AtomicBool>,
+}
+
+/// A client whose requests hang forever once `freeze` is set.
+fn freezable_client(server: &RunningApiServer, freeze: Arc<AtomicBool>) -> Client {
+    let config = server.kube_config().expect("kube config");
+    kube::client::ClientBuilder::try_from(config)
+        .expect("client builder")
+        .with_layer(&FreezeLayer { freeze })
+        .build()
+}
+
+#[derive(Clone)]
+struct FreezeLayer {
+    freeze: Arc<AtomicBool>,
+}
+
+impl<S> tower::Layer<S> for FreezeLayer {
+    type Service = Freezable<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Freezable {
+            inner,
+            freeze: self.freeze.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Freezable<S> {
+    inner: S,
+    freeze: Arc<AtomicBool>,
+}
+
+impl<S> tower::Service<http::Request<kube::client::Body>> for Freezable<S>
+where
+    S: tower::Service<http::Request<kube::client::Body>>,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = futures::future::BoxFuture<'static, Result<S::Response, S::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<kube::client::Body>) -> Self::Future {
+        if self.freeze.load(Ordering::SeqCst) {
+            return Box::pin(futures::future::pending());
+        }
+        let future = self.inner.call(request);
+        let freeze = self.freeze.clone();
+        Box::pin(async move {
+            let response = future.await;
+            // A request answered after the crash is lost with the replica.
+            if freeze.load(Ordering::SeqCst) {
+                futures::future::pending::<()>().await;
+            }
+            response
+        })
+    }
 }
 
 /// Argo's minimal WorkflowTemplate CRD: the sandbox's stand-in only asks whether a template exists.
@@ -187,8 +255,9 @@ impl Harness {
                 None
             }
         };
+        let freeze = Arc::new(AtomicBool::new(false));
         let operator = start_configured(
-            client.clone(),
+            freezable_client(&server, freeze.clone()),
             store.clone(),
             config,
             stop_rx.clone(),
@@ -203,6 +272,7 @@ impl Harness {
             standin_stop,
             operator,
             sandbox_argo,
+            freeze,
         }
     }
 
@@ -727,6 +797,17 @@ async fn deleting_a_resource_records_releases_and_deletes_its_workflow_in_the_ot
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_second_replica_never_writes_while_the_first_leads_and_takes_over_within_fifteen_seconds()
 {
+    leader_handover(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_crashed_leader_that_never_releases_its_lease_is_replaced_within_fifteen_seconds() {
+    leader_handover(true).await;
+}
+
+/// A standby never writes while the first replica leads; when the leader stops (`crash`: dies
+/// without releasing the Lease) the standby finishes new work within 15 s.
+async fn leader_handover(crash: bool) {
     let mut harness = Harness::start(10).await;
     let runs: Api<SolverRun> = Api::namespaced(harness.client.clone(), "thoth");
     // The first replica leads once it has reconciled something.
@@ -758,11 +839,22 @@ async fn a_second_replica_never_writes_while_the_first_leads_and_takes_over_with
     assert_eq!(standby_metrics.workflows_created_total(), 0);
 
     // The leader goes away; the standby takes over and finishes new work within 15 s.
-    harness.stop_operator().await;
+    if crash {
+        // A crash: the leader's connection dies mid-flight (every request hangs), so it neither
+        // renews nor releases the Lease; its task is then aborted.
+        harness.freeze.store(true, Ordering::SeqCst);
+        let frozen = std::mem::replace(&mut harness.operator, tokio::spawn(async {}));
+        frozen.abort();
+    } else {
+        harness.stop_operator().await;
+    }
     let started = std::time::Instant::now();
-    runs.create(&PostParams::default(), &solver_run("leader-c", "7.2.0"))
-        .await
-        .expect("created");
+    runs.create(
+        &PostParams::default(),
+        &solver_run(&format!("leader-c-{crash}"), "7.2.0"),
+    )
+    .await
+    .expect("created");
     let condition = |run: Option<&SolverRun>| {
         run.and_then(|r| r.status.as_ref())
             .and_then(|s| s.phase)
@@ -770,7 +862,7 @@ async fn a_second_replica_never_writes_while_the_first_leads_and_takes_over_with
     };
     tokio::time::timeout(
         Duration::from_secs(15),
-        kube::runtime::wait::await_condition(runs.clone(), "leader-c", condition),
+        kube::runtime::wait::await_condition(runs.clone(), &format!("leader-c-{crash}"), condition),
     )
     .await
     .expect("the standby took over within 15 s")

@@ -13,6 +13,8 @@ mod cli;
 mod controller;
 mod crds;
 #[cfg(feature = "sandbox")]
+mod harness;
+#[cfg(feature = "sandbox")]
 mod ingest;
 mod install;
 mod layout;

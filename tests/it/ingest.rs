@@ -1079,9 +1079,6 @@ mod with_admission {
                     "thoth-middletier=1",
                     "--default-admission-limit",
                     "1",
-                    // Unthrottled: admission's creates share the client's request budget.
-                    "--api-qps",
-                    "0",
                     "--kafka-bootstrap-servers",
                     kafka.bootstrap_servers(),
                     "--kafka-consumer-group-id",

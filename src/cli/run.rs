@@ -144,6 +144,9 @@ pub struct RunArgs {
     /// take, body included; connecting is given at most 5 s of it.
     #[arg(long, env = "THOTH_INDEX_TIMEOUT_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub index_timeout_seconds: u64,
+    /// Prefix of every topic name (`NAME.thoth.…`), as Thoth's deployments set it; none when empty.
+    #[arg(long, env = crate::messages::DEPLOYMENT_NAME_ENV, default_value = "")]
+    pub deployment_name: String,
     // Kafka: without --kafka-bootstrap-servers the operator only reconciles (no consuming, no
     // publishing of follow-up messages).
     #[command(flatten, next_help_heading = "Kafka")]
@@ -211,8 +214,13 @@ impl RunArgs {
             Some(identity) => identity.clone(),
             None => hostname()?,
         };
-        let topics = crate::messages::TopicPrefix::from_env()
-            .context("THOTH_DEPLOYMENT_NAME is not a usable topic prefix")?;
+        let topics =
+            crate::messages::TopicPrefix::new(&self.deployment_name).with_context(|| {
+                format!(
+                    "--deployment-name {:?} is not a usable topic prefix",
+                    self.deployment_name
+                )
+            })?;
         Ok(OperatorConfig {
             workflows,
             watch_namespaces: self.watch_namespaces.clone(),

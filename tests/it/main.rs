@@ -18,4 +18,6 @@ mod harness;
 mod ingest;
 mod install;
 mod layout;
+#[cfg(feature = "sandbox")]
+mod sandbox;
 mod store;

@@ -1,6 +1,7 @@
-//! Just enough of the Kubernetes protobuf encoding to accept the bodies kubectl's
-//! typed commands send for the built-in kinds served here (`kubectl create
-//! namespace`). A general decoder would need every generated message; other kinds
+//! Just enough of the Kubernetes protobuf encoding to accept the bodies typed
+//! clients send for the built-in kinds served here: Namespaces (`kubectl create
+//! namespace`) and Secrets (Helm keeps its releases in Secrets, written by client-go
+//! in protobuf). A general decoder would need every generated message; other kinds
 //! are refused with 415, as by a server without the protobuf serializer.
 
 use serde_json::{Map, Value, json};
@@ -195,6 +196,152 @@ fn namespace(bytes: &[u8]) -> Result<Value, ProtobufError> {
     Ok(out)
 }
 
+/// One `map<string, bytes>` entry, its bytes as base64 (their JSON form).
+fn bytes_pair(bytes: &[u8]) -> Result<(String, Value), ProtobufError> {
+    let mut entry = Reader::new(bytes);
+    let (mut key, mut value) = (String::new(), Vec::new());
+    while let Some((n, f)) = entry.next()? {
+        match (n, f) {
+            (1, Field::Bytes(k)) => key = String::from_utf8_lossy(k).into_owned(),
+            (2, Field::Bytes(v)) => value = v.to_vec(),
+            _ => {}
+        }
+    }
+    let encoded = serde_json::to_value(k8s_openapi::ByteString(value))
+        .map_err(|_| ProtobufError::Malformed(entry.at))?;
+    Ok((key, encoded))
+}
+
+fn insert_map(out: &mut Value, key: &str, map: Map<String, Value>) {
+    if !map.is_empty() {
+        out[key] = Value::Object(map);
+    }
+}
+
+/// A Secret (`k8s.io/api/core/v1` generated.proto: metadata 1, data 2 as a map of bytes,
+/// type 3, stringData 4, immutable 5); the bytes of `data` become base64, as in JSON.
+fn secret(bytes: &[u8]) -> Result<Value, ProtobufError> {
+    let mut reader = Reader::new(bytes);
+    let mut out = json!({"apiVersion": "v1", "kind": "Secret"});
+    let mut data = Map::new();
+    let mut string_data = Map::new();
+    while let Some((number, field)) = reader.next()? {
+        match (number, field) {
+            (1, Field::Bytes(b)) => out["metadata"] = object_meta(b)?,
+            (2, Field::Bytes(b)) => {
+                let (k, v) = bytes_pair(b)?;
+                data.insert(k, v);
+            }
+            (3, Field::Bytes(b)) => out["type"] = text(b),
+            (4, Field::Bytes(b)) => {
+                let (k, v) = string_pair(b)?;
+                string_data.insert(k, v);
+            }
+            (5, Field::Varint(v)) => out["immutable"] = json!(v != 0),
+            _ => {}
+        }
+    }
+    insert_map(&mut out, "data", data);
+    insert_map(&mut out, "stringData", string_data);
+    Ok(out)
+}
+
+/// A ConfigMap (generated.proto: metadata 1, data 2, binaryData 3 as a map of bytes,
+/// immutable 4), as `kubectl create configmap` sends it.
+fn config_map(bytes: &[u8]) -> Result<Value, ProtobufError> {
+    let mut reader = Reader::new(bytes);
+    let mut out = json!({"apiVersion": "v1", "kind": "ConfigMap"});
+    let mut data = Map::new();
+    let mut binary = Map::new();
+    while let Some((number, field)) = reader.next()? {
+        match (number, field) {
+            (1, Field::Bytes(b)) => out["metadata"] = object_meta(b)?,
+            (2, Field::Bytes(b)) => {
+                let (k, v) = string_pair(b)?;
+                data.insert(k, v);
+            }
+            (3, Field::Bytes(b)) => {
+                let (k, v) = bytes_pair(b)?;
+                binary.insert(k, v);
+            }
+            (4, Field::Varint(v)) => out["immutable"] = json!(v != 0),
+            _ => {}
+        }
+    }
+    insert_map(&mut out, "data", data);
+    insert_map(&mut out, "binaryData", binary);
+    Ok(out)
+}
+
+/// The `name` (field 1) of a LocalObjectReference.
+fn local_reference(bytes: &[u8]) -> Result<Value, ProtobufError> {
+    let mut reader = Reader::new(bytes);
+    let mut out = Map::new();
+    while let Some((number, field)) = reader.next()? {
+        if let (1, Field::Bytes(b)) = (number, field) {
+            out.insert("name".into(), text(b));
+        }
+    }
+    Ok(Value::Object(out))
+}
+
+/// A ServiceAccount (generated.proto: metadata 1, imagePullSecrets 3, automount 4), as
+/// `kubectl create serviceaccount` sends it. Its legacy `secrets` (2) are not kept: no
+/// client this server serves writes them.
+fn service_account(bytes: &[u8]) -> Result<Value, ProtobufError> {
+    let mut reader = Reader::new(bytes);
+    let mut out = json!({"apiVersion": "v1", "kind": "ServiceAccount"});
+    while let Some((number, field)) = reader.next()? {
+        match (number, field) {
+            (1, Field::Bytes(b)) => out["metadata"] = object_meta(b)?,
+            (3, Field::Bytes(b)) => {
+                if let Some(root) = out.as_object_mut() {
+                    push(root, "imagePullSecrets", local_reference(b)?);
+                }
+            }
+            (4, Field::Varint(v)) => out["automountServiceAccountToken"] = json!(v != 0),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// A DeleteOptions body (`k8s.io/apimachinery/pkg/apis/meta/v1` generated.proto:
+/// gracePeriodSeconds 1, preconditions 2 {uid 1, resourceVersion 2}, orphanDependents 3,
+/// propagationPolicy 4, dryRun 5), as client-go sends it with a typed client's delete.
+fn delete_options(bytes: &[u8]) -> Result<Value, ProtobufError> {
+    let mut reader = Reader::new(bytes);
+    let mut out = json!({"apiVersion": "v1", "kind": "DeleteOptions"});
+    while let Some((number, field)) = reader.next()? {
+        match (number, field) {
+            (1, Field::Varint(v)) => out["gracePeriodSeconds"] = json!(v as i64),
+            (2, Field::Bytes(b)) => {
+                let mut preconditions = Map::new();
+                let mut inner = Reader::new(b);
+                while let Some((n, f)) = inner.next()? {
+                    match (n, f) {
+                        (1, Field::Bytes(v)) => drop(preconditions.insert("uid".into(), text(v))),
+                        (2, Field::Bytes(v)) => {
+                            drop(preconditions.insert("resourceVersion".into(), text(v)))
+                        }
+                        _ => {}
+                    }
+                }
+                out["preconditions"] = Value::Object(preconditions);
+            }
+            (3, Field::Varint(v)) => out["orphanDependents"] = json!(v != 0),
+            (4, Field::Bytes(b)) => out["propagationPolicy"] = text(b),
+            (5, Field::Bytes(b)) => {
+                if let Some(root) = out.as_object_mut() {
+                    push(root, "dryRun", text(b));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
 /// Decodes a `k8s\0`-enveloped protobuf body into the JSON object it encodes.
 pub(crate) fn decode(body: &[u8]) -> Result<Value, ProtobufError> {
     let envelope = body.strip_prefix(MAGIC).ok_or(ProtobufError::NoEnvelope)?;
@@ -216,6 +363,10 @@ pub(crate) fn decode(body: &[u8]) -> Result<Value, ProtobufError> {
     }
     match kind.as_str() {
         "Namespace" => namespace(raw),
+        "Secret" => secret(raw),
+        "ConfigMap" => config_map(raw),
+        "ServiceAccount" => service_account(raw),
+        "DeleteOptions" => delete_options(raw),
         _ => Err(ProtobufError::UnsupportedKind(kind)),
     }
 }
@@ -241,6 +392,75 @@ mod tests {
         assert_eq!(decoded["metadata"]["name"], "ops");
         assert_eq!(decoded["metadata"]["labels"]["team"], "thoth");
         assert_eq!(decoded["kind"], "Namespace");
+    }
+
+    #[test]
+    fn decodes_a_secret_as_client_go_sends_it() {
+        let meta = field(1, b"sh.helm.release.v1.thoth.v1");
+        let data = [field(1, b"release"), field(2, b"\x00\xffhi")].concat();
+        let string_data = [field(1, b"note"), field(2, b"plain")].concat();
+        let secret = [
+            field(1, &meta),
+            field(2, &data),
+            field(3, b"helm.sh/release.v1"),
+            field(4, &string_data),
+            vec![5 << 3, 1],
+        ]
+        .concat();
+        let type_meta = [field(1, b"v1"), field(2, b"Secret")].concat();
+        let unknown = [field(1, &type_meta), field(2, &secret)].concat();
+        let decoded = decode(&[MAGIC, &unknown[..]].concat()).unwrap();
+        assert_eq!(decoded["metadata"]["name"], "sh.helm.release.v1.thoth.v1");
+        assert_eq!(decoded["data"]["release"], "AP9oaQ==");
+        assert_eq!(decoded["type"], "helm.sh/release.v1");
+        assert_eq!(decoded["stringData"]["note"], "plain");
+        assert_eq!(decoded["immutable"], true);
+    }
+
+    #[test]
+    fn decodes_a_config_map_and_a_service_account() {
+        let meta = field(1, b"extra");
+        let data = [field(1, b"a"), field(2, b"b")].concat();
+        let binary = [field(1, b"bin"), field(2, b"\x01")].concat();
+        let map = [field(1, &meta), field(2, &data), field(3, &binary)].concat();
+        let type_meta = [field(1, b"v1"), field(2, b"ConfigMap")].concat();
+        let decoded =
+            decode(&[MAGIC, &[field(1, &type_meta), field(2, &map)].concat()].concat()).unwrap();
+        assert_eq!(decoded["data"]["a"], "b");
+        assert_eq!(decoded["binaryData"]["bin"], "AQ==");
+
+        let account = [
+            field(1, &meta),
+            field(3, &field(1, b"regcred")),
+            vec![4 << 3, 0],
+        ]
+        .concat();
+        let type_meta = [field(1, b"v1"), field(2, b"ServiceAccount")].concat();
+        let decoded =
+            decode(&[MAGIC, &[field(1, &type_meta), field(2, &account)].concat()].concat())
+                .unwrap();
+        assert_eq!(decoded["imagePullSecrets"], json!([{"name": "regcred"}]));
+        assert_eq!(decoded["automountServiceAccountToken"], false);
+    }
+
+    #[test]
+    fn decodes_delete_options_as_client_go_sends_them() {
+        let preconditions = [field(1, b"u-1"), field(2, b"42")].concat();
+        let options = [
+            vec![1 << 3, 0],
+            field(2, &preconditions),
+            field(4, b"Foreground"),
+            field(5, b"All"),
+        ]
+        .concat();
+        let type_meta = [field(1, b"v1"), field(2, b"DeleteOptions")].concat();
+        let unknown = [field(1, &type_meta), field(2, &options)].concat();
+        let decoded = decode(&[MAGIC, &unknown[..]].concat()).unwrap();
+        assert_eq!(decoded["gracePeriodSeconds"], 0);
+        assert_eq!(decoded["preconditions"]["uid"], "u-1");
+        assert_eq!(decoded["preconditions"]["resourceVersion"], "42");
+        assert_eq!(decoded["propagationPolicy"], "Foreground");
+        assert_eq!(decoded["dryRun"], json!(["All"]));
     }
 
     #[test]

@@ -308,16 +308,19 @@ where
         return Ok(Action::await_change());
     }
     let workflows: Api<Workflow> = Api::namespaced(ctx.client.clone(), &target);
-    match workflows.create(&PostParams::default(), &workflow).await {
-        Ok(_) => {
+    // The uid goes into the status with the reference, so following the Workflow later needs
+    // no status write of its own (one write fewer per admitted Workflow).
+    let uid = match workflows.create(&PostParams::default(), &workflow).await {
+        Ok(created) => {
             ctx.metrics
                 .workflows_created
                 .get_or_create(&KindLabels {
                     kind: K::STORE_KIND.as_str(),
                 })
                 .inc();
+            created.uid()
         }
-        Err(kube::Error::Api(status)) if status.code == 409 => {}
+        Err(kube::Error::Api(status)) if status.code == 409 => None,
         Err(source) => {
             return Err(ReconcileError::CreateWorkflow {
                 namespace: target,
@@ -325,7 +328,7 @@ where
                 source,
             });
         }
-    }
+    };
     ctx.slot_used(&target, &key, &name);
     ctx.store
         .record_attempt(&WorkflowAttempt {
@@ -353,7 +356,7 @@ where
     next.workflow = Some(WorkflowRef {
         namespace: target.clone(),
         name: name.clone(),
-        uid: None,
+        uid,
     });
     next.start_time = None;
     next.finish_time = None;

@@ -104,8 +104,11 @@ impl SandboxDatabase {
                 origin: Origin::Given,
             });
         }
-        let admin =
-            PgConnectOptions::from_str(LOCAL_DEFAULT_URL).map_err(PostgresError::LocalUrl)?;
+        let admin = PgConnectOptions::from_str(LOCAL_DEFAULT_URL)
+            .map_err(PostgresError::LocalUrl)?
+            // CREATE and DROP DATABASE take a second or two on a busy machine: expected, not
+            // worth sqlx's slow-statement warning at every start and exit.
+            .log_slow_statements(log::LevelFilter::Off, Duration::from_secs(60));
         if !own_cluster && answers(&admin).await {
             return local_database(admin).await;
         }

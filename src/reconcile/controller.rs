@@ -894,7 +894,10 @@ async fn re_run(
 
 /// Removes our finalizer from the Workflow, guarded by a JSON-patch test so a concurrent change of
 /// the list is not clobbered; a Workflow already gone is released.
-async fn release_workflow(workflow: &Workflow, ctx: &Context) -> Result<(), ReconcileError> {
+pub(crate) async fn release_workflow(
+    workflow: &Workflow,
+    ctx: &Context,
+) -> Result<(), ReconcileError> {
     let Some(position) = workflow
         .finalizers()
         .iter()

@@ -4,6 +4,7 @@
 //! after the other sections ran; a panic ends it at once with Rust's status 101.
 
 mod apiserver;
+mod controller;
 mod ingest;
 mod schema;
 mod store;
@@ -12,6 +13,7 @@ type Section = fn() -> Result<(), Box<dyn std::error::Error>>;
 
 const SECTIONS: &[(&str, Section)] = &[
     ("apiserver", apiserver::run),
+    ("controller", controller::run),
     ("ingest", ingest::run),
     ("schema", schema::run),
     ("store", store::run),

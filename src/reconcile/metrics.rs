@@ -101,6 +101,14 @@ impl ControllerMetrics {
         total
     }
 
+    /// Reconciles started, all kinds together.
+    pub fn reconciles_total(&self) -> u64 {
+        ["SolverRun", "SecurityIndicatorRun", "AdviceRequest"]
+            .into_iter()
+            .map(|kind| self.reconciles.get_or_create(&KindLabels { kind }).get())
+            .sum()
+    }
+
     /// Resources waiting for a slot in `namespace`, as last published.
     pub fn queued_in(&self, namespace: &str) -> i64 {
         self.queued_resources

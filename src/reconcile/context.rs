@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use futures::{Stream, StreamExt};
+use futures::{FutureExt as _, Stream, StreamExt};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
@@ -369,18 +369,66 @@ fn leadership_gained(leader: watch::Receiver<bool>) -> impl Stream<Item = ()> + 
     WatchStream::new(leader).filter_map(|is_leader| async move { is_leader.then_some(()) })
 }
 
+/// Runs the controller of one kind: one kube-runtime `Controller` per watched namespace, or one over
+/// all namespaces when none is configured. A watch per namespace (rather than a cluster-wide one
+/// filtered afterwards) is what lets the chart grant list/watch by namespaced Roles only; each
+/// controller has its own reflector store, since one store fed by several watches would be reset by
+/// each watch's relist. Wake-ups from the Workflow watch and the chain are routed by namespace.
 async fn run_controller<K: RunKind>(
     ctx: Arc<Context>,
+    mut woken: mpsc::UnboundedReceiver<ObjectRef<K>>,
+    leader: watch::Receiver<bool>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) where
+    K::Results: Send + Sync,
+{
+    let shutdown = shutdown.shared();
+    let namespaces = ctx.config.watch_namespaces.clone();
+    if namespaces.len() <= 1 {
+        let api: Api<K> = match namespaces.first() {
+            Some(one) => Api::namespaced(ctx.client.clone(), one),
+            None => Api::all(ctx.client.clone()),
+        };
+        return run_namespace_controller(ctx, api, woken, leader, shutdown).await;
+    }
+    let mut routes = HashMap::new();
+    let mut controllers = Vec::new();
+    for namespace in &namespaces {
+        let (tx, rx) = mpsc::unbounded_channel();
+        routes.insert(namespace.clone(), tx);
+        let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
+        controllers.push(run_namespace_controller(
+            ctx.clone(),
+            api,
+            rx,
+            leader.clone(),
+            shutdown.clone(),
+        ));
+    }
+    // Ends when every wake-up sender is gone or the controllers stop; a wake-up for a namespace
+    // no controller watches has nothing to reconcile it and is dropped.
+    let route = async move {
+        while let Some(object) = woken.recv().await {
+            if let Some(tx) = object.namespace.as_ref().and_then(|ns| routes.get(ns)) {
+                let _ = tx.send(object);
+            }
+        }
+    };
+    tokio::select! {
+        _ = futures::future::join_all(controllers) => {}
+        _ = route => {}
+    }
+}
+
+async fn run_namespace_controller<K: RunKind>(
+    ctx: Arc<Context>,
+    api: Api<K>,
     woken: mpsc::UnboundedReceiver<ObjectRef<K>>,
     leader: watch::Receiver<bool>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) where
     K::Results: Send + Sync,
 {
-    let api: Api<K> = match ctx.config.watch_namespaces.as_slice() {
-        [one] => Api::namespaced(ctx.client.clone(), one),
-        _ => Api::all(ctx.client.clone()),
-    };
     let config = ControllerConfig::default()
         .concurrency(ctx.config.concurrency)
         .debounce(std::time::Duration::from_millis(50));

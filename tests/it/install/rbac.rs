@@ -410,18 +410,12 @@ async fn operator_requests(objects: &[Value], service_account: &str) -> Vec<Audi
     requests
 }
 
-/// Cluster-wide requests the operator makes today that the chart rightly grants only per
-/// namespace, as (API group, resources, verbs, why): a real cluster answers them 403. The
+/// Cluster-wide requests the operator makes that the chart rightly grants only per namespace
+/// (none since the operator runs one controller per watched namespace), as (API group, resources, verbs, why): a real cluster answers them 403. The
 /// operator must change, not the chart (issue 12: "a Role and RoleBinding in each configured
 /// namespace rather than cluster-wide rights where that suffices"). The per-namespace rights
 /// they stand for are counted as used. The test fails when an entry is no longer needed.
-const KNOWN_DENIED: &[(&str, &[&str], &[&str], &str)] = &[(
-    "thoth-station.ninja",
-    &["solverruns", "securityindicatorruns", "advicerequests"],
-    &["list", "watch"],
-    "src/reconcile/context.rs run_controller watches all namespaces unless exactly one is \
-         configured; with several it must watch each of them",
-)];
+const KNOWN_DENIED: &[(&str, &[&str], &[&str], &str)] = &[];
 
 fn known_denied(grant: &Grant) -> bool {
     KNOWN_DENIED.iter().any(|(group, resources, verbs, _)| {

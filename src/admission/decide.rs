@@ -19,16 +19,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::api::{
-    AdviceRequestSpec, RecommendationType, SecurityIndicatorRunSpec, SolverRunSpec,
-    SourceType as ApiSourceType,
-};
+use crate::api::{AdviceRequestSpec, SecurityIndicatorRunSpec, SolverRunSpec};
 use crate::messages::{
-    AdviserTrigger, HashMismatch, Message, MessageBody, MessageKind, SolverName, SourceType,
-    VersionSelector,
+    AdviserTrigger, HashMismatch, Message, MessageBody, MessageKind, SolverName, VersionSelector,
 };
 use crate::package::{IndexUrl, PackageName, PackageVersion};
 use crate::store::{ArtifactUpdate, FlagUpdate, Sha256, VersionFlag, VersionKey};
+use crate::terms::RecommendationType;
 
 use super::AdmissionConfig;
 use super::expand::Listing;
@@ -657,7 +654,7 @@ fn positive(field: &str, value: Option<u64>) -> Result<Option<i64>, Decision> {
 }
 
 fn recommendation_type(raw: &str) -> Result<RecommendationType, Decision> {
-    serde_json::from_value(serde_json::Value::String(raw.trim().to_ascii_lowercase())).map_err(
+    raw.trim().parse().map_err(
         |_| {
             Decision::dead(
                 "invalid_value",
@@ -695,12 +692,7 @@ fn advise(message: &Message, body: &AdviserTrigger) -> Result<Decision, Decision
             format!("field `origin` is longer than {MAX_ORIGIN_LEN} characters"),
         ));
     }
-    let source_type = body.source().map_err(invalid)?.map(|s| match s {
-        SourceType::Cli => ApiSourceType::Cli,
-        SourceType::Kebechet => ApiSourceType::Kebechet,
-        SourceType::S2i => ApiSourceType::S2i,
-        SourceType::JupyterNotebook => ApiSourceType::JupyterNotebook,
-    });
+    let source_type = body.source().map_err(invalid)?;
     let objects = |list: &Option<Vec<crate::messages::JsonObject>>| {
         list.as_ref().map(|items| {
             items

@@ -7,27 +7,7 @@ use serde_json::Value;
 
 use super::status::RunStatus;
 use super::validation::DNS_LABEL_PATTERN;
-
-/// What the adviser optimises for (Thoth's recommendation types).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum RecommendationType {
-    Latest,
-    Performance,
-    Security,
-    Stable,
-    Testing,
-}
-
-/// Where the advice request came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum SourceType {
-    Cli,
-    Kebechet,
-    S2i,
-    JupyterNotebook,
-}
+use crate::terms::{RecommendationType, SourceType};
 
 fn optional_source_type(_: &mut SchemaGenerator) -> Schema {
     // Spelled out because the derived schema lists `null` among the enum values.

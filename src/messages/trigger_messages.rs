@@ -10,6 +10,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::catalogue::Validate;
+use crate::terms::SourceType;
+
 use super::fields::{
     self, InspectionId, InvalidField, JobId, PackageRelease, Sensitive, optional_job_id,
 };
@@ -33,27 +35,6 @@ pub struct AdviseJustification {
 impl Validate for AdviseJustification {
     fn validate(&self) -> Result<(), InvalidField> {
         Ok(())
-    }
-}
-
-/// Where an advise request came from; Thoth refuses any other spelling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SourceType {
-    Cli,
-    Kebechet,
-    S2i,
-    JupyterNotebook,
-}
-
-impl SourceType {
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "CLI" => Some(Self::Cli),
-            "KEBECHET" => Some(Self::Kebechet),
-            "S2I" => Some(Self::S2i),
-            "JUPYTER_NOTEBOOK" => Some(Self::JupyterNotebook),
-            _ => None,
-        }
     }
 }
 

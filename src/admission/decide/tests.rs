@@ -2,6 +2,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::messages::{ParseConfig, parse};
+use crate::terms::SourceType;
 
 const PYPI: &str = "https://pypi.org/simple";
 const OTHER: &str = "https://example.com/simple";
@@ -555,7 +556,7 @@ fn an_adviser_trigger_asks_for_an_advice_request_named_by_its_job_id() {
     assert_eq!(name, "adviser-210312182025-5e8c8f2a1b3c4d5e");
     assert_eq!(spec.job_id, *name);
     assert_eq!(spec.recommendation_type, RecommendationType::Latest);
-    assert_eq!(spec.source_type, Some(ApiSourceType::Kebechet));
+    assert_eq!(spec.source_type, Some(SourceType::Kebechet));
     assert_eq!(spec.count, Some(1));
     assert!(spec.authenticated);
     assert_eq!(

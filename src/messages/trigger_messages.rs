@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::catalogue::Validate;
+use crate::package::OriginUrl;
 use crate::terms::SourceType;
 
 use super::fields::{
@@ -89,10 +90,21 @@ impl AdviserTrigger {
             .transpose()
     }
 
+    /// The repository the advise is about, an http(s) URL by [`OriginUrl`]'s rule (issue 8:
+    /// a quote, a newline or `{{ }}` in it would reach the adviser's Workflow parameters).
+    /// Absent, empty or blank is none.
+    pub fn origin(&self) -> Result<Option<OriginUrl>, InvalidField> {
+        self.origin
+            .as_deref()
+            .filter(|raw| !raw.trim().is_empty())
+            .map(|raw| fields::http_url("origin", raw))
+            .transpose()
+    }
+
     pub fn re_run_of(&self) -> Result<Option<JobId>, InvalidField> {
         self.re_run_adviser_id
             .as_deref()
-            .map(|raw| JobId::parse("re_run_adviser_id", raw))
+            .map(|raw| fields::job_id("re_run_adviser_id", raw))
             .transpose()
     }
 }
@@ -101,6 +113,7 @@ impl Validate for AdviserTrigger {
     fn validate(&self) -> Result<(), InvalidField> {
         self.job()?;
         self.re_run_of()?;
+        self.origin()?;
         // Thoth's handler refuses a Kebechet advise without an origin: the
         // result could not be delivered anywhere.
         if self.source()? == Some(SourceType::Kebechet) && self.origin.is_none() {
@@ -374,7 +387,7 @@ impl KebechetRunUrlTrigger {
         optional_job_id(self.job_id.as_deref())
     }
 
-    pub fn repository_url(&self) -> Result<Option<url::Url>, InvalidField> {
+    pub fn repository_url(&self) -> Result<Option<OriginUrl>, InvalidField> {
         self.url
             .as_deref()
             .map(|raw| fields::http_url("url", raw))
@@ -462,7 +475,7 @@ pub struct ThothRepoInit {
 }
 
 impl ThothRepoInit {
-    pub fn project(&self) -> Result<url::Url, InvalidField> {
+    pub fn project(&self) -> Result<OriginUrl, InvalidField> {
         fields::http_url("project_url", &self.project_url)
     }
 

@@ -75,8 +75,8 @@ impl Harness {
         let mut config = AdmissionConfig::new(
             NAMESPACE,
             vec![
-                SolverName::parse("solver", RHEL).unwrap(),
-                SolverName::parse("solver", FEDORA).unwrap(),
+                SolverName::parse(RHEL).unwrap(),
+                SolverName::parse(FEDORA).unwrap(),
             ],
         );
         config.retry = fast_retry();

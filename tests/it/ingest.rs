@@ -658,7 +658,7 @@ mod with_admission {
                 .unwrap();
             let mut config = AdmissionConfig::new(
                 NAMESPACE,
-                vec![SolverName::parse("solver", "solver-fedora-38-py311").unwrap()],
+                vec![SolverName::parse("solver-fedora-38-py311").unwrap()],
             );
             config.parse = ParseConfig::with_prefix(prefix());
             let index = IndexClient::new(IndexClientConfig::default()).unwrap();

@@ -9,6 +9,8 @@ mod db;
 mod dead_letters;
 pub mod index;
 pub mod publish;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
 pub mod trace;
 
 pub use index::IndexCommand;
@@ -52,9 +54,10 @@ pub enum LogFormat {
     Json,
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, default_level: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -90,6 +93,15 @@ pub enum Command {
     /// CustomResourceDefinitions (unless --empty) and writes a kubeconfig that kubectl
     /// and kube-rs can use: `KUBECONFIG=FILE kubectl get crds`.
     Apiserver(apiserver::ApiserverArgs),
+    /// The whole loop on this machine, in one process: an in-memory Kubernetes API server with the
+    /// CRDs and WorkflowTemplates, an embedded Kafka, PostgreSQL, a local package index, an Argo
+    /// stand-in and the operator.
+    #[cfg(feature = "sandbox")]
+    ///
+    /// Prints `sandbox ready` when every part accepts requests and runs until SIGTERM or Ctrl-C;
+    /// --dir writes a kubeconfig and an environment file for kubectl, `run`, `publish`, `trace`
+    /// and psql; --demo publishes a stream of messages, shows the loop working and judges it.
+    Sandbox(Box<sandbox::SandboxArgs>),
     /// Manage the package indexes messages may create work for.
     ///
     /// A message naming an unregistered index is dead-lettered; one naming a disabled
@@ -115,9 +127,19 @@ pub enum Command {
     Retry(retry::RetryArgs),
 }
 
+/// `info`, but `warn` for `sandbox --demo`, whose live progress the operator's log lines would
+/// break up (RUST_LOG still wins).
+fn default_log_level(command: &Command) -> &'static str {
+    match command {
+        #[cfg(feature = "sandbox")]
+        Command::Sandbox(args) if args.demo => "warn",
+        _ => "info",
+    }
+}
+
 pub async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    init_logging(cli.log_format, default_log_level(&cli.command));
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -136,6 +158,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Db { command } => db::run(command).await,
         #[cfg(feature = "sandbox")]
         Command::Apiserver(args) => apiserver::serve(args).await,
+        #[cfg(feature = "sandbox")]
+        Command::Sandbox(args) => sandbox::run(*args).await,
         Command::Index { command } => index::run(command).await,
         Command::Publish(args) => publish::run(args).await,
         Command::Trace(args) => trace::run(args).await,

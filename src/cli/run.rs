@@ -1,6 +1,7 @@
 //! `thoth-operator run`: the operator itself.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,10 +9,15 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
+use crate::admission::{AdmissionConfig, Admitter, ConfigError, IndexClient, IndexClientConfig};
+use crate::ingest::producer::{OutboxPublisher, PublisherSettings};
+use crate::ingest::{ConsumerSettings, IngestMetrics, KafkaConfig, run_consumer};
+use crate::messages::{ParseConfig, SolverName, TopicPrefix};
 use crate::reconcile::workflow::{WorkflowConfig, WorkflowTarget};
 use crate::reconcile::{
     AdmissionLimits, ControllerMetrics, LeaderConfig, OperatorConfig, Priorities,
 };
+use crate::store::{Store, StoreConfig};
 
 /// Settings of `thoth-operator run`. Every flag has an environment variable; a bad value is refused
 /// at start, naming the flag. Database settings come from the environment only, as the store reads
@@ -125,6 +131,21 @@ pub struct RunArgs {
     /// Seconds a leader's claim lasts without renewal: a standby takes over within this.
     #[arg(long, env = "THOTH_LEASE_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(2..=300))]
     pub lease_seconds: u64,
+    /// Namespace the SolverRuns, SecurityIndicatorRuns and AdviceRequests made from Kafka messages
+    /// are created in; it must be one of --watch-namespaces when those are set.
+    #[arg(long, env = "THOTH_RESOURCE_NAMESPACE", default_value = "thoth-infra")]
+    pub resource_namespace: String,
+    /// Seconds a request to a package index (listing the versions of a message without one) may
+    /// take, body included; connecting is given at most 5 s of it.
+    #[arg(long, env = "THOTH_INDEX_TIMEOUT_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub index_timeout_seconds: u64,
+    /// Prefix of every topic name (`NAME.thoth.…`), as Thoth's deployments set it; none when empty.
+    #[arg(long, env = crate::messages::DEPLOYMENT_NAME_ENV, default_value = "")]
+    pub deployment_name: String,
+    // Kafka: without --kafka-bootstrap-servers the operator only reconciles (no consuming, no
+    // publishing of follow-up messages).
+    #[command(flatten, next_help_heading = "Kafka")]
+    pub kafka: KafkaConfig,
 }
 
 fn parse_limit(raw: &str) -> Result<(String, usize), String> {
@@ -188,8 +209,13 @@ impl RunArgs {
             Some(identity) => identity.clone(),
             None => hostname()?,
         };
-        let topics = crate::messages::TopicPrefix::from_env()
-            .context("THOTH_DEPLOYMENT_NAME is not a usable topic prefix")?;
+        let topics =
+            crate::messages::TopicPrefix::new(&self.deployment_name).with_context(|| {
+                format!(
+                    "--deployment-name {:?} is not a usable topic prefix",
+                    self.deployment_name
+                )
+            })?;
         Ok(OperatorConfig {
             workflows,
             watch_namespaces: self.watch_namespaces.clone(),
@@ -218,6 +244,43 @@ impl RunArgs {
     }
 }
 
+impl RunArgs {
+    /// Admission's settings for messages of `topics`; errors name the flag whose value is refused.
+    pub fn admission_config(&self, topics: &TopicPrefix) -> anyhow::Result<AdmissionConfig> {
+        if !self.watch_namespaces.is_empty()
+            && !self.watch_namespaces.contains(&self.resource_namespace)
+        {
+            anyhow::bail!(
+                "--resource-namespace {:?} is not one of --watch-namespaces: its resources would never be reconciled",
+                self.resource_namespace
+            );
+        }
+        let solvers = self
+            .solvers
+            .iter()
+            .map(|solver| SolverName::parse(solver))
+            .collect::<Result<Vec<_>, _>>()
+            .context("--solvers")?;
+        let mut config = AdmissionConfig::new(self.resource_namespace.clone(), solvers);
+        config.parse = ParseConfig::with_prefix(topics.clone());
+        config.check().map_err(|err| match err {
+            ConfigError::Namespace(_) => anyhow::anyhow!("--resource-namespace: {err}"),
+            ConfigError::SolverName(_) => anyhow::anyhow!("--solvers: {err}"),
+        })?;
+        Ok(config)
+    }
+
+    /// The package-index client's settings: every request bounded by --index-timeout-seconds.
+    pub fn index_client_config(&self) -> IndexClientConfig {
+        let request_timeout = Duration::from_secs(self.index_timeout_seconds);
+        IndexClientConfig {
+            connect_timeout: request_timeout.min(Duration::from_secs(5)),
+            request_timeout,
+            ..IndexClientConfig::default()
+        }
+    }
+}
+
 fn hostname() -> anyhow::Result<String> {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
@@ -225,14 +288,51 @@ fn hostname() -> anyhow::Result<String> {
         .context("no --identity given and the host name is unknown")
 }
 
-/// Migrates (unless THOTH_STORE_MIGRATE=0), serves /metrics, /healthz, /readyz and runs the
-/// controllers until SIGTERM or Ctrl-C.
+/// Migrates (unless THOTH_STORE_MIGRATE=0), serves /metrics, /healthz, /readyz, runs the
+/// controllers and, when Kafka is configured, consumes and publishes, until SIGTERM or Ctrl-C. The
+/// store's settings come from the environment ([`StoreConfig::from_env`]).
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
 
+    let store = StoreConfig::from_env()?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        tracing::info!("shutting down");
+    };
+    serve(args, store, shutdown).await
+}
+
+/// The operator without its signal handling: what `run` does, with the store at `store` and until
+/// `shutdown` completes. `thoth-operator sandbox` runs it in-process with its own database and its
+/// own stop signal, so the sandbox exercises exactly the production code path.
+///
+/// Runs side by side until shutdown: the metrics endpoint, the three controllers (writing only
+/// while this replica holds the Lease) and, when `args.kafka` names bootstrap servers, the group
+/// consumer feeding [`Admitter`] and the outbox publisher (on every replica: the consumer group and
+/// the outbox leases share the work out). When either half stops with an error the other is
+/// stopped too, and the error is returned once both have finished.
+///
+/// # Errors
+/// A refused flag value (naming the flag), an unreachable store or Kubernetes configuration, a
+/// metrics address that cannot be bound, a Kafka client that cannot be created, or a failed
+/// leader election set-up.
+pub async fn serve(
+    args: RunArgs,
+    store_config: StoreConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let config = args.operator_config()?;
-    let store_config = crate::store::StoreConfig::from_env()?;
-    let store = crate::store::Store::open(&store_config).await?;
+    // Checked before anything starts, so that a bad flag fails fast.
+    let admission = if args.kafka.is_configured() {
+        Some(args.admission_config(&config.topics)?)
+    } else {
+        None
+    };
+    let store = Store::open(&store_config).await?;
     let kube_config = match &args.kubeconfig {
         Some(path) => {
             let kubeconfig = kube::config::Kubeconfig::read_from(path)
@@ -249,32 +349,98 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let client = crate::reconcile::build_client(kube_config, args.api_qps, metrics.clone())?;
     let mut registry = crate::telemetry::registry();
     metrics.register(&mut registry);
+    let ingest_metrics = IngestMetrics::new();
+    let ingestion = match admission {
+        Some(admission) => {
+            ingest_metrics.register(&mut registry);
+            let index = IndexClient::new(args.index_client_config())
+                .context("cannot build the package index client")?;
+            let admitter = Admitter::new(client.clone(), store.clone(), admission, index);
+            let publisher = OutboxPublisher::new(
+                &args.kafka,
+                store.clone(),
+                PublisherSettings::default(),
+                ingest_metrics.clone(),
+            )
+            .context("cannot start publishing the outbox")?;
+            Some((admitter, publisher))
+        }
+        None => {
+            tracing::info!(
+                "Kafka is not configured (--kafka-bootstrap-servers / KAFKA_BOOTSTRAP_SERVERS): ingestion is off; reconciling only"
+            );
+            None
+        }
+    };
     let readiness = crate::telemetry::Readiness::default();
     let endpoint =
         crate::telemetry::Endpoint::bind(args.metrics_listen, registry, readiness.clone()).await?;
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = move || {
-        let mut rx = stop_rx.clone();
-        async move {
-            let _ = rx.wait_for(|stop| *stop).await;
+
+    // One stop signal for every part: the caller's shutdown, or one part failing.
+    let stop = Arc::new(tokio::sync::watch::channel(false).0);
+    let stopped = {
+        let stop = stop.clone();
+        move || {
+            let mut rx = stop.subscribe();
+            async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            }
         }
     };
+    {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            stop.send_replace(true);
+        });
+    }
     let http = tokio::spawn(endpoint.serve(stopped()));
-    let mut terminate = signal(SignalKind::terminate())?;
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = terminate.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
+    tracing::info!(identity = %config.leader.identity, kafka = ingestion.is_some(), "operator starting");
+
+    let topics = config.topics.clone();
+    let controllers = {
+        let stop = stop.clone();
+        let stopped = stopped();
+        let store = store.clone();
+        async move {
+            let result =
+                crate::reconcile::run(client, store, config, metrics, readiness, stopped).await;
+            stop.send_replace(true);
+            result.map_err(anyhow::Error::from)
         }
-        let _ = stop_tx.send(true);
-    });
-    tracing::info!(identity = %config.leader.identity, "operator starting");
-    crate::reconcile::run(client, store.clone(), config, metrics, readiness, stopped()).await?;
+    };
+    let ingest = async {
+        let Some((admitter, publisher)) = ingestion else {
+            return Ok(());
+        };
+        let consume = run_consumer(
+            &args.kafka,
+            &topics,
+            Arc::new(admitter),
+            ingest_metrics,
+            ConsumerSettings::default(),
+            stopped(),
+        );
+        let publish = publisher.run(stopped());
+        let (consumed, ()) = tokio::join!(
+            async {
+                let result = consume.await;
+                if result.is_err() {
+                    stop.send_replace(true);
+                }
+                result
+            },
+            publish
+        );
+        consumed.context("Kafka ingestion stopped")
+    };
+    let (controllers, ingest) = tokio::join!(controllers, ingest);
     if let Ok(Err(err)) = http.await {
         tracing::warn!(error = %err, "metrics endpoint stopped with an error");
     }
     store.close().await;
-    Ok(())
+    controllers?;
+    ingest
 }
 
 #[cfg(test)]
@@ -313,5 +479,61 @@ mod tests {
             Wrapper::try_parse_from(["run", "--solver-namespace", "Not_A_Label"]).expect("parses");
         let err = parsed.args.operator_config().expect_err("refused");
         assert!(err.to_string().contains("--solver-namespace"), "{err}");
+    }
+
+    #[test]
+    fn kafka_flags_are_flattened_and_admission_settings_checked() {
+        let parsed = Wrapper::try_parse_from([
+            "run",
+            "--kafka-bootstrap-servers",
+            "broker:9092",
+            "--resource-namespace",
+            "thoth-frontend",
+            "--solvers",
+            "solver-rhel-8-py38",
+            "--index-timeout-seconds",
+            "3",
+        ])
+        .expect("parses");
+        assert!(parsed.args.kafka.is_configured());
+        let config = parsed
+            .args
+            .admission_config(&TopicPrefix::none())
+            .expect("valid");
+        assert_eq!(config.namespace, "thoth-frontend");
+        assert_eq!(config.solvers.len(), 1);
+        let index = parsed.args.index_client_config();
+        assert_eq!(index.request_timeout, Duration::from_secs(3));
+        assert_eq!(index.connect_timeout, Duration::from_secs(3));
+
+        let parsed = Wrapper::try_parse_from([
+            "run",
+            "--watch-namespaces",
+            "thoth-frontend",
+            "--resource-namespace",
+            "thoth-infra",
+        ])
+        .expect("parses");
+        let err = parsed
+            .args
+            .admission_config(&TopicPrefix::none())
+            .expect_err("refused");
+        assert!(err.to_string().contains("--resource-namespace"), "{err}");
+        let parsed = Wrapper::try_parse_from(["run", "--resource-namespace", "Not_A_Label"])
+            .expect("parses");
+        let err = parsed
+            .args
+            .admission_config(&TopicPrefix::none())
+            .expect_err("refused");
+        assert!(err.to_string().contains("--resource-namespace"), "{err}");
+    }
+
+    #[test]
+    fn serve_can_be_spawned() {
+        fn assert_send<T: Send>(_: &T) {}
+        let parsed = Wrapper::try_parse_from(["run", "--identity", "me"]).expect("parses");
+        let store = StoreConfig::new(sqlx::postgres::PgConnectOptions::new());
+        let serving = serve(parsed.args, store, async {});
+        assert_send(&serving);
     }
 }

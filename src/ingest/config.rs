@@ -67,8 +67,10 @@ pub struct KafkaConfig {
     /// `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`, …
     #[arg(long = "kafka-sasl-mechanism", env = "KAFKA_SASL_MECHANISM")]
     pub sasl_mechanism: Option<String>,
+    /// User name for SASL authentication.
     #[arg(long = "kafka-sasl-username", env = "KAFKA_SASL_USERNAME")]
     pub sasl_username: Option<String>,
+    /// Password for SASL authentication.
     #[arg(long = "kafka-sasl-password", env = "KAFKA_SASL_PASSWORD", hide_env_values = true, value_parser = sensitive)]
     pub sasl_password: Option<Sensitive>,
     /// Largest request this client sends, in bytes (librdkafka `message.max.bytes`).

@@ -74,6 +74,8 @@ pub struct Context {
     wakers: Wakers,
     leader: watch::Receiver<bool>,
     failures: Mutex<HashMap<ResourceKey, u32>>,
+    /// Resources others wait for (an AdviceRequest for its SolverRuns): woken when they finish.
+    waiters: Mutex<HashMap<ResourceKey, HashSet<ResourceKey>>>,
     watched: HashSet<String>,
 }
 
@@ -142,6 +144,29 @@ impl Context {
         }
     }
 
+    /// `waiter` is reconciled when `awaited` finishes.
+    pub(crate) fn await_resource(&self, awaited: ResourceKey, waiter: ResourceKey) {
+        self.waiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(awaited)
+            .or_default()
+            .insert(waiter);
+    }
+
+    /// `finished` reached a final phase: wakes whoever waits for it.
+    pub(crate) fn wake_waiters(&self, finished: &ResourceKey) {
+        let waiters = self
+            .waiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(finished);
+        for waiter in waiters.into_iter().flatten() {
+            self.wakers
+                .wake(waiter.kind, &waiter.namespace, &waiter.name);
+        }
+    }
+
     fn forget_failures(&self, key: &ResourceKey) {
         self.failures
             .lock()
@@ -196,6 +221,9 @@ fn render(error: &dyn std::error::Error) -> String {
     out
 }
 
+/// How often setting up the Lease is tried before the operator gives up (about a minute).
+const LEASE_SETUP_ATTEMPTS: u32 = 15;
+
 /// Errors that stop the operator.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -218,19 +246,34 @@ pub async fn run(
     readiness: Readiness,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
-    let lease =
-        kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &config.leader.lease_name)
-            .with_namespace(&config.leader.namespace)
-            .with_identity(&config.leader.identity)
-            .with_duration(config.leader.lease_duration.as_secs().max(2))
-            .with_grace(config.leader.renew_before.as_secs().max(1))
-            .build()
-            .await
-            .map_err(|source| RunError::Lease {
-                namespace: config.leader.namespace.clone(),
-                name: config.leader.lease_name.clone(),
-                source,
-            })?;
+    // The Lease object is created or read at start; an API server that throttles or fails for a
+    // moment must not stop the operator, so transient failures are retried for a while.
+    let mut failures = 0u32;
+    let lease = loop {
+        let built =
+            kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &config.leader.lease_name)
+                .with_namespace(&config.leader.namespace)
+                .with_identity(&config.leader.identity)
+                .with_duration(config.leader.lease_duration.as_secs().max(2))
+                .with_grace(config.leader.renew_before.as_secs().max(1))
+                .build()
+                .await;
+        match built {
+            Ok(lease) => break lease,
+            Err(source) if failures < LEASE_SETUP_ATTEMPTS => {
+                tracing::warn!(error = %render(&source), "failed to set up the Lease; retrying");
+                tokio::time::sleep(backoff(failures).min(std::time::Duration::from_secs(5))).await;
+                failures += 1;
+            }
+            Err(source) => {
+                return Err(RunError::Lease {
+                    namespace: config.leader.namespace.clone(),
+                    name: config.leader.lease_name.clone(),
+                    source,
+                });
+            }
+        }
+    };
     let (leader, lease_task) = lease.watch().await;
 
     let (solver_tx, solver_rx) = mpsc::unbounded_channel();
@@ -263,6 +306,7 @@ pub async fn run(
         wakers,
         leader: leader.clone(),
         failures: Mutex::new(HashMap::new()),
+        waiters: Mutex::new(HashMap::new()),
     });
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -358,43 +402,59 @@ async fn run_controller<K: RunKind>(
         .await;
 }
 
-/// Watches our Workflows' metadata only (by label): it feeds the admission index and wakes the
-/// resource a Workflow belongs to whenever the Workflow changes.
+/// Watches our Workflows' metadata only (by label), one watch per target namespace so that
+/// namespaced Roles suffice: it feeds the admission index and wakes the resource a Workflow belongs
+/// to whenever the Workflow changes. Ready once every namespace has been listed.
 async fn watch_workflows(
     ctx: Arc<Context>,
     readiness: Readiness,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let api: Api<PartialObjectMeta<Workflow>> = Api::all(ctx.client.clone());
-    let stream = watcher::watcher(
-        api,
-        watcher::Config::default()
-            .labels(MANAGED_SELECTOR)
-            .any_semantic(),
-    )
-    .default_backoff();
+    let namespaces = ctx.config.workflows.target_namespaces();
+    let watches = namespaces.iter().map(|namespace| {
+        // `PartialObjectMeta` makes kube ask for metadata-only objects: the Workflow's status
+        // (nodes, outputs) never reaches this replica's memory here.
+        let api: Api<PartialObjectMeta<Workflow>> = Api::namespaced(ctx.client.clone(), namespace);
+        let namespace = namespace.clone();
+        watcher::watcher(
+            api,
+            watcher::Config::default()
+                .labels(MANAGED_SELECTOR)
+                .any_semantic(),
+        )
+        .default_backoff()
+        .map(move |event| (namespace.clone(), event))
+        .boxed()
+    });
+    let stream = futures::stream::select_all(watches);
     tokio::pin!(stream);
     tokio::pin!(shutdown);
+    let mut listed: HashSet<String> = HashSet::new();
     loop {
-        let event = tokio::select! {
+        let next = tokio::select! {
             _ = &mut shutdown => break,
-            event = stream.next() => event,
+            next = stream.next() => next,
         };
-        let Some(event) = event else { break };
+        let Some((namespace, event)) = next else {
+            break;
+        };
         let event = match event {
             Ok(event) => event,
             Err(err) => {
-                tracing::warn!(error = %render(&err), "Workflow watch failed; it restarts");
+                tracing::warn!(namespace, error = %render(&err), "Workflow watch failed; it restarts");
                 continue;
             }
         };
         let now = Instant::now();
         match event {
-            watcher::Event::Init => ctx.index().relist_started(),
+            watcher::Event::Init => ctx.index().relist_started(Some(&namespace)),
             watcher::Event::InitDone => {
-                let granted = ctx.index().relist_done(now);
+                let granted = ctx.index().relist_done(Some(&namespace), now);
                 ctx.wake(granted);
-                readiness.set_ready();
+                listed.insert(namespace);
+                if listed.len() == namespaces.len() {
+                    readiness.set_ready();
+                }
             }
             watcher::Event::InitApply(meta) | watcher::Event::Apply(meta) => {
                 let active = meta.metadata.deletion_timestamp.is_none()

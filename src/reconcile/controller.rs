@@ -15,6 +15,7 @@ use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::{Value, json};
 
+use super::chain::{AWAITING_SOLVERS_CONDITION, ChainStep, SolveState, awaited_solves, next_step};
 use super::context::Context;
 use super::error::ReconcileError;
 use super::kinds::{FollowUps, RunKind};
@@ -23,7 +24,10 @@ use super::metrics::{KindLabels, TransitionLabels};
 use super::observe::{Observation, Outcome, observe};
 use super::workflow::{RESOURCE_UID_LABEL, WORKFLOW_FINALIZER, build_workflow, workflow_name};
 use crate::api::argo::Workflow;
-use crate::api::{Phase, RunStatus, SecurityIndicatorRun, SecurityIndicatorRunSpec, WorkflowRef};
+use crate::api::{
+    AdviceRequest, Phase, RunStatus, SecurityIndicatorRun, SecurityIndicatorRunSpec, SolverRun,
+    WorkflowRef,
+};
 use crate::store::{WorkflowAttempt, WorkflowPhase};
 
 /// Finalizer on each resource: its Workflows (in another namespace, beyond owner references) are
@@ -110,22 +114,74 @@ fn pending_retry<K: RunKind>(resource: &K, status: &RunStatus) -> Option<String>
     (done != Some(wanted.as_str())).then(|| wanted.clone())
 }
 
+/// What a reconcile of a live resource does, decided from its status alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Move {
+    /// Ask for a slot and create the Workflow of this attempt (`retry`: the annotation value
+    /// acted upon, whose store outcome is re-armed first).
+    Start { attempt: u32, retry: Option<String> },
+    /// Follow the Workflow of the current attempt.
+    Follow { attempt: u32 },
+    /// An AdviceRequest waits for the SolverRuns of its unresolved packages.
+    AwaitSolvers,
+    /// Finished: delete it once its retention has passed.
+    Retention,
+}
+
+/// The next move of a resource with `status`; `retry` is a retry annotation not yet acted upon.
+fn next_move(status: &RunStatus, retry: Option<String>) -> Move {
+    let attempts = status.attempts.unwrap_or(0).max(0) as u32;
+    if attempts == 0 {
+        return Move::Start {
+            attempt: 1,
+            retry: None,
+        };
+    }
+    // Queued after an earlier attempt (a retry or the advice's re-run waiting for a slot): the
+    // previous Workflow is done, the next one is still to be created.
+    if status.phase == Some(Phase::Queued) {
+        return Move::Start {
+            attempt: attempts + 1,
+            retry,
+        };
+    }
+    let awaiting = status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == AWAITING_SOLVERS_CONDITION && c.status == "True");
+    if awaiting {
+        return Move::AwaitSolvers;
+    }
+    if status.phase.is_some_and(Phase::is_terminal) {
+        return match retry {
+            Some(retry) => Move::Start {
+                attempt: attempts + 1,
+                retry: Some(retry),
+            },
+            None => Move::Retention,
+        };
+    }
+    Move::Follow { attempt: attempts }
+}
+
 async fn apply<K: RunKind>(resource: Arc<K>, ctx: &Context) -> Result<Action, ReconcileError>
 where
     K::Results: Send + Sync,
 {
     let status = resource.run_status().cloned().unwrap_or_default();
-    let attempts = status.attempts.unwrap_or(0).max(0) as u32;
-    let terminal = status.phase.is_some_and(Phase::is_terminal);
-    if attempts == 0 {
-        return start_attempt(&*resource, &status, 1, None, ctx).await;
-    }
-    if terminal {
-        if let Some(retry) = pending_retry(&*resource, &status) {
-            return start_attempt(&*resource, &status, attempts + 1, Some(retry), ctx).await;
+    let attempts = match next_move(&status, pending_retry(&*resource, &status)) {
+        Move::Start { attempt, retry } => {
+            return start_attempt(&*resource, &status, attempt, retry, ctx).await;
         }
-        return retention(&*resource, &status, ctx).await;
-    }
+        Move::Retention => return retention(&*resource, &status, ctx).await,
+        Move::AwaitSolvers => {
+            return match resource.as_advice_request() {
+                Some(advice) => await_solvers(advice, &status, ctx).await,
+                None => Ok(Action::await_change()),
+            };
+        }
+        Move::Follow { attempt } => attempt,
+    };
     let name = workflow_name(&*resource, attempts).map_err(|source| ReconcileError::Build {
         resource: describe(&*resource),
         source,
@@ -513,6 +569,35 @@ where
     if let Some(workflow_ref) = next.workflow.as_mut() {
         workflow_ref.uid = workflow.uid();
     }
+    if !follow_ups.unresolved.is_empty()
+        && let Some(advice) = resource.as_advice_request()
+    {
+        let message = format!(
+            "{} unresolved package(s): solving them before the advice runs again",
+            follow_ups.unresolved.len()
+        );
+        next.phase = Some(Phase::Running);
+        next.finish_time = None;
+        next.message = Some(message.clone());
+        set_condition(
+            &mut next,
+            resource,
+            AWAITING_SOLVERS_CONDITION,
+            true,
+            "UnresolvedPackages",
+            &message,
+        );
+        write_status(resource, &next, ctx).await?;
+        ctx.event(
+            resource,
+            EventType::Normal,
+            "AwaitingSolvers",
+            Some(message),
+            "Observe",
+        )
+        .await;
+        return await_solvers(advice, &next, ctx).await;
+    }
     let (reason, message) = match outcome {
         Outcome::Results(_) => (
             observation.phase.as_str().to_string(),
@@ -541,6 +626,7 @@ where
     ctx.event(resource, event_type, &reason, Some(message), "Observe")
         .await;
     ctx.transition::<K>(observation.phase);
+    ctx.wake_waiters(&key_of(resource));
     Ok(retention_action(&next, ctx))
 }
 
@@ -638,6 +724,163 @@ async fn start_follow_ups<K: RunKind>(
         }
     }
     Ok(())
+}
+
+/// How often a waiting advice looks at its SolverRuns even without a wake-up (a wake-up can be
+/// lost when this replica was not the leader as the SolverRun finished).
+const AWAIT_RECHECK: Duration = Duration::from_secs(30);
+
+/// An AdviceRequest waits for the SolverRuns of the packages its first run could not resolve
+/// (kept in the store with the run): creates those missing, waits for the others, and once all
+/// finished starts the re-run.
+async fn await_solvers(
+    advice: &AdviceRequest,
+    status: &RunStatus,
+    ctx: &Context,
+) -> Result<Action, ReconcileError> {
+    let failed = |source| ReconcileError::Store {
+        resource: describe(advice),
+        source,
+    };
+    let document_id = status
+        .document_id
+        .clone()
+        .unwrap_or_else(|| advice.spec.job_id.clone());
+    let unresolved = ctx
+        .store
+        .advice_run(&document_id)
+        .await
+        .map_err(failed)?
+        .map(|run| run.unresolved)
+        .unwrap_or_default();
+    let solves = awaited_solves(&unresolved, &ctx.config.solvers);
+    let namespace = advice.namespace().unwrap_or_default();
+    let waiter = key_of(advice);
+    // Registered before looking, so a SolverRun finishing meanwhile still wakes the advice.
+    for solve in &solves {
+        ctx.await_resource(
+            ResourceKey {
+                kind: crate::store::ResourceKind::SolverRun,
+                namespace: namespace.clone(),
+                name: solve.name.clone(),
+            },
+            waiter.clone(),
+        );
+    }
+    let api: Api<SolverRun> = Api::namespaced(ctx.client.clone(), &namespace);
+    let mut states = Vec::with_capacity(solves.len());
+    for solve in &solves {
+        let found =
+            api.get_opt(&solve.name)
+                .await
+                .map_err(|source| ReconcileError::ReadFollowUp {
+                    kind: "SolverRun",
+                    name: solve.name.clone(),
+                    source,
+                })?;
+        let state = match found {
+            Some(run) => {
+                let finished = run
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.phase)
+                    .is_some_and(Phase::is_terminal);
+                if finished {
+                    SolveState::Finished
+                } else {
+                    SolveState::Unfinished
+                }
+            }
+            None => match &solve.version {
+                Some(key)
+                    if ctx
+                        .store
+                        .is_solved(key, &solve.spec.solver)
+                        .await
+                        .map_err(failed)? =>
+                {
+                    SolveState::Finished
+                }
+                _ => SolveState::Missing,
+            },
+        };
+        states.push(state);
+    }
+    let step = next_step(&states);
+    if step == ChainStep::ReRun {
+        return re_run(advice, status, &document_id, ctx).await;
+    }
+    if let ChainStep::Create(missing) = &step {
+        for &position in missing {
+            let solve = &solves[position];
+            let run = SolverRun::new(&solve.name, solve.spec.clone());
+            match api.create(&PostParams::default(), &run).await {
+                Ok(_) => {}
+                // Created meanwhile (by the ingestion, another replica or an earlier step).
+                Err(kube::Error::Api(status)) if status.code == 409 => {}
+                Err(source) => {
+                    return Err(ReconcileError::CreateFollowUp {
+                        kind: "SolverRun",
+                        name: solve.name.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+    }
+    Ok(Action::requeue(AWAIT_RECHECK))
+}
+
+/// Every SolverRun of the unresolved packages finished: the advice runs again as a new attempt
+/// with `reRunAdviserId` naming its first result.
+async fn re_run(
+    advice: &AdviceRequest,
+    status: &RunStatus,
+    document_id: &str,
+    ctx: &Context,
+) -> Result<Action, ReconcileError> {
+    // The spec field is a DNS label; a document id that is not one cannot be named there.
+    let first = if crate::admission::names::is_dns_label(document_id) {
+        document_id.to_string()
+    } else {
+        advice.spec.job_id.clone()
+    };
+    let patched = if advice.spec.re_run_adviser_id.as_deref() == Some(first.as_str()) {
+        advice.clone()
+    } else {
+        let api: Api<AdviceRequest> =
+            Api::namespaced(ctx.client.clone(), &advice.namespace().unwrap_or_default());
+        match api
+            .patch(
+                &advice.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"reRunAdviserId": first}})),
+            )
+            .await
+        {
+            Ok(patched) => patched,
+            Err(kube::Error::Api(status)) if status.code == 404 => {
+                return Ok(Action::await_change());
+            }
+            Err(source) => {
+                return Err(ReconcileError::WriteSpec {
+                    resource: describe(advice),
+                    source,
+                });
+            }
+        }
+    };
+    let mut next = status.clone();
+    set_condition(
+        &mut next,
+        advice,
+        AWAITING_SOLVERS_CONDITION,
+        false,
+        "Solved",
+        "the SolverRuns of its unresolved packages finished; the advice runs again",
+    );
+    let attempts = status.attempts.unwrap_or(0).max(0) as u32;
+    start_attempt(&patched, &next, attempts + 1, None, ctx).await
 }
 
 /// Removes our finalizer from the Workflow, guarded by a JSON-patch test so a concurrent change of
@@ -755,6 +998,7 @@ where
     ctx.event(resource, event_type, &reason, Some(message), "Observe")
         .await;
     ctx.transition::<K>(phase);
+    ctx.wake_waiters(&key_of(resource));
     Ok(retention_action(&next, ctx))
 }
 
@@ -979,5 +1223,82 @@ impl Context {
                 phase: phase.as_str(),
             })
             .inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(phase: Option<Phase>, attempts: i32) -> RunStatus {
+        RunStatus {
+            phase,
+            attempts: Some(attempts),
+            ..RunStatus::default()
+        }
+    }
+
+    fn condition(type_: &str, value: &str) -> Condition {
+        Condition {
+            type_: type_.into(),
+            status: value.into(),
+            reason: "R".into(),
+            message: String::new(),
+            observed_generation: None,
+            last_transition_time: Time(now()),
+        }
+    }
+
+    #[test]
+    fn a_new_resource_starts_its_first_attempt_and_a_running_one_is_followed() {
+        assert_eq!(
+            next_move(&RunStatus::default(), Some("x".into())),
+            Move::Start {
+                attempt: 1,
+                retry: None
+            }
+        );
+        assert_eq!(
+            next_move(&status(Some(Phase::Running), 2), None),
+            Move::Follow { attempt: 2 }
+        );
+    }
+
+    #[test]
+    fn a_finished_resource_waits_for_retention_unless_a_retry_is_asked() {
+        assert_eq!(
+            next_move(&status(Some(Phase::Failed), 1), None),
+            Move::Retention
+        );
+        assert_eq!(
+            next_move(&status(Some(Phase::Failed), 1), Some("2".into())),
+            Move::Start {
+                attempt: 2,
+                retry: Some("2".into())
+            }
+        );
+    }
+
+    #[test]
+    fn a_queued_later_attempt_is_started_not_followed() {
+        // Queued for attempt 2 (a retry or the advice's re-run): attempt 1's Workflow is done.
+        assert_eq!(
+            next_move(&status(Some(Phase::Queued), 1), Some("2".into())),
+            Move::Start {
+                attempt: 2,
+                retry: Some("2".into())
+            }
+        );
+    }
+
+    #[test]
+    fn an_advice_awaiting_its_solvers_neither_follows_nor_retires() {
+        let mut waiting = status(Some(Phase::Running), 1);
+        waiting
+            .conditions
+            .push(condition(AWAITING_SOLVERS_CONDITION, "True"));
+        assert_eq!(next_move(&waiting, None), Move::AwaitSolvers);
+        waiting.conditions[0].status = "False".into();
+        assert_eq!(next_move(&waiting, None), Move::Follow { attempt: 1 });
     }
 }

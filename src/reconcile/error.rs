@@ -60,6 +60,19 @@ pub enum ReconcileError {
         #[source]
         source: kube::Error,
     },
+    #[error("failed to read {kind} {name}, a link of the chain")]
+    ReadFollowUp {
+        kind: &'static str,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("failed to update the spec of {resource}")]
+    WriteSpec {
+        resource: String,
+        #[source]
+        source: kube::Error,
+    },
     #[error("failed to record the outcome of {resource} in the store")]
     Store {
         resource: String,
@@ -95,6 +108,8 @@ impl ReconcileError {
             Self::WriteStatus { .. } => "write_status",
             Self::DeleteResource { .. } => "delete_resource",
             Self::CreateFollowUp { .. } => "create_follow_up",
+            Self::ReadFollowUp { .. } => "read_follow_up",
+            Self::WriteSpec { .. } => "write_spec",
             Self::Store { .. } => "store",
             Self::Build { .. } => "build",
             Self::Finalizer { .. } => "finalizer",

@@ -15,8 +15,8 @@ use crate::messages::topics::TopicPrefix;
 use crate::package::{IndexUrl, PackageName, PackageVersion};
 use crate::store::{
     AdviceRun, FlagUpdate, OutboxMessage, ResourceKind, SecurityIndicatorOutcome,
-    SecurityIndicatorStatus, SolverOutcome, SolverStatus, StoreError, StoreTx, VersionFlag,
-    VersionKey,
+    SecurityIndicatorStatus, SolverOutcome, SolverStatus, StoreError, StoreTx, UnresolvedPackage,
+    VersionFlag, VersionKey,
 };
 
 /// A resource the runtime reconciles into Workflows.
@@ -28,6 +28,11 @@ pub(crate) trait RunKind:
     fn run_status(&self) -> Option<&RunStatus>;
 
     fn priority(config: &OperatorConfig) -> u8;
+
+    /// The resource as an AdviceRequest, the one kind whose chain waits for other resources.
+    fn as_advice_request(&self) -> Option<&AdviceRequest> {
+        None
+    }
 
     /// The result document id a finished Workflow published.
     fn document_id(results: &Self::Results) -> &str;
@@ -49,6 +54,8 @@ pub(crate) trait RunKind:
 pub(crate) struct FollowUps {
     /// Versions a SolverRun solved: each may need a SecurityIndicatorRun.
     pub solved: Vec<VersionKey>,
+    /// Packages a first advice run could not resolve: they are solved, then the advice re-runs.
+    pub unresolved: Vec<UnresolvedPackage>,
 }
 
 fn package_of(
@@ -237,6 +244,10 @@ impl RunKind for AdviceRequest {
         config.priorities.advice_request
     }
 
+    fn as_advice_request(&self) -> Option<&AdviceRequest> {
+        Some(self)
+    }
+
     async fn record_outcome(
         &self,
         tx: &mut StoreTx,
@@ -258,16 +269,31 @@ impl RunKind for AdviceRequest {
             Outcome::Failed | Outcome::BadOutput(_) => (self.spec.job_id.clone(), true, Vec::new()),
             Outcome::OperatorSide(_) => return Ok(FollowUps::default()),
         };
+        let needs_solvers = super::chain::needs_solvers(self, &unresolved);
         tx.record_advice_run(&AdviceRun {
-            document_id,
+            document_id: document_id.clone(),
             source_type,
             error,
-            need_re_run: !unresolved.is_empty(),
+            need_re_run: needs_solvers,
             re_run_document_id: None,
             duration,
-            unresolved,
+            unresolved: unresolved.clone(),
         })
         .await?;
-        Ok(FollowUps::default())
+        // A re-run (the chain's, or one Thoth's investigator asked for) links the run it re-did.
+        if let Some(original) = &self.spec.re_run_adviser_id
+            && *original != document_id
+            && matches!(outcome, Outcome::Results(_))
+        {
+            tx.set_advice_re_run(original, &document_id).await?;
+        }
+        Ok(FollowUps {
+            solved: Vec::new(),
+            unresolved: if needs_solvers {
+                unresolved
+            } else {
+                Vec::new()
+            },
+        })
     }
 }

@@ -242,16 +242,22 @@ impl AdmissionIndex {
     /// The watch starts listing everything again (after a 410 Gone or a cut): what was counted
     /// before and is not listed by [`AdmissionIndex::relist_done`] is gone. Workflows created during
     /// the relist are kept, as the list may have been taken before their creation.
-    pub fn relist_started(&mut self) {
-        for ns in self.namespaces.values_mut() {
-            ns.stale = Some(ns.workflows.keys().cloned().collect());
+    pub fn relist_started(&mut self, scope: Option<&str>) {
+        for (name, ns) in &mut self.namespaces {
+            if scope.is_none_or(|scope| scope == name) {
+                ns.stale = Some(ns.workflows.keys().cloned().collect());
+            }
         }
     }
 
-    /// The relist is complete; returns the resources that got a freed slot.
-    pub fn relist_done(&mut self, now: Instant) -> Vec<Grant> {
+    /// The relist is complete; returns the resources that got a freed slot. `scope` is the one
+    /// namespace a per-namespace watch relisted, `None` all of them.
+    pub fn relist_done(&mut self, scope: Option<&str>, now: Instant) -> Vec<Grant> {
         let mut granted = Vec::new();
         for (name, ns) in &mut self.namespaces {
+            if scope.is_some_and(|scope| scope != name) {
+                continue;
+            }
             if let Some(stale) = ns.stale.take() {
                 for workflow in stale {
                     ns.workflows.remove(&workflow);
@@ -486,14 +492,30 @@ mod tests {
         );
         index.request(NS, candidate("w2", 1, 6), now);
         index.request(NS, candidate("w3", 1, 7), now);
-        index.relist_started();
+        index.relist_started(None);
         // Only wf-a is listed; wf-b and wf-w1 vanished while the watch was down.
         index.observe(NS, "wf-a", true, now);
         // Created after the list was taken: must stay counted.
         index.created(NS, &key("late"), "wf-late");
-        let granted = index.relist_done(now);
+        let granted = index.relist_done(None, now);
         assert_eq!(names(&granted), ["w2", "w3"]);
         assert_eq!(index.counts()[NS].active, 4);
+    }
+
+    #[test]
+    fn a_relist_of_one_namespace_leaves_the_others_counted() {
+        let mut index = index(4);
+        let now = Instant::now();
+        for (namespace, name) in [(NS, "a"), ("thoth-backend", "b")] {
+            index.request(namespace, candidate(name, 1, 1), now);
+            index.created(namespace, &key(name), &format!("wf-{name}"));
+            index.observe(namespace, &format!("wf-{name}"), true, now);
+        }
+        // The backend watch relists and lists nothing; middletier's count is untouched.
+        index.relist_started(Some("thoth-backend"));
+        index.relist_done(Some("thoth-backend"), now);
+        assert_eq!(index.counts()["thoth-backend"].active, 0);
+        assert_eq!(index.counts()[NS].active, 1);
     }
 
     #[test]

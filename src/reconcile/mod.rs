@@ -5,6 +5,7 @@
 //! → phase, times, outcome), `limit` (the admission index). The runtime (`context`, `controller`)
 //! fetches, calls them and applies what they decide.
 
+pub mod chain;
 mod client;
 pub mod config;
 mod context;

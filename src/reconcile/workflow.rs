@@ -87,6 +87,19 @@ pub struct WorkflowConfig {
     pub adviser: WorkflowTarget,
 }
 
+impl WorkflowConfig {
+    /// The namespaces Workflows run in (each kind's target), without repeats, sorted.
+    pub fn target_namespaces(&self) -> Vec<String> {
+        let mut namespaces: Vec<String> = [&self.solver, &self.security_indicators, &self.adviser]
+            .iter()
+            .map(|target| target.namespace.clone())
+            .collect();
+        namespaces.sort();
+        namespaces.dedup();
+        namespaces
+    }
+}
+
 impl Default for WorkflowConfig {
     fn default() -> Self {
         let target = |namespace: &str, template: &str| WorkflowTarget {
@@ -395,7 +408,7 @@ impl WorkflowKind for AdviceRequest {
         }
     }
 
-    fn parameters(&self, _workflow_name: &str) -> Result<Vec<Parameter>, BuildError> {
+    fn parameters(&self, workflow_name: &str) -> Result<Vec<Parameter>, BuildError> {
         let spec = &self.spec;
         if !is_dns_label(&spec.job_id) {
             return Err(unsafe_value(self, "spec.jobId", "not a DNS-1123 label"));
@@ -428,8 +441,11 @@ impl WorkflowKind for AdviceRequest {
             }
         };
         let mut parameters = vec![
-            // The job id is also the result document's id, whatever the attempt.
-            Parameter::new("THOTH_ADVISER_JOB_ID", spec.job_id.as_str()),
+            // The job id is also the result document's id, whatever the attempt; except for
+            // the chain's re-run of this very request (`reRunAdviserId` = its own job id),
+            // whose result is a new document (the Workflow's name) linked to the first, as
+            // Thoth's re-runs are.
+            Parameter::new("THOTH_ADVISER_JOB_ID", adviser_job_id(spec, workflow_name)),
             Parameter::new("THOTH_ADVISER_REQUIREMENTS_FORMAT", "pipenv"),
             Parameter::new("THOTH_ADVISER_RECOMMENDATION_TYPE", recommendation_type),
             Parameter::new("THOTH_ADVISER_METADATA", argo_safe_json(&metadata)),
@@ -461,6 +477,16 @@ impl WorkflowKind for AdviceRequest {
 
     fn published_results(workflow: &Workflow) -> Result<Option<AdviceResults>, OutputProblem> {
         observe::advice_results(workflow)
+    }
+}
+
+/// The adviser's job id (its result document's id): the request's own, or for the chain's re-run
+/// of this request the Workflow's name.
+fn adviser_job_id<'a>(spec: &'a crate::api::AdviceRequestSpec, workflow_name: &'a str) -> &'a str {
+    if spec.re_run_adviser_id.as_deref() == Some(spec.job_id.as_str()) {
+        workflow_name
+    } else {
+        &spec.job_id
     }
 }
 
@@ -1005,6 +1031,26 @@ mod tests {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         assert_eq!(parameters(&workflow), expected);
+    }
+
+    #[test]
+    fn the_chains_re_run_of_a_request_writes_a_new_document_named_after_its_workflow() {
+        let mut request = advice_request("adviser-210312182025-5e8c8f2a1b3c4d5e");
+        let first = build_workflow(&request, 1, &WorkflowConfig::default()).expect("builds");
+        assert_eq!(
+            parameters(&first)["THOTH_ADVISER_JOB_ID"],
+            "adviser-210312182025-5e8c8f2a1b3c4d5e"
+        );
+        request.spec.re_run_adviser_id = Some(request.spec.job_id.clone());
+        let re_run = build_workflow(&request, 2, &WorkflowConfig::default()).expect("builds");
+        let name = re_run.metadata.name.clone().expect("named");
+        assert_eq!(parameters(&re_run)["THOTH_ADVISER_JOB_ID"], name);
+        let metadata: Value =
+            serde_json::from_str(&parameters(&re_run)["THOTH_ADVISER_METADATA"]).expect("JSON");
+        assert_eq!(
+            metadata["re_run_adviser_id"],
+            "adviser-210312182025-5e8c8f2a1b3c4d5e"
+        );
     }
 
     #[test]

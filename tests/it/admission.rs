@@ -5,103 +5,58 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use apiserver::{FaultConfig, RunningApiServer};
+use apiserver::FaultConfig;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, ListParams};
 use serde_json::{Value, json};
-use testkit::TestDatabase;
-use thoth_operator::admission::{
-    AdmissionConfig, Admitter, IndexClient, IndexClientConfig, Record, RecordFate, RetryPolicy,
-};
-use thoth_operator::api::{AdviceRequest, SecurityIndicatorRun, SolverRun};
-use thoth_operator::messages::SolverName;
+use thoth_operator::admission::{AdmissionConfig, Admitter, Record, RecordFate};
+use thoth_operator::api::{AdviceRequest, SecurityIndicatorRun};
 use thoth_operator::package::{IndexUrl, PackageName, PackageVersion};
 
+use crate::harness::{self, NAMESPACE, PYPI};
+use thoth_operator::messages::TopicPrefix;
 use thoth_operator::store::{
-    Fate, ResourceKind, SolverOutcome, SolverStatus, Store, StoreConfig, VersionFlag, VersionKey,
+    Fate, ResourceKind, SolverOutcome, SolverStatus, VersionFlag, VersionKey,
 };
 
-const NAMESPACE: &str = "thoth";
-const PYPI: &str = "https://pypi.org/simple";
 const RHEL: &str = "solver-rhel-8-py38";
 const FEDORA: &str = "solver-fedora-35-py310";
 const SHA_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 
+/// The shared harness, admission configured with two solvers, and an offset counter.
 struct Harness {
-    _db: TestDatabase,
-    store: Store,
-    server: RunningApiServer,
-    client: kube::Client,
+    base: harness::Harness,
     config: AdmissionConfig,
     offset: i64,
 }
 
-fn fast_retry() -> RetryPolicy {
-    RetryPolicy {
-        attempts: 3,
-        min_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(50),
+impl std::ops::Deref for Harness {
+    type Target = harness::Harness;
+
+    fn deref(&self) -> &harness::Harness {
+        &self.base
     }
 }
 
 impl Harness {
     async fn start() -> Self {
-        let db = TestDatabase::create().await.unwrap();
-        let store = Store::open(&StoreConfig {
-            max_connections: 4,
-            ..StoreConfig::new(db.options.clone())
-        })
-        .await
-        .unwrap();
-        let server = thoth_operator::sandbox::apiserver_with_crds()
-            .build()
-            .start("127.0.0.1:0")
-            .await
-            .unwrap();
-        let client = server.client().unwrap();
-        let namespace: Namespace =
-            serde_json::from_value(json!({"metadata": {"name": NAMESPACE}})).unwrap();
-        Api::<Namespace>::all(client.clone())
-            .create(&PostParams::default(), &namespace)
-            .await
-            .unwrap();
-        store
-            .set_index_enabled(&IndexUrl::parse(PYPI).unwrap(), true)
-            .await
-            .unwrap();
-        let mut config = AdmissionConfig::new(
-            NAMESPACE,
-            vec![
-                SolverName::parse(RHEL).unwrap(),
-                SolverName::parse(FEDORA).unwrap(),
-            ],
-        );
-        config.retry = fast_retry();
+        let base = harness::Harness::start().await;
+        let config = base.config(&[RHEL, FEDORA], TopicPrefix::none());
         Self {
-            _db: db,
-            store,
-            server,
-            client,
+            base,
             config,
             offset: 0,
         }
     }
 
     fn admitter(&self) -> Admitter {
-        let index = IndexClient::new(IndexClientConfig {
-            retry: fast_retry(),
-            ..IndexClientConfig::default()
-        })
-        .unwrap();
-        Admitter::new(
-            self.client.clone(),
-            self.store.clone(),
-            self.config.clone(),
-            index,
-        )
+        self.base.admitter(self.config.clone())
+    }
+
+    async fn shutdown(self) {
+        self.base.shutdown().await;
     }
 
     /// A record of `topic` with the next offset of partition 0.
@@ -122,14 +77,6 @@ impl Harness {
             payload,
             timestamp_ms: Some(1_700_000_000_000),
         }
-    }
-
-    async fn solver_runs(&self) -> Vec<SolverRun> {
-        Api::<SolverRun>::namespaced(self.client.clone(), NAMESPACE)
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
     }
 
     async fn ledger(&self, record: &Record) -> Fate {
@@ -338,7 +285,7 @@ async fn every_handled_type_becomes_resources_flags_or_ledger_rows() {
         panic!("malformed JSON is dead-lettered");
     };
     assert!(reason.starts_with("malformed_json"), "{reason}");
-    h.server.shutdown().await;
+    h.shutdown().await;
 }
 
 #[tokio::test]
@@ -365,7 +312,7 @@ async fn a_thousand_copies_of_one_message_give_one_resource() {
     };
     assert_eq!(resource.name, name[0]);
     assert_eq!(resource.kind, ResourceKind::SolverRun);
-    h.server.shutdown().await;
+    h.shutdown().await;
 }
 
 #[tokio::test]
@@ -418,7 +365,7 @@ async fn redelivery_and_two_replicas_converge_on_the_same_objects_and_fates() {
     assert_eq!(names_of(&again[0]), names_of(&a[0]));
     assert!(matches!(h.ledger(&records[0]).await, Fate::Created(_)));
     assert_eq!(h.solver_runs().await.len(), 2);
-    h.server.shutdown().await;
+    h.shutdown().await;
 }
 
 #[tokio::test]
@@ -460,7 +407,7 @@ async fn an_unknown_index_is_a_dead_letter_naming_it() {
     replay.offset += 100;
     let fates = h.admitter().admit(&[replay]).await.unwrap();
     assert_eq!(fates[0].label(), "skipped", "{fates:?}");
-    h.server.shutdown().await;
+    h.shutdown().await;
 }
 
 #[tokio::test]
@@ -514,7 +461,7 @@ async fn no_work_when_the_store_already_knows_the_answer() {
     assert!(reason.contains("no source distribution"), "{reason}");
     assert!(matches!(h.ledger(&records[0]).await, Fate::Skipped { .. }));
     assert!(h.solver_runs().await.is_empty());
-    h.server.shutdown().await;
+    h.shutdown().await;
 }
 
 #[tokio::test]
@@ -559,7 +506,7 @@ async fn a_hash_mismatch_re_arms_the_solver_outcome_it_re_solves() {
     let fates = h.admitter().admit(&[again]).await.unwrap();
     assert_eq!(fates[0].label(), "duplicate");
     assert!(h.store.is_solved(&version, RHEL).await.unwrap());
-    h.server.shutdown().await;
+    h.shutdown().await;
 }
 
 #[tokio::test]
@@ -589,7 +536,7 @@ async fn an_api_server_outage_is_a_transient_error_and_nothing_is_recorded() {
     h.server.faults().clear();
     let fates = h.admitter().admit(&[record]).await.unwrap();
     assert_eq!(fates[0].label(), "created");
-    h.server.shutdown().await;
+    h.shutdown().await;
 }
 
 // --- version expansion from a local index -------------------------------------------
@@ -740,21 +687,10 @@ async fn a_star_version_is_expanded_from_a_local_json_or_html_index() {
         "{:?}",
         fates[1]
     );
-    h.server.shutdown().await;
+    h.shutdown().await;
 }
 
 // --- the command line: index, publish, trace ----------------------------------------
-
-/// The test database's URL, for the binary's DATABASE_URL.
-fn database_url(db: &TestDatabase) -> String {
-    let server = std::env::var("DATABASE_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| testkit::DEFAULT_TEST_DATABASE_URL.into());
-    let mut url = url::Url::parse(&server).unwrap();
-    url.set_path(&format!("/{}", db.name));
-    url.to_string()
-}
 
 fn operator_command(args: &[&str], env: &[(&str, &str)]) -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_thoth-operator"));
@@ -789,7 +725,7 @@ fn operator(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
 #[tokio::test]
 async fn index_add_enable_disable_and_list_manage_what_becomes_work() {
     let h = Harness::start().await;
-    let url = database_url(&h._db);
+    let url = h.database_url();
     let env = [("DATABASE_URL", url.as_str())];
     let (ok, out, err) =
         operator_async(&["index", "add", "https://Example.com/simple/"], &env).await;
@@ -811,7 +747,7 @@ async fn index_add_enable_disable_and_list_manage_what_becomes_work() {
     let (ok, _, err) = operator_async(&["index", "add", "ftp://example.com"], &env).await;
     assert!(!ok);
     assert!(err.contains("invalid index URL"), "{err}");
-    h.server.shutdown().await;
+    h.shutdown().await;
 }
 
 #[test]
@@ -932,7 +868,7 @@ async fn trace_shows_a_message_its_resources_their_attempts_and_the_package_outc
         .unwrap();
     let kubeconfig = tempfile::NamedTempFile::new().unwrap();
     h.server.write_kubeconfig(kubeconfig.path()).unwrap();
-    let url = database_url(&h._db);
+    let url = h.database_url();
     let env = [
         ("DATABASE_URL", url.as_str()),
         ("KUBECONFIG", kubeconfig.path().to_str().unwrap()),
@@ -983,5 +919,5 @@ async fn trace_shows_a_message_its_resources_their_attempts_and_the_package_outc
         out.contains(&format!("thoth.investigator.unresolved-package/0/{offset}")),
         "{out}"
     );
-    h.server.shutdown().await;
+    h.shutdown().await;
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use apiserver::{ApiServer, RunningApiServer};
@@ -15,10 +15,13 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 use testkit::TestDatabase;
-use thoth_operator::api::argo::{COMPLETED_LABEL, Workflow};
-use thoth_operator::api::{Phase, SolverRun, SolverRunSpec};
+use thoth_operator::api::argo::{COMPLETED_LABEL, Workflow, WorkflowTemplate};
+use thoth_operator::api::{
+    AdviceRequest, AdviceRequestSpec, Phase, RecommendationType, SolverRun, SolverRunSpec,
+};
 use thoth_operator::reconcile::workflow::{MANAGED_SELECTOR, WORKFLOW_FINALIZER};
 use thoth_operator::reconcile::{AdmissionLimits, ControllerMetrics, OperatorConfig};
+use thoth_operator::sandbox::argo::{ArgoStandIn, ArgoStandInConfig};
 use thoth_operator::store::{ResourceKind, SolverStatus, Store, StoreConfig, WorkflowPhase};
 use tokio::sync::watch;
 
@@ -65,10 +68,19 @@ fn start_replica(
     client: Client,
     store: Store,
     limit: usize,
+    stop: watch::Receiver<bool>,
+    metrics: Arc<ControllerMetrics>,
+) -> tokio::task::JoinHandle<()> {
+    start_configured(client, store, operator_config(limit), stop, metrics)
+}
+
+fn start_configured(
+    client: Client,
+    store: Store,
+    config: OperatorConfig,
     mut stop: watch::Receiver<bool>,
     metrics: Arc<ControllerMetrics>,
 ) -> tokio::task::JoinHandle<()> {
-    let config = operator_config(limit);
     tokio::spawn(async move {
         let shutdown = async move {
             let _ = stop.wait_for(|s| *s).await;
@@ -94,16 +106,103 @@ struct Harness {
     stop: watch::Sender<bool>,
     standin_stop: watch::Sender<bool>,
     operator: tokio::task::JoinHandle<()>,
+    sandbox_argo: Option<ArgoStandIn>,
+    /// Set: every request of the first operator's client hangs (a crashed or cut-off replica).
+    freeze: Arc<AtomicBool>,
+}
+
+/// A client whose requests hang forever once `freeze` is set.
+fn freezable_client(server: &RunningApiServer, freeze: Arc<AtomicBool>) -> Client {
+    let config = server.kube_config().expect("kube config");
+    kube::client::ClientBuilder::try_from(config)
+        .expect("client builder")
+        .with_layer(&FreezeLayer { freeze })
+        .build()
+}
+
+#[derive(Clone)]
+struct FreezeLayer {
+    freeze: Arc<AtomicBool>,
+}
+
+impl<S> tower::Layer<S> for FreezeLayer {
+    type Service = Freezable<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Freezable {
+            inner,
+            freeze: self.freeze.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Freezable<S> {
+    inner: S,
+    freeze: Arc<AtomicBool>,
+}
+
+impl<S> tower::Service<http::Request<kube::client::Body>> for Freezable<S>
+where
+    S: tower::Service<http::Request<kube::client::Body>>,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = futures::future::BoxFuture<'static, Result<S::Response, S::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<kube::client::Body>) -> Self::Future {
+        if self.freeze.load(Ordering::SeqCst) {
+            return Box::pin(futures::future::pending());
+        }
+        let future = self.inner.call(request);
+        let freeze = self.freeze.clone();
+        Box::pin(async move {
+            let response = future.await;
+            // A request answered after the crash is lost with the replica.
+            if freeze.load(Ordering::SeqCst) {
+                futures::future::pending::<()>().await;
+            }
+            response
+        })
+    }
+}
+
+/// Argo's minimal WorkflowTemplate CRD: the sandbox's stand-in only asks whether a template exists.
+fn workflow_template_crd() -> CustomResourceDefinition {
+    let documents = testkit::reference_data::yaml_documents(
+        "argo/crds/minimal/argoproj.io_workflowtemplates.yaml",
+    )
+    .expect("Argo's WorkflowTemplate CRD is readable");
+    serde_json::from_value(documents.into_iter().next().expect("one document"))
+        .expect("Argo's WorkflowTemplate CRD parses")
 }
 
 impl Harness {
     async fn start(limit: usize) -> Self {
+        Self::start_with(operator_config(limit), None).await
+    }
+
+    /// The API server, a store and the operator with `config`; Workflows are run by the
+    /// sandbox's Argo stand-in (`sandbox::argo`, with Thoth's three WorkflowTemplates in place)
+    /// when `stand_in` is given, else by this file's small one.
+    async fn start_with(config: OperatorConfig, stand_in: Option<ArgoStandInConfig>) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
             .try_init();
         let mut crds = thoth_operator::api::all_crds();
         crds.push(argo_workflow_crd());
+        crds.push(workflow_template_crd());
         let server = ApiServer::builder()
             .crds(crds)
             .build()
@@ -130,8 +229,40 @@ impl Harness {
         .expect("store");
         let (stop, stop_rx) = watch::channel(false);
         let (standin_stop, standin_rx) = watch::channel(false);
-        tokio::spawn(argo_stand_in(client.clone(), standin_rx));
-        let operator = start_operator(client.clone(), store.clone(), limit, stop_rx.clone());
+        let sandbox_argo = match stand_in {
+            Some(stand_in) => {
+                for (namespace, name) in [
+                    ("thoth-middletier", "solver"),
+                    ("thoth-middletier", "security-indicators"),
+                    ("thoth-backend", "adviser"),
+                ] {
+                    let template: WorkflowTemplate = serde_json::from_value(json!({
+                        "apiVersion": "argoproj.io/v1alpha1",
+                        "kind": "WorkflowTemplate",
+                        "metadata": {"name": name},
+                        "spec": {"entrypoint": "main", "templates": [{"name": "main"}]}
+                    }))
+                    .expect("a WorkflowTemplate");
+                    Api::<WorkflowTemplate>::namespaced(client.clone(), namespace)
+                        .create(&PostParams::default(), &template)
+                        .await
+                        .expect("template created");
+                }
+                Some(ArgoStandIn::spawn(client.clone(), stand_in))
+            }
+            None => {
+                tokio::spawn(argo_stand_in(client.clone(), standin_rx));
+                None
+            }
+        };
+        let freeze = Arc::new(AtomicBool::new(false));
+        let operator = start_configured(
+            freezable_client(&server, freeze.clone()),
+            store.clone(),
+            config,
+            stop_rx.clone(),
+            Arc::new(ControllerMetrics::default()),
+        );
         Self {
             server,
             client,
@@ -140,11 +271,16 @@ impl Harness {
             stop,
             standin_stop,
             operator,
+            sandbox_argo,
+            freeze,
         }
     }
 
     async fn stop(self) {
         let _ = self.standin_stop.send(true);
+        if let Some(stand_in) = self.sandbox_argo {
+            stand_in.shutdown().await;
+        }
         let _ = self.stop.send(true);
         let _ = tokio::time::timeout(WAIT, self.operator).await;
         self.server.shutdown().await;
@@ -426,15 +562,25 @@ async fn a_failed_workflow_leaves_the_resource_failed_with_an_error_outcome() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn thirty_resources_with_a_limit_of_three_never_have_more_than_three_active_and_all_finish() {
-    const RESOURCES: usize = 30;
-    const LIMIT: usize = 3;
-    let harness = Harness::start(LIMIT).await;
-    // The independent watcher: counts Workflows that exist, are not completed and not deleting.
+async fn five_hundred_resources_with_a_limit_of_ten_never_have_more_than_ten_active_and_all_finish()
+{
+    const RESOURCES: usize = 500;
+    const LIMIT: usize = 10;
+    let stand_in = ArgoStandInConfig {
+        pending_for: Duration::from_millis(10),
+        running_for: Duration::from_millis(30),
+        ttl_after_finished: Some(Duration::from_millis(100)),
+        ..ArgoStandInConfig::default()
+    };
+    let harness = Harness::start_with(operator_config(LIMIT), Some(stand_in)).await;
+    // The independent watcher: its own watch on the target namespace, counting Workflows that
+    // exist, are not completed and not being deleted (SolverRuns' and the chain's
+    // SecurityIndicatorRuns' alike: they share the namespace and its limit).
     let peak = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(AtomicUsize::new(0));
     let watcher_task = {
         let api: Api<Workflow> = Api::namespaced(harness.client.clone(), "thoth-middletier");
-        let peak = peak.clone();
+        let (peak, seen) = (peak.clone(), seen.clone());
         tokio::spawn(async move {
             let mut active: BTreeMap<String, bool> = BTreeMap::new();
             let stream = watcher(api, watcher::Config::default());
@@ -444,7 +590,9 @@ async fn thirty_resources_with_a_limit_of_three_never_have_more_than_three_activ
                     watcher::Event::Apply(wf) | watcher::Event::InitApply(wf) => {
                         let is_active =
                             wf.metadata.deletion_timestamp.is_none() && !wf.is_labelled_completed();
-                        active.insert(wf.name_any(), is_active);
+                        if active.insert(wf.name_any(), is_active).is_none() {
+                            seen.fetch_add(1, Ordering::SeqCst);
+                        }
                     }
                     watcher::Event::Delete(wf) => {
                         active.remove(&wf.name_any());
@@ -465,13 +613,41 @@ async fn thirty_resources_with_a_limit_of_three_never_have_more_than_three_activ
         .await
         .expect("created");
     }
-    for i in 0..RESOURCES {
-        await_phase(&runs, &format!("pyyaml-{i}"), Phase::Succeeded).await;
-    }
+    // Every SolverRun reaches a final phase, seen through a watch.
+    let all_done = async {
+        let stream = watcher(runs.clone(), watcher::Config::default())
+            .default_backoff()
+            .applied_objects();
+        let mut stream = std::pin::pin!(stream);
+        let mut done = std::collections::BTreeSet::new();
+        while done.len() < RESOURCES {
+            match stream.next().await {
+                Some(Ok(run)) => {
+                    if run
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.phase)
+                        .is_some_and(Phase::is_terminal)
+                    {
+                        done.insert(run.name_any());
+                    }
+                }
+                Some(Err(_)) => continue,
+                None => break,
+            }
+        }
+        done.len()
+    };
+    let done = tokio::time::timeout(Duration::from_secs(120), all_done)
+        .await
+        .expect("every resource finished within 2 minutes");
+    assert_eq!(done, RESOURCES);
     watcher_task.abort();
     let peak = peak.load(Ordering::SeqCst);
     assert!(peak <= LIMIT, "{peak} Workflows were active at once");
-    assert!(peak >= 1);
+    // The queue was deep enough to fill every slot: the limit was reached, not just respected.
+    assert_eq!(peak, LIMIT);
+    assert!(seen.load(Ordering::SeqCst) >= RESOURCES);
     harness.stop().await;
 }
 
@@ -621,6 +797,17 @@ async fn deleting_a_resource_records_releases_and_deletes_its_workflow_in_the_ot
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_second_replica_never_writes_while_the_first_leads_and_takes_over_within_fifteen_seconds()
 {
+    leader_handover(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_crashed_leader_that_never_releases_its_lease_is_replaced_within_fifteen_seconds() {
+    leader_handover(true).await;
+}
+
+/// A standby never writes while the first replica leads; when the leader stops (`crash`: dies
+/// without releasing the Lease) the standby finishes new work within 15 s.
+async fn leader_handover(crash: bool) {
     let mut harness = Harness::start(10).await;
     let runs: Api<SolverRun> = Api::namespaced(harness.client.clone(), "thoth");
     // The first replica leads once it has reconciled something.
@@ -652,11 +839,22 @@ async fn a_second_replica_never_writes_while_the_first_leads_and_takes_over_with
     assert_eq!(standby_metrics.workflows_created_total(), 0);
 
     // The leader goes away; the standby takes over and finishes new work within 15 s.
-    harness.stop_operator().await;
+    if crash {
+        // A crash: the leader's connection dies mid-flight (every request hangs), so it neither
+        // renews nor releases the Lease; its task is then aborted.
+        harness.freeze.store(true, Ordering::SeqCst);
+        let frozen = std::mem::replace(&mut harness.operator, tokio::spawn(async {}));
+        frozen.abort();
+    } else {
+        harness.stop_operator().await;
+    }
     let started = std::time::Instant::now();
-    runs.create(&PostParams::default(), &solver_run("leader-c", "7.2.0"))
-        .await
-        .expect("created");
+    runs.create(
+        &PostParams::default(),
+        &solver_run(&format!("leader-c-{crash}"), "7.2.0"),
+    )
+    .await
+    .expect("created");
     let condition = |run: Option<&SolverRun>| {
         run.and_then(|r| r.status.as_ref())
             .and_then(|s| s.phase)
@@ -664,7 +862,7 @@ async fn a_second_replica_never_writes_while_the_first_leads_and_takes_over_with
     };
     tokio::time::timeout(
         Duration::from_secs(15),
-        kube::runtime::wait::await_condition(runs.clone(), "leader-c", condition),
+        kube::runtime::wait::await_condition(runs.clone(), &format!("leader-c-{crash}"), condition),
     )
     .await
     .expect("the standby took over within 15 s")
@@ -783,4 +981,159 @@ async fn throttling_server_errors_and_cut_watches_are_survived_with_nothing_crea
         assert_eq!(attempts[0].phase, WorkflowPhase::Succeeded, "{name}");
     }
     harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_advice_with_unresolved_packages_solves_them_then_re_runs_once_with_re_run_adviser_id() {
+    const JOB: &str = "adviser-210312182025-5e8c8f2a1b3c4d5e";
+    let mut config = operator_config(10);
+    config.solvers = vec!["solver-rhel-8-py38".into(), "solver-fedora-35-py310".into()];
+    let stand_in = ArgoStandInConfig {
+        pending_for: Duration::from_millis(20),
+        running_for: Duration::from_millis(50),
+        ttl_after_finished: Some(Duration::from_millis(200)),
+        unresolved_share: 1.0,
+        ..ArgoStandInConfig::default()
+    };
+    let harness = Harness::start_with(config.clone(), Some(stand_in)).await;
+    let solver_runs: Api<SolverRun> = Api::namespaced(harness.client.clone(), "thoth");
+    // The ingestion already created one of the solves: the chain must find it, not make another.
+    let flask = thoth_operator::store::VersionKey::new(
+        thoth_operator::package::PackageName::parse("flask").expect("name"),
+        thoth_operator::package::PackageVersion::parse("2.0.1").expect("version"),
+        thoth_operator::package::IndexUrl::parse("https://pypi.org/simple").expect("index"),
+    );
+    let rhel = thoth_operator::messages::SolverName::parse("solver-rhel-8-py38").expect("solver");
+    let existing = thoth_operator::admission::names::solver_run(&flask, &rhel);
+    let mut early = solver_run(&existing, "2.0.1");
+    early.spec.package_name = "flask".into();
+    solver_runs
+        .create(&PostParams::default(), &early)
+        .await
+        .expect("created");
+
+    let advice: Api<AdviceRequest> = Api::namespaced(harness.client.clone(), "thoth");
+    advice
+        .create(
+            &PostParams::default(),
+            &AdviceRequest::new(
+                JOB,
+                AdviceRequestSpec {
+                    job_id: JOB.into(),
+                    recommendation_type: RecommendationType::Stable,
+                    origin: None,
+                    source_type: None,
+                    count: None,
+                    limit: None,
+                    limit_latest_versions: None,
+                    dev: false,
+                    debug: false,
+                    authenticated: false,
+                    re_run_adviser_id: None,
+                    kebechet_metadata: None,
+                    justification: None,
+                    stack_info: None,
+                },
+            ),
+        )
+        .await
+        .expect("created");
+    let re_ran = |request: Option<&AdviceRequest>| {
+        request
+            .and_then(|r| r.status.as_ref())
+            .is_some_and(|s| s.attempts == Some(2) && s.phase == Some(Phase::Succeeded))
+    };
+    let done = tokio::time::timeout(
+        Duration::from_secs(60),
+        kube::runtime::wait::await_condition(advice.clone(), JOB, re_ran),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("the advice did not re-run: {:?}", harness_dump()))
+    .expect("watch works")
+    .expect("the request exists");
+    let status = done.status.clone().expect("status");
+
+    // The first run's unresolved packages, as the store recorded them...
+    let first = harness
+        .store
+        .advice_run(JOB)
+        .await
+        .expect("read")
+        .expect("the first run is recorded");
+    assert!(!first.unresolved.is_empty());
+    // ...each became a SolverRun per configured solver (one found, the rest created), and every
+    // one finished before the re-run started.
+    let expected =
+        thoth_operator::reconcile::chain::awaited_solves(&first.unresolved, &config.solvers);
+    assert_eq!(expected.len(), 2 * first.unresolved.len());
+    assert!(expected.iter().any(|s| s.name == existing));
+    let all_runs = solver_runs
+        .list(&Default::default())
+        .await
+        .expect("list")
+        .items;
+    assert_eq!(
+        all_runs.len(),
+        expected.len(),
+        "nothing beyond the awaited solves"
+    );
+    let re_run_started = status.start_time.clone().expect("the re-run started").0;
+    for solve in &expected {
+        let run = all_runs
+            .iter()
+            .find(|r| r.name_any() == solve.name)
+            .unwrap_or_else(|| panic!("{} exists", solve.name));
+        let run_status = run.status.clone().expect("solver status");
+        assert!(
+            run_status.phase.is_some_and(Phase::is_terminal),
+            "{run_status:?}"
+        );
+        let finished = run_status.finish_time.expect("finished").0;
+        assert!(
+            finished <= re_run_started,
+            "{} finished after the re-run began",
+            solve.name
+        );
+    }
+    // The re-run is a second attempt with reRunAdviserId naming the first result; its own result
+    // is a new document linked to the first.
+    assert_eq!(done.spec.re_run_adviser_id.as_deref(), Some(JOB));
+    let re_run_workflow = status.workflow.clone().expect("workflow").name;
+    assert!(re_run_workflow.ends_with("-2"), "{re_run_workflow}");
+    assert_eq!(
+        status.document_id.as_deref(),
+        Some(re_run_workflow.as_str())
+    );
+    assert_eq!(
+        first.re_run_document_id.as_deref(),
+        Some(re_run_workflow.as_str())
+    );
+    let second = harness
+        .store
+        .advice_run(&re_run_workflow)
+        .await
+        .expect("read")
+        .expect("the re-run is recorded");
+    assert!(second.unresolved.is_empty());
+    assert!(!second.need_re_run);
+    let attempts = harness
+        .store
+        .attempts(ResourceKind::AdviceRequest, "thoth", JOB)
+        .await
+        .expect("attempts");
+    assert_eq!(attempts.len(), 2, "{attempts:?}");
+    let conditions: Vec<(String, String)> = status
+        .conditions
+        .iter()
+        .map(|c| (c.type_.clone(), c.status.clone()))
+        .collect();
+    assert!(
+        conditions.contains(&("AwaitingSolvers".to_string(), "False".to_string())),
+        "{conditions:?}"
+    );
+    harness.stop().await;
+
+    fn harness_dump() -> &'static str {
+        "see the operator's log (RUST_LOG=thoth_operator=debug)"
+    }
 }

@@ -576,32 +576,13 @@ async fn transient_sink_errors_pause_the_partitions_and_resume_with_nothing_lost
 
 mod with_admission {
     use super::*;
-    use apiserver::{ApiServer, RunningApiServer};
-    use k8s_openapi::api::core::v1::Namespace;
-    use kube::api::{Api, ListParams, PostParams};
+    use crate::harness::{self, PYPI};
+    use apiserver::FaultConfig;
     use serde_json::json;
-    use testkit::TestDatabase;
-    use thoth_operator::admission::{
-        AdmissionConfig, Admitter, IndexClient, IndexClientConfig, RecordFate,
-    };
-    use thoth_operator::api::SolverRun;
+    use thoth_operator::admission::{Admitter, RecordFate};
     use thoth_operator::ingest::producer::{OutboxPublisher, PublisherSettings};
-    use thoth_operator::messages::{ParseConfig, SolverName};
-    use thoth_operator::package::IndexUrl;
-    use thoth_operator::store::{Fate, OutboxMessage, Store, StoreConfig};
-
-    /// A migrated store on a test database, with a small pool (the server's connections are shared).
-    async fn open_store(db: &TestDatabase) -> Store {
-        Store::open(&StoreConfig {
-            max_connections: 4,
-            ..StoreConfig::new(db.options.clone())
-        })
-        .await
-        .unwrap()
-    }
-
-    const NAMESPACE: &str = "thoth";
-    const PYPI: &str = "https://pypi.org/simple";
+    use thoth_operator::messages::ParseConfig;
+    use thoth_operator::store::{Fate, OutboxMessage};
 
     /// Admission with the first fate of each record (as the ledger keeps it) and its count to await.
     struct Counted {
@@ -627,71 +608,48 @@ mod with_admission {
         }
     }
 
+    /// The shared harness and admission behind a [`Counted`] sink.
     struct Harness {
-        _db: TestDatabase,
-        store: Store,
-        _server: RunningApiServer,
-        client: kube::Client,
+        base: harness::Harness,
         sink: Arc<Counted>,
+    }
+
+    impl std::ops::Deref for Harness {
+        type Target = harness::Harness;
+
+        fn deref(&self) -> &harness::Harness {
+            &self.base
+        }
     }
 
     impl Harness {
         async fn start() -> Self {
-            let db = TestDatabase::create().await.unwrap();
-            let store = open_store(&db).await;
-            let server = ApiServer::builder()
-                .crds(thoth_operator::api::all_crds())
-                .build()
-                .start("127.0.0.1:0")
-                .await
-                .unwrap();
-            let client = server.client().unwrap();
-            let namespace: Namespace =
-                serde_json::from_value(json!({"metadata": {"name": NAMESPACE}})).unwrap();
-            Api::<Namespace>::all(client.clone())
-                .create(&PostParams::default(), &namespace)
-                .await
-                .unwrap();
-            store
-                .set_index_enabled(&IndexUrl::parse(PYPI).unwrap(), true)
-                .await
-                .unwrap();
-            let mut config = AdmissionConfig::new(
-                NAMESPACE,
-                vec![SolverName::parse("solver-fedora-38-py311").unwrap()],
-            );
-            config.parse = ParseConfig::with_prefix(prefix());
-            let index = IndexClient::new(IndexClientConfig::default()).unwrap();
-            let admitter = Admitter::new(client.clone(), store.clone(), config, index);
+            let base = harness::Harness::start().await;
+            let admitter = base.admitter(base.config(&["solver-fedora-38-py311"], prefix()));
+            Self::around(base, admitter)
+        }
+
+        fn around(base: harness::Harness, admitter: Admitter) -> Self {
             let sink = Arc::new(Counted {
                 admitter,
                 durable: watch::channel(0).0,
                 fates: Mutex::new(BTreeMap::new()),
             });
-            Self {
-                _db: db,
-                store,
-                _server: server,
-                client,
-                sink,
-            }
+            Self { base, sink }
         }
 
         fn run(&self, kafka: &KafkaHost, group: &str) -> Running {
+            self.run_with(kafka, group, IngestMetrics::new())
+        }
+
+        fn run_with(&self, kafka: &KafkaHost, group: &str, metrics: IngestMetrics) -> Running {
             let (stop, stopped) = oneshot::channel::<()>();
             let config = config(kafka, group);
             let sink = self.sink.clone();
             let task = tokio::spawn(async move {
-                run_consumer(
-                    &config,
-                    &prefix(),
-                    sink,
-                    IngestMetrics::new(),
-                    settings(),
-                    async {
-                        let _ = stopped.await;
-                    },
-                )
+                run_consumer(&config, &prefix(), sink, metrics, settings(), async {
+                    let _ = stopped.await;
+                })
                 .await
                 .unwrap();
             });
@@ -704,14 +662,6 @@ mod with_admission {
                 .await
                 .expect("fates became durable in time")
                 .unwrap();
-        }
-
-        async fn solver_runs(&self) -> Vec<SolverRun> {
-            Api::<SolverRun>::namespaced(self.client.clone(), NAMESPACE)
-                .list(&ListParams::default())
-                .await
-                .unwrap()
-                .items
         }
     }
 
@@ -819,8 +769,8 @@ mod with_admission {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_follow_up_message_from_the_outbox_is_consumed_back_by_a_plain_consumer_and_parses() {
-        let db = TestDatabase::create().await.unwrap();
-        let store = open_store(&db).await;
+        let harness = harness::Harness::start().await;
+        let store = harness.store.clone();
         let kafka = KafkaHost::start(prefix(), 1, 1).unwrap();
         let fixture = include_bytes!("../fixtures/messages/solved_package.v1.json");
         let solved_topic = prefix().topic_for(MessageKind::SolvedPackage);
@@ -898,5 +848,326 @@ mod with_admission {
         for field in ["component_name", "service_version", "version"] {
             assert!(value.get(field).is_some(), "{field} in {value}");
         }
+    }
+
+    /// Polls the consumer's metrics until `condition` holds.
+    async fn wait_for_metrics(
+        metrics: &IngestMetrics,
+        what: &str,
+        condition: impl Fn(&IngestMetrics) -> bool,
+    ) {
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        tokio::time::timeout(WAIT, async {
+            while !condition(metrics) {
+                tick.tick().await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{what} within {WAIT:?}"));
+    }
+
+    fn transient_errors(metrics: &IngestMetrics) -> u64 {
+        metrics
+            .admit_errors
+            .get_or_create(&thoth_operator::ingest::metrics::ErrorLabels {
+                class: "transient".into(),
+            })
+            .get()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_api_server_then_a_database_outage_pause_the_partitions_and_resume_with_nothing_lost()
+     {
+        let base = harness::Harness::start().await;
+        let proxy = harness::PgProxy::start(base.database_address()).await;
+        let store = base.store_through(&proxy).await;
+        let admitter = base.admitter_on(store, base.config(&["solver-fedora-38-py311"], prefix()));
+        let harness = Harness::around(base, admitter);
+        let kafka = KafkaHost::start(prefix(), 1, PARTITIONS).unwrap();
+        let metrics = IngestMetrics::new();
+        let running = harness.run_with(&kafka, "outages", metrics.clone());
+        let batch = |from: usize| -> Vec<Vec<u8>> {
+            (from..from + 30)
+                .map(|i| release(&format!("outage-{i}")))
+                .collect()
+        };
+
+        // The API server answers 500 to everything: admission fails transiently, the consumer
+        // pauses the partitions, nothing becomes durable and nothing is committed.
+        harness.server.faults().set(FaultConfig {
+            error_share: 1.0,
+            ..FaultConfig::default()
+        });
+        produce(&kafka, &released_topic(), None, &batch(0)).await;
+        wait_for_metrics(&metrics, "paused during the API outage", |m| {
+            m.paused_partitions.get() > 0 && transient_errors(m) >= 2
+        })
+        .await;
+        assert_eq!(*harness.sink.durable.borrow(), 0);
+        assert!(
+            committed(&kafka, "outages", &released_topic())
+                .await
+                .is_empty()
+        );
+        harness.server.faults().clear();
+        harness.wait_for_durable(30).await;
+        wait_for_metrics(&metrics, "resumed after the API outage", |m| {
+            m.paused_partitions.get() == 0
+        })
+        .await;
+
+        // PostgreSQL becomes unreachable (connections cut, new ones closed): the same.
+        let before = transient_errors(&metrics);
+        proxy.set_up(false);
+        produce(&kafka, &released_topic(), None, &batch(30)).await;
+        wait_for_metrics(&metrics, "paused during the database outage", |m| {
+            m.paused_partitions.get() > 0 && transient_errors(m) >= before + 2
+        })
+        .await;
+        assert_eq!(*harness.sink.durable.borrow(), 30);
+        proxy.set_up(true);
+        harness.wait_for_durable(60).await;
+        wait_for_metrics(&metrics, "resumed after the database outage", |m| {
+            m.paused_partitions.get() == 0
+        })
+        .await;
+        running.stop().await;
+
+        assert_eq!(harness.solver_runs().await.len(), 60);
+        assert_eq!(
+            committed(&kafka, "outages", &released_topic())
+                .await
+                .values()
+                .sum::<i64>(),
+            60
+        );
+        // One fate per record, each naming its own release's SolverRun. A resource created by an
+        // attempt that failed afterwards (another create refused, the ledger write cut off) is
+        // found by the retry, so its record's fate is `duplicate`.
+        let fates = harness.sink.fates.lock().unwrap();
+        let mut named = std::collections::HashSet::new();
+        for fate in fates.values() {
+            let resources = match fate {
+                RecordFate::Created { resources, .. } | RecordFate::Duplicate { resources, .. } => {
+                    resources
+                }
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(resources.len(), 1, "{fate:?}");
+            assert!(named.insert(resources[0].name.clone()), "{fate:?}");
+        }
+        assert_eq!(named.len(), 60);
+    }
+
+    // --- the operator binary, killed mid-batch ---------------------------------------------
+
+    /// `thoth-operator run` as a child process, its log in a file shown when a wait fails.
+    struct OperatorProcess {
+        child: tokio::process::Child,
+        log: std::path::PathBuf,
+    }
+
+    impl OperatorProcess {
+        fn start(harness: &Harness, kafka: &KafkaHost, dir: &std::path::Path, n: usize) -> Self {
+            let kubeconfig = dir.join("kubeconfig");
+            harness.server.write_kubeconfig(&kubeconfig).unwrap();
+            let log = dir.join(format!("operator-{n}.log"));
+            let stderr = std::fs::File::create(&log).unwrap();
+            let kubeconfig = kubeconfig.to_string_lossy().into_owned();
+            let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_thoth-operator"))
+                .args([
+                    "run",
+                    "--kubeconfig",
+                    &kubeconfig,
+                    "--metrics-listen",
+                    "127.0.0.1:0",
+                    "--identity",
+                    &format!("operator-{n}"),
+                    "--lease-seconds",
+                    "2",
+                    "--resource-namespace",
+                    harness::NAMESPACE,
+                    "--solvers",
+                    "solver-fedora-38-py311",
+                    // One Workflow at a time: the controllers run too, but this test is about
+                    // what admission creates.
+                    "--admission-limits",
+                    "thoth-middletier=1",
+                    "--default-admission-limit",
+                    "1",
+                    // Unthrottled: admission's creates share the client's request budget.
+                    "--api-qps",
+                    "0",
+                    "--kafka-bootstrap-servers",
+                    kafka.bootstrap_servers(),
+                    "--kafka-consumer-group-id",
+                    "killed",
+                    // A killed member holds its partitions until its session times out.
+                    "--kafka-consumer-session-timeout-ms",
+                    "3000",
+                ])
+                .env("DATABASE_URL", harness.database_url())
+                .env("THOTH_DEPLOYMENT_NAME", prefix().deployment_name().unwrap())
+                .env("RUST_LOG", "info")
+                .env("THOTH_LOG_FORMAT", "text")
+                .env_remove("KAFKA_BOOTSTRAP_SERVERS")
+                .env_remove("KUBECONFIG")
+                .stdout(std::process::Stdio::null())
+                .stderr(stderr)
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap();
+            Self { child, log }
+        }
+
+        fn log(&self) -> String {
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        }
+
+        /// SIGKILL: no drain, no commit, no leaving the group.
+        async fn kill(mut self) {
+            self.child.start_kill().unwrap();
+            let status = self.child.wait().await.unwrap();
+            assert!(!status.success(), "killed: {status:?}");
+        }
+
+        /// SIGTERM, and the exit status of the graceful shutdown.
+        async fn terminate(mut self) -> std::process::ExitStatus {
+            let pid = self.child.id().unwrap().to_string();
+            let sent = tokio::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .await
+                .unwrap();
+            assert!(sent.success());
+            match tokio::time::timeout(WAIT, self.child.wait()).await {
+                Ok(status) => status.unwrap(),
+                Err(_) => panic!("the operator stops on SIGTERM; its log:\n{}", self.log()),
+            }
+        }
+    }
+
+    async fn ledger_rows(pool: &sqlx::PgPool) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM message_ledger")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    }
+
+    /// Polls the ledger (the condition the operator makes true) until it has `rows` rows.
+    async fn wait_for_ledger(pool: &sqlx::PgPool, rows: i64, operator: &OperatorProcess) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        while ledger_rows(pool).await < rows {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{rows} ledger rows in time; have {}; operator log:\n{}",
+                ledger_rows(pool).await,
+                operator.log()
+            );
+            tick.tick().await;
+        }
+    }
+
+    /// Watches SolverRuns until at least `count` exist.
+    async fn wait_for_solver_runs(harness: &Harness, count: usize, operator: &OperatorProcess) {
+        use futures::TryStreamExt;
+        use kube::runtime::{WatchStreamExt, watcher};
+        let api = kube::Api::<thoth_operator::api::SolverRun>::namespaced(
+            harness.client.clone(),
+            harness::NAMESPACE,
+        );
+        let mut seen = std::collections::HashSet::new();
+        let stream = watcher(api, watcher::Config::default()).applied_objects();
+        futures::pin_mut!(stream);
+        let found = tokio::time::timeout(Duration::from_secs(120), async {
+            while let Some(run) = stream.try_next().await.unwrap() {
+                seen.insert(run.metadata.name.unwrap_or_default());
+                if seen.len() >= count {
+                    return;
+                }
+            }
+        })
+        .await;
+        assert!(
+            found.is_ok(),
+            "{count} SolverRuns in time; operator log:\n{}",
+            operator.log()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_operator_killed_mid_batch_and_restarted_loses_nothing_and_duplicates_nothing() {
+        const UNIQUE: usize = 600;
+        let harness = Harness::start().await;
+        for crd in thoth_operator::sandbox::argo_crds::argo_crds().unwrap() {
+            harness.server.install_crd(&crd).unwrap();
+        }
+        let kafka = KafkaHost::start(prefix(), 1, PARTITIONS).unwrap();
+        // Every release twice: a redelivery after the kill must be told from a second copy.
+        let payloads: Vec<Vec<u8>> = (0..2 * UNIQUE)
+            .map(|i| release(&format!("killed-{}", i % UNIQUE)))
+            .collect();
+        let total = payloads.len() as i64;
+        produce(&kafka, &released_topic(), None, &payloads).await;
+        let pool = sqlx::PgPool::connect_with(harness.db.options.clone())
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+
+        // First kill: while the first batches' resources are being created, before their ledger
+        // transaction (the resources exist, their records have no fate yet).
+        let operator = OperatorProcess::start(&harness, &kafka, dir.path(), 1);
+        wait_for_solver_runs(&harness, 20, &operator).await;
+        operator.kill().await;
+        let after_first = ledger_rows(&pool).await;
+        assert!(after_first < total, "killed mid-stream: {after_first}");
+
+        // Second kill: as soon as a batch's fates are durable, before (most of) their offsets are
+        // committed, while other batches are still with admission.
+        let operator = OperatorProcess::start(&harness, &kafka, dir.path(), 2);
+        wait_for_ledger(&pool, after_first + 1, &operator).await;
+        operator.kill().await;
+
+        let operator = OperatorProcess::start(&harness, &kafka, dir.path(), 3);
+        wait_for_ledger(&pool, total, &operator).await;
+        let log = operator.log();
+        let status = operator.terminate().await;
+        assert!(status.success(), "{status:?}; log:\n{log}");
+
+        // Nothing lost: one fate per record, every offset committed.
+        assert_eq!(ledger_rows(&pool).await, total);
+        assert_eq!(
+            committed(&kafka, "killed", &released_topic())
+                .await
+                .values()
+                .sum::<i64>(),
+            total
+        );
+        // Nothing duplicated: one SolverRun per release, each created at most once in the ledger,
+        // and every ledger row names one of them.
+        let names: std::collections::HashSet<String> = harness
+            .solver_runs()
+            .await
+            .into_iter()
+            .filter_map(|run| run.metadata.name)
+            .collect();
+        assert_eq!(names.len(), UNIQUE);
+        let rows: Vec<(String, Option<String>)> =
+            sqlx::query_as("SELECT fate, resource_name FROM message_ledger")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        let mut created: BTreeMap<String, usize> = BTreeMap::new();
+        for (fate, name) in rows {
+            let name = name.unwrap_or_else(|| panic!("a {fate} row without a resource"));
+            assert!(names.contains(&name), "{name} exists");
+            assert!(fate == "created" || fate == "duplicate", "{fate}");
+            if fate == "created" {
+                *created.entry(name).or_default() += 1;
+            }
+        }
+        assert!(created.values().all(|n| *n == 1), "{created:?}");
+        pool.close().await;
     }
 }

@@ -13,7 +13,11 @@ mod cli;
 mod controller;
 mod crds;
 #[cfg(feature = "sandbox")]
+mod harness;
+#[cfg(feature = "sandbox")]
 mod ingest;
 mod install;
 mod layout;
+#[cfg(feature = "sandbox")]
+mod sandbox;
 mod store;

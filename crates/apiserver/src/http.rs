@@ -13,6 +13,7 @@ use http::{HeaderMap, Method, StatusCode, Uri, header};
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
+use super::audit::{self, AuditLog, AuditRecord};
 use super::discovery;
 use super::error::ApiError;
 use super::faults::Faults;
@@ -41,6 +42,8 @@ pub(crate) struct Shared {
     pub(crate) shutdown: tokio::sync::watch::Receiver<bool>,
     /// How many reads are waiting for a resourceVersion the server has not reached.
     pub(crate) waiting_reads: Arc<AtomicUsize>,
+    /// Where served resource requests are recorded, when the audit log is on.
+    pub(crate) audit: Option<AuditLog>,
 }
 
 /// Counts a waiting read for as long as it lives.
@@ -272,8 +275,33 @@ async fn dispatch(
             read_only(discovery::resource_list(&types, &group, &version))
         }
         Route::Resource(target) => {
-            shared.faults.before_request().await?;
-            resource_request(shared, method, uri, headers, body, target).await
+            let record = shared.audit.as_ref().map(|log| {
+                let watch = flag(&parse_query(uri), "watch");
+                let record = AuditRecord {
+                    user: audit::user(headers),
+                    verb: audit::verb(method, target.name.is_some(), watch).to_string(),
+                    group: target.group.clone(),
+                    version: target.version.clone(),
+                    resource: target.plural.clone(),
+                    subresource: target.subresource.clone(),
+                    namespace: target.namespace.clone(),
+                    name: target.name.clone(),
+                    code: 0,
+                };
+                (log, record)
+            });
+            let answer = match shared.faults.before_request().await {
+                Ok(()) => resource_request(shared, method, uri, headers, body, target).await,
+                Err(err) => Err(err),
+            };
+            if let Some((log, mut record)) = record {
+                record.code = match &answer {
+                    Ok(response) => response.status().as_u16(),
+                    Err(err) => err.code,
+                };
+                log.push(record);
+            }
+            answer
         }
     }
 }
@@ -550,6 +578,10 @@ fn delete_options(query: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError>
     integer(query, "gracePeriodSeconds")?;
     let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
+    } else if body.starts_with(b"k8s\0") {
+        // client-go's typed clients send DeleteOptions in protobuf.
+        protobuf::decode(body)
+            .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
     } else {
         serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?

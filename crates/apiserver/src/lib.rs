@@ -18,6 +18,7 @@
 //! ```
 
 mod apply;
+mod audit;
 mod discovery;
 mod error;
 mod faults;
@@ -43,6 +44,7 @@ use std::time::Duration;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use serde_json::{Value, json};
 
+pub use audit::{ANONYMOUS, AuditRecord, IMPERSONATE_USER};
 pub use error::ApiError;
 pub use faults::{FaultConfig, Faults};
 pub use schema::{CompiledSchema, FieldError, FieldErrorReason, SchemaError};
@@ -82,6 +84,7 @@ pub struct ApiServerBuilder {
     bookmark_interval: Duration,
     future_version_wait: Duration,
     openapi_v3: bool,
+    audit: bool,
     crds: Vec<CustomResourceDefinition>,
 }
 
@@ -94,6 +97,7 @@ impl Default for ApiServerBuilder {
             // The watch cache's blockTimeout.
             future_version_wait: Duration::from_secs(3),
             openapi_v3: true,
+            audit: false,
             crds: Vec::new(),
         }
     }
@@ -133,6 +137,13 @@ impl ApiServerBuilder {
         self
     }
 
+    /// Whether resource requests are recorded (off by default: the log grows with every
+    /// request). Read it with [`RunningApiServer::audit_log`].
+    pub fn audit_log(mut self, on: bool) -> Self {
+        self.audit = on;
+        self
+    }
+
     /// CRDs installed before the server starts serving.
     pub fn crds(mut self, crds: impl IntoIterator<Item = CustomResourceDefinition>) -> Self {
         self.crds.extend(crds);
@@ -146,6 +157,7 @@ impl ApiServerBuilder {
             bookmark_interval: self.bookmark_interval,
             future_version_wait: self.future_version_wait,
             openapi_v3: self.openapi_v3,
+            audit: self.audit.then(audit::AuditLog::default),
             crds: self.crds,
         }
     }
@@ -158,6 +170,7 @@ pub struct ApiServer {
     bookmark_interval: Duration,
     future_version_wait: Duration,
     openapi_v3: bool,
+    audit: Option<audit::AuditLog>,
     crds: Vec<CustomResourceDefinition>,
 }
 
@@ -192,6 +205,7 @@ impl ApiServer {
             openapi_v3: self.openapi_v3,
             shutdown: shutdown_rx.clone(),
             waiting_reads: waiting_reads.clone(),
+            audit: self.audit.clone(),
         });
         let app = axum::Router::new()
             .fallback(http::handle)
@@ -213,6 +227,7 @@ impl ApiServer {
             faults: self.faults,
             shutdown: shutdown_tx,
             waiting_reads,
+            audit: self.audit,
             task,
         })
     }
@@ -246,6 +261,7 @@ pub struct RunningApiServer {
     faults: Faults,
     shutdown: tokio::sync::watch::Sender<bool>,
     waiting_reads: Arc<AtomicUsize>,
+    audit: Option<audit::AuditLog>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -267,6 +283,29 @@ impl RunningApiServer {
     /// after such a read has arrived.
     pub fn waiting_reads(&self) -> usize {
         self.waiting_reads.load(Ordering::SeqCst)
+    }
+
+    /// The resource requests served so far, oldest first (discovery and OpenAPI reads are
+    /// not recorded); empty unless the server was built with
+    /// [`ApiServerBuilder::audit_log`].
+    pub fn audit_log(&self) -> Vec<AuditRecord> {
+        self.audit
+            .as_ref()
+            .map(audit::AuditLog::records)
+            .unwrap_or_default()
+    }
+
+    /// The kube client configuration for a client that impersonates `user`
+    /// (`Impersonate-User`), so that its requests are told apart in the audit log.
+    pub fn kube_config_as(&self, user: &str) -> Result<kube::Config, ServerError> {
+        let mut config = self.kube_config()?;
+        let value = ::http::HeaderValue::from_str(user).map_err(|_| {
+            ServerError::Render(format!("user name {user:?} is not a header value"))
+        })?;
+        config
+            .headers
+            .push((::http::HeaderName::from_static("impersonate-user"), value));
+        Ok(config)
     }
 
     /// The current global resourceVersion.

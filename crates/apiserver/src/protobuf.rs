@@ -1,6 +1,7 @@
-//! Just enough of the Kubernetes protobuf encoding to accept the bodies kubectl's
-//! typed commands send for the built-in kinds served here (`kubectl create
-//! namespace`). A general decoder would need every generated message; other kinds
+//! Just enough of the Kubernetes protobuf encoding to accept the bodies typed
+//! clients send for the built-in kinds served here: Namespaces (`kubectl create
+//! namespace`) and Secrets (Helm keeps its releases in Secrets, written by client-go
+//! in protobuf). A general decoder would need every generated message; other kinds
 //! are refused with 415, as by a server without the protobuf serializer.
 
 use serde_json::{Map, Value, json};
@@ -195,6 +196,84 @@ fn namespace(bytes: &[u8]) -> Result<Value, ProtobufError> {
     Ok(out)
 }
 
+/// A Secret (`k8s.io/api/core/v1` generated.proto: metadata 1, data 2 as a map of bytes,
+/// type 3, stringData 4, immutable 5); the bytes of `data` become base64, as in JSON.
+fn secret(bytes: &[u8]) -> Result<Value, ProtobufError> {
+    let mut reader = Reader::new(bytes);
+    let mut out = json!({"apiVersion": "v1", "kind": "Secret"});
+    let mut data = Map::new();
+    let mut string_data = Map::new();
+    while let Some((number, field)) = reader.next()? {
+        match (number, field) {
+            (1, Field::Bytes(b)) => out["metadata"] = object_meta(b)?,
+            (2, Field::Bytes(b)) => {
+                let mut entry = Reader::new(b);
+                let (mut key, mut value) = (String::new(), Vec::new());
+                while let Some((n, f)) = entry.next()? {
+                    match (n, f) {
+                        (1, Field::Bytes(k)) => key = String::from_utf8_lossy(k).into_owned(),
+                        (2, Field::Bytes(v)) => value = v.to_vec(),
+                        _ => {}
+                    }
+                }
+                let encoded = serde_json::to_value(k8s_openapi::ByteString(value))
+                    .map_err(|_| ProtobufError::Malformed(reader.at))?;
+                data.insert(key, encoded);
+            }
+            (3, Field::Bytes(b)) => out["type"] = text(b),
+            (4, Field::Bytes(b)) => {
+                let (k, v) = string_pair(b)?;
+                string_data.insert(k, v);
+            }
+            (5, Field::Varint(v)) => out["immutable"] = json!(v != 0),
+            _ => {}
+        }
+    }
+    if !data.is_empty() {
+        out["data"] = Value::Object(data);
+    }
+    if !string_data.is_empty() {
+        out["stringData"] = Value::Object(string_data);
+    }
+    Ok(out)
+}
+
+/// A DeleteOptions body (`k8s.io/apimachinery/pkg/apis/meta/v1` generated.proto:
+/// gracePeriodSeconds 1, preconditions 2 {uid 1, resourceVersion 2}, orphanDependents 3,
+/// propagationPolicy 4, dryRun 5), as client-go sends it with a typed client's delete.
+fn delete_options(bytes: &[u8]) -> Result<Value, ProtobufError> {
+    let mut reader = Reader::new(bytes);
+    let mut out = json!({"apiVersion": "v1", "kind": "DeleteOptions"});
+    while let Some((number, field)) = reader.next()? {
+        match (number, field) {
+            (1, Field::Varint(v)) => out["gracePeriodSeconds"] = json!(v as i64),
+            (2, Field::Bytes(b)) => {
+                let mut preconditions = Map::new();
+                let mut inner = Reader::new(b);
+                while let Some((n, f)) = inner.next()? {
+                    match (n, f) {
+                        (1, Field::Bytes(v)) => drop(preconditions.insert("uid".into(), text(v))),
+                        (2, Field::Bytes(v)) => {
+                            drop(preconditions.insert("resourceVersion".into(), text(v)))
+                        }
+                        _ => {}
+                    }
+                }
+                out["preconditions"] = Value::Object(preconditions);
+            }
+            (3, Field::Varint(v)) => out["orphanDependents"] = json!(v != 0),
+            (4, Field::Bytes(b)) => out["propagationPolicy"] = text(b),
+            (5, Field::Bytes(b)) => {
+                if let Some(root) = out.as_object_mut() {
+                    push(root, "dryRun", text(b));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
 /// Decodes a `k8s\0`-enveloped protobuf body into the JSON object it encodes.
 pub(crate) fn decode(body: &[u8]) -> Result<Value, ProtobufError> {
     let envelope = body.strip_prefix(MAGIC).ok_or(ProtobufError::NoEnvelope)?;
@@ -216,6 +295,8 @@ pub(crate) fn decode(body: &[u8]) -> Result<Value, ProtobufError> {
     }
     match kind.as_str() {
         "Namespace" => namespace(raw),
+        "Secret" => secret(raw),
+        "DeleteOptions" => delete_options(raw),
         _ => Err(ProtobufError::UnsupportedKind(kind)),
     }
 }
@@ -241,6 +322,49 @@ mod tests {
         assert_eq!(decoded["metadata"]["name"], "ops");
         assert_eq!(decoded["metadata"]["labels"]["team"], "thoth");
         assert_eq!(decoded["kind"], "Namespace");
+    }
+
+    #[test]
+    fn decodes_a_secret_as_client_go_sends_it() {
+        let meta = field(1, b"sh.helm.release.v1.thoth.v1");
+        let data = [field(1, b"release"), field(2, b"\x00\xffhi")].concat();
+        let string_data = [field(1, b"note"), field(2, b"plain")].concat();
+        let secret = [
+            field(1, &meta),
+            field(2, &data),
+            field(3, b"helm.sh/release.v1"),
+            field(4, &string_data),
+            vec![5 << 3, 1],
+        ]
+        .concat();
+        let type_meta = [field(1, b"v1"), field(2, b"Secret")].concat();
+        let unknown = [field(1, &type_meta), field(2, &secret)].concat();
+        let decoded = decode(&[MAGIC, &unknown[..]].concat()).unwrap();
+        assert_eq!(decoded["metadata"]["name"], "sh.helm.release.v1.thoth.v1");
+        assert_eq!(decoded["data"]["release"], "AP9oaQ==");
+        assert_eq!(decoded["type"], "helm.sh/release.v1");
+        assert_eq!(decoded["stringData"]["note"], "plain");
+        assert_eq!(decoded["immutable"], true);
+    }
+
+    #[test]
+    fn decodes_delete_options_as_client_go_sends_them() {
+        let preconditions = [field(1, b"u-1"), field(2, b"42")].concat();
+        let options = [
+            vec![1 << 3, 0],
+            field(2, &preconditions),
+            field(4, b"Foreground"),
+            field(5, b"All"),
+        ]
+        .concat();
+        let type_meta = [field(1, b"v1"), field(2, b"DeleteOptions")].concat();
+        let unknown = [field(1, &type_meta), field(2, &options)].concat();
+        let decoded = decode(&[MAGIC, &unknown[..]].concat()).unwrap();
+        assert_eq!(decoded["gracePeriodSeconds"], 0);
+        assert_eq!(decoded["preconditions"]["uid"], "u-1");
+        assert_eq!(decoded["preconditions"]["resourceVersion"], "42");
+        assert_eq!(decoded["propagationPolicy"], "Foreground");
+        assert_eq!(decoded["dryRun"], json!(["All"]));
     }
 
     #[test]

@@ -202,7 +202,130 @@ pub(crate) fn builtin_types() -> Vec<ResourceType> {
         ".metadata.creationTimestamp",
         "When the definition was created",
     )];
-    vec![namespace, event, events_v1, lease, crd]
+    let mut kinds = vec![namespace, event, events_v1, lease, crd];
+    kinds.extend(workload_types());
+    kinds
+}
+
+/// The built-in kinds an application's installation (a Helm chart, `kubectl apply -k`)
+/// creates: core ServiceAccounts, ConfigMaps, Secrets (where Helm keeps its releases) and
+/// Services, apps Deployments, RBAC, PodDisruptionBudgets and NetworkPolicies.
+///
+/// They are stored, listed, watched, patched and deleted as every object is (names,
+/// namespaces, resourceVersions, labels, finalizers, managed fields), but their bodies are
+/// not checked against Kubernetes' schemas and nothing acts on them: no Pods are started,
+/// no cluster IP is allocated, no RBAC rule is enforced. Their schema is loose on purpose;
+/// tools such as kubernetes-validate are the authority on what a valid body is.
+fn workload_types() -> Vec<ResourceType> {
+    let mut service_account =
+        ResourceType::builtin("", "v1", "ServiceAccount", "serviceaccounts", true);
+    service_account.short_names = vec!["sa".into()];
+
+    let mut config_map = ResourceType::builtin("", "v1", "ConfigMap", "configmaps", true);
+    config_map.short_names = vec!["cm".into()];
+
+    let mut secret = ResourceType::builtin("", "v1", "Secret", "secrets", true);
+    secret.printer_columns = vec![
+        PrinterColumn::new("Type", "string", ".type", "The type of the secret"),
+        PrinterColumn::age(),
+    ];
+
+    let mut service = ResourceType::builtin("", "v1", "Service", "services", true);
+    service.short_names = vec!["svc".into()];
+    service.categories = vec!["all".into()];
+    service.status_subresource = true;
+    service.printer_columns = vec![
+        PrinterColumn::new("Type", "string", ".spec.type", "The type of the service"),
+        PrinterColumn::new(
+            "Cluster-IP",
+            "string",
+            ".spec.clusterIP",
+            "The cluster IP (none is allocated here)",
+        ),
+        PrinterColumn::age(),
+    ];
+
+    let mut deployment = ResourceType::builtin("apps", "v1", "Deployment", "deployments", true);
+    deployment.short_names = vec!["deploy".into()];
+    deployment.categories = vec!["all".into()];
+    deployment.status_subresource = true;
+    deployment.printer_columns = vec![
+        PrinterColumn::new(
+            "Ready",
+            "integer",
+            ".status.readyReplicas",
+            "Replicas ready (nothing runs Pods here)",
+        ),
+        PrinterColumn::new("Desired", "integer", ".spec.replicas", "Replicas wanted"),
+        PrinterColumn::age(),
+    ];
+
+    let rbac = "rbac.authorization.k8s.io";
+    let role = ResourceType::builtin(rbac, "v1", "Role", "roles", true);
+    let role_binding = ResourceType::builtin(rbac, "v1", "RoleBinding", "rolebindings", true);
+    let cluster_role = ResourceType::builtin(rbac, "v1", "ClusterRole", "clusterroles", false);
+    let cluster_role_binding = ResourceType::builtin(
+        rbac,
+        "v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        false,
+    );
+
+    let mut pdb = ResourceType::builtin(
+        "policy",
+        "v1",
+        "PodDisruptionBudget",
+        "poddisruptionbudgets",
+        true,
+    );
+    pdb.short_names = vec!["pdb".into()];
+    pdb.status_subresource = true;
+    pdb.printer_columns = vec![
+        PrinterColumn::new(
+            "Min Available",
+            "string",
+            ".spec.minAvailable",
+            "Pods that must stay available",
+        ),
+        PrinterColumn::new(
+            "Max Unavailable",
+            "string",
+            ".spec.maxUnavailable",
+            "Pods that may be unavailable",
+        ),
+        PrinterColumn::age(),
+    ];
+
+    let mut network_policy = ResourceType::builtin(
+        "networking.k8s.io",
+        "v1",
+        "NetworkPolicy",
+        "networkpolicies",
+        true,
+    );
+    network_policy.short_names = vec!["netpol".into()];
+
+    let mut kinds = vec![
+        service_account,
+        config_map,
+        secret,
+        service,
+        deployment,
+        role,
+        role_binding,
+        cluster_role,
+        cluster_role_binding,
+        pdb,
+        network_policy,
+    ];
+    // Kinds without columns of their own print their age, as the real server's do.
+    for kind in &mut kinds {
+        if kind.printer_columns.is_empty() {
+            kind.printer_columns = vec![PrinterColumn::age()];
+        }
+    }
+    kinds
 }
 
 fn str_at<'a>(value: &'a Value, pointer: &str) -> &'a str {

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use testkit::reference_data;
 
 mod chart;
+mod cluster;
 mod image;
 mod rbac;
 mod workflow_templates;

@@ -96,6 +96,9 @@ impl Inner {
         options: &WriteOptions,
     ) -> Result<(), ApiError> {
         let name = meta::name(object).to_string();
+        if rt.group.is_empty() && rt.plural == "secrets" {
+            fold_string_data(object);
+        }
         let mut causes: Vec<Cause> = meta::name_causes(&name, rt.plural == "namespaces");
         causes.extend(meta::label_causes(object));
         if let Some(schema) = &rt.schema {
@@ -634,4 +637,26 @@ fn crd_status(crd: &Value) -> Value {
         ],
         "storedVersions": storage,
     })
+}
+
+/// A Secret's `stringData` is write-only: the real server encodes each entry into `data`
+/// (base64), where it wins over a `data` entry of the same key, and never stores it.
+fn fold_string_data(secret: &mut Value) {
+    let Some(root) = secret.as_object_mut() else {
+        return;
+    };
+    let Some(Value::Object(plain)) = root.remove("stringData") else {
+        return;
+    };
+    let data = root
+        .entry("data")
+        .or_insert_with(|| Value::Object(serde_json::Map::new()));
+    if let Some(data) = data.as_object_mut() {
+        for (key, value) in plain {
+            let bytes = value.as_str().unwrap_or_default().as_bytes().to_vec();
+            if let Ok(encoded) = serde_json::to_value(k8s_openapi::ByteString(bytes)) {
+                data.insert(key, encoded);
+            }
+        }
+    }
 }

@@ -3,6 +3,7 @@
 //! reflector, Controller) and a real kubectl, and its schema validator against
 //! Argo's published CRDs.
 
+mod builtins;
 mod fidelity;
 mod field_validation;
 mod kube_client;

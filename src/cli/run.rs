@@ -265,7 +265,6 @@ impl RunArgs {
         config.parse = ParseConfig::with_prefix(topics.clone());
         config.check().map_err(|err| match err {
             ConfigError::Namespace(_) => anyhow::anyhow!("--resource-namespace: {err}"),
-            ConfigError::SolverName(_) => anyhow::anyhow!("--solvers: {err}"),
         })?;
         Ok(config)
     }

@@ -8,7 +8,9 @@ pub struct ApiserverArgs {
     /// Where to write the kubeconfig pointing at this server.
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: std::path::PathBuf,
-    /// Start without this operator's CRDs (only Namespaces, Events, Leases and CRDs are served).
+    /// Start without this operator's CRDs: only Kubernetes' built-in kinds are served (Namespaces,
+    /// Events, Leases, CRDs, and what an installation creates: ServiceAccounts, ConfigMaps, Secrets,
+    /// Services, Deployments, RBAC, PodDisruptionBudgets, NetworkPolicies).
     #[arg(long)]
     pub empty: bool,
     /// How many recent changes watches can resume from; older resourceVersions get 410 Gone.

@@ -135,6 +135,11 @@ pub struct RunArgs {
     /// are created in; it must be one of --watch-namespaces when those are set.
     #[arg(long, env = "THOTH_RESOURCE_NAMESPACE", default_value = "thoth-infra")]
     pub resource_namespace: String,
+    /// Requests per second admission (creating resources from Kafka messages) sends to the
+    /// Kubernetes API at most, on a budget of its own so that a backlog of messages does not starve
+    /// the controllers, nor they it (0 = no limit; at most 4 batches × 16 creates are in flight).
+    #[arg(long, env = "THOTH_ADMISSION_API_QPS", default_value_t = 0)]
+    pub admission_api_qps: u32,
     /// Seconds a request to a package index (listing the versions of a message without one) may
     /// take, body included; connecting is given at most 5 s of it.
     #[arg(long, env = "THOTH_INDEX_TIMEOUT_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
@@ -345,7 +350,8 @@ pub async fn serve(
             .context("no Kubernetes configuration found (kubeconfig or in-cluster)")?,
     };
     let metrics = Arc::new(ControllerMetrics::default());
-    let client = crate::reconcile::build_client(kube_config, args.api_qps, metrics.clone())?;
+    let client =
+        crate::reconcile::build_client(kube_config.clone(), args.api_qps, metrics.clone())?;
     let mut registry = crate::telemetry::registry();
     metrics.register(&mut registry);
     let ingest_metrics = IngestMetrics::new();
@@ -354,7 +360,12 @@ pub async fn serve(
             ingest_metrics.register(&mut registry);
             let index = IndexClient::new(args.index_client_config())
                 .context("cannot build the package index client")?;
-            let admitter = Admitter::new(client.clone(), store.clone(), admission, index);
+            let admission_client = crate::reconcile::build_client(
+                kube_config,
+                args.admission_api_qps,
+                metrics.clone(),
+            )?;
+            let admitter = Admitter::new(admission_client, store.clone(), admission, index);
             let publisher = OutboxPublisher::new(
                 &args.kafka,
                 store.clone(),

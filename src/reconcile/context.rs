@@ -76,6 +76,8 @@ pub struct Context {
     failures: Mutex<HashMap<ResourceKey, u32>>,
     /// Resources others wait for (an AdviceRequest for its SolverRuns): woken when they finish.
     waiters: Mutex<HashMap<ResourceKey, HashSet<ResourceKey>>>,
+    /// Bounds the concurrent checks for Workflows whose resource was deleted by force.
+    pub(crate) orphan_checks: tokio::sync::Semaphore,
     watched: HashSet<String>,
 }
 
@@ -307,6 +309,7 @@ pub async fn run(
         leader: leader.clone(),
         failures: Mutex::new(HashMap::new()),
         waiters: Mutex::new(HashMap::new()),
+        orphan_checks: tokio::sync::Semaphore::new(4),
     });
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -472,12 +475,24 @@ async fn watch_workflows(
     }
 }
 
-fn observe_workflow(ctx: &Context, meta: &kube::api::ObjectMeta, active: bool, now: Instant) {
+fn observe_workflow(ctx: &Arc<Context>, meta: &kube::api::ObjectMeta, active: bool, now: Instant) {
     let (Some(namespace), Some(name)) = (meta.namespace.as_deref(), meta.name.as_deref()) else {
         return;
     };
     let granted = ctx.index().observe(namespace, name, active, now);
     ctx.wake(granted);
+    if super::orphans::worth_checking(meta, active) && ctx.is_leader() {
+        let (ctx, meta) = (ctx.clone(), meta.clone());
+        tokio::spawn(async move {
+            // Bounded: a relist may show many finished Workflows at once.
+            let Ok(_permit) = ctx.orphan_checks.acquire().await else {
+                return;
+            };
+            if let Err(err) = super::orphans::check(ctx.clone(), meta).await {
+                tracing::warn!(error = %render(&err), "failed to check a finished Workflow's resource");
+            }
+        });
+    }
     let workflow = Workflow {
         metadata: meta.clone(),
         spec: Default::default(),

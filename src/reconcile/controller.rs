@@ -308,16 +308,19 @@ where
         return Ok(Action::await_change());
     }
     let workflows: Api<Workflow> = Api::namespaced(ctx.client.clone(), &target);
-    match workflows.create(&PostParams::default(), &workflow).await {
-        Ok(_) => {
+    // The uid goes into the status with the reference, so following the Workflow later needs
+    // no status write of its own (one write fewer per admitted Workflow).
+    let uid = match workflows.create(&PostParams::default(), &workflow).await {
+        Ok(created) => {
             ctx.metrics
                 .workflows_created
                 .get_or_create(&KindLabels {
                     kind: K::STORE_KIND.as_str(),
                 })
                 .inc();
+            created.uid()
         }
-        Err(kube::Error::Api(status)) if status.code == 409 => {}
+        Err(kube::Error::Api(status)) if status.code == 409 => None,
         Err(source) => {
             return Err(ReconcileError::CreateWorkflow {
                 namespace: target,
@@ -325,7 +328,7 @@ where
                 source,
             });
         }
-    }
+    };
     ctx.slot_used(&target, &key, &name);
     ctx.store
         .record_attempt(&WorkflowAttempt {
@@ -353,7 +356,7 @@ where
     next.workflow = Some(WorkflowRef {
         namespace: target.clone(),
         name: name.clone(),
-        uid: None,
+        uid,
     });
     next.start_time = None;
     next.finish_time = None;
@@ -885,7 +888,10 @@ async fn re_run(
 
 /// Removes our finalizer from the Workflow, guarded by a JSON-patch test so a concurrent change of
 /// the list is not clobbered; a Workflow already gone is released.
-async fn release_workflow(workflow: &Workflow, ctx: &Context) -> Result<(), ReconcileError> {
+pub(crate) async fn release_workflow(
+    workflow: &Workflow,
+    ctx: &Context,
+) -> Result<(), ReconcileError> {
     let Some(position) = workflow
         .finalizers()
         .iter()

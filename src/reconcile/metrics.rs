@@ -83,6 +83,33 @@ impl ControllerMetrics {
             .sum()
     }
 
+    /// API requests that write (POST, PUT, PATCH, DELETE) this replica sent through a client made
+    /// by `build_client`, whatever their answer; Events included.
+    pub fn api_writes_total(&self) -> u64 {
+        let mut total = 0;
+        for method in ["POST", "PUT", "PATCH", "DELETE"] {
+            for code in ["2xx", "4xx", "429", "5xx", "other", "error"] {
+                total += self
+                    .api_requests
+                    .get_or_create(&ApiLabels {
+                        method: method.to_string(),
+                        code,
+                    })
+                    .get();
+            }
+        }
+        total
+    }
+
+    /// Resources waiting for a slot in `namespace`, as last published.
+    pub fn queued_in(&self, namespace: &str) -> i64 {
+        self.queued_resources
+            .get_or_create(&NamespaceLabels {
+                namespace: namespace.to_string(),
+            })
+            .get()
+    }
+
     /// Whether this replica holds the Lease (and so may write).
     pub fn is_leader(&self) -> bool {
         self.leader.get() == 1

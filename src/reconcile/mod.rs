@@ -17,6 +17,7 @@ pub(crate) mod limit;
 mod metrics;
 mod names;
 pub mod observe;
+mod orphans;
 pub mod workflow;
 
 pub use client::{ClientError, build_client};

@@ -429,14 +429,10 @@ impl Watch {
         if let Ok(response) = self.http.get(&self.metrics_url).send().await
             && let Ok(text) = response.text().await
         {
-            let as_u64 = |m: BTreeMap<String, f64>| -> BTreeMap<String, u64> {
-                m.into_iter().map(|(k, v)| (k, v as u64)).collect()
-            };
-            seen.fates = as_u64(metric_by_label(
-                &text,
-                "thoth_operator_ingest_messages_total",
-                "fate",
-            ));
+            seen.fates = metric_by_label(&text, "thoth_operator_ingest_messages_total", "fate")
+                .into_iter()
+                .map(|(fate, n)| (fate, n as u64))
+                .collect();
             seen.dead_letters =
                 metric_by_label(&text, "thoth_operator_ingest_dead_letters_total", "")
                     .values()
@@ -445,19 +441,14 @@ impl Watch {
                 metric_by_label(&text, "thoth_operator_ingest_outbox_published_total", "")
                     .values()
                     .sum::<f64>() as u64;
-            let as_i64 = |m: BTreeMap<String, f64>| -> BTreeMap<String, i64> {
-                m.into_iter().map(|(k, v)| (k, v as i64)).collect()
+            let gauge = |family: &str| -> BTreeMap<String, i64> {
+                metric_by_label(&text, family, "namespace")
+                    .into_iter()
+                    .map(|(namespace, n)| (namespace, n as i64))
+                    .collect()
             };
-            seen.active = as_i64(metric_by_label(
-                &text,
-                "thoth_operator_active_workflows",
-                "namespace",
-            ));
-            seen.queued = as_i64(metric_by_label(
-                &text,
-                "thoth_operator_queued_resources",
-                "namespace",
-            ));
+            seen.active = gauge("thoth_operator_active_workflows");
+            seen.queued = gauge("thoth_operator_queued_resources");
         }
         let params = ListParams::default();
         if let Ok(runs) = Api::<SolverRun>::all(self.client.clone())
@@ -474,20 +465,18 @@ impl Watch {
                 {
                     seen.advice_follow_up_runs += 1;
                 }
-                if run.status.as_ref().and_then(|s| s.phase) == Some(Phase::Succeeded) {
-                    let solver = run.spec.solver.clone();
-                    match key(
+                if run.status.as_ref().and_then(|s| s.phase) == Some(Phase::Succeeded)
+                    && let Some(key) = key(
                         &run.spec.package_name,
                         run.spec.package_version.as_deref(),
                         &run.spec.index_url,
-                    ) {
-                        Some(key) => match self.store.is_solved(&key, &solver).await {
-                            Ok(true) => seen.outcome_rows += 1,
-                            _ => seen
-                                .missing_rows
-                                .push(format!("SolverRun {}", kube::ResourceExt::name_any(run))),
-                        },
-                        None => {}
+                    )
+                {
+                    match self.store.is_solved(&key, &run.spec.solver).await {
+                        Ok(true) => seen.outcome_rows += 1,
+                        _ => seen
+                            .missing_rows
+                            .push(format!("SolverRun {}", kube::ResourceExt::name_any(run))),
                     }
                 }
             }

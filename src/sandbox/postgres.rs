@@ -70,7 +70,8 @@ enum Origin {
     Given,
     /// A database of ours on the local default server; dropped at shutdown.
     LocalDatabase {
-        admin: PgConnectOptions,
+        // Boxed: the connect options are ten times the size of the other variants.
+        admin: Box<PgConnectOptions>,
         name: String,
     },
     /// A cluster of ours; stopped and its directory removed at shutdown.
@@ -103,8 +104,11 @@ impl SandboxDatabase {
                 origin: Origin::Given,
             });
         }
-        let admin =
-            PgConnectOptions::from_str(LOCAL_DEFAULT_URL).map_err(PostgresError::LocalUrl)?;
+        let admin = PgConnectOptions::from_str(LOCAL_DEFAULT_URL)
+            .map_err(PostgresError::LocalUrl)?
+            // CREATE and DROP DATABASE take a second or two on a busy machine: expected, not
+            // worth sqlx's slow-statement warning at every start and exit.
+            .log_slow_statements(log::LevelFilter::Off, Duration::from_secs(60));
         if !own_cluster && answers(&admin).await {
             return local_database(admin).await;
         }
@@ -208,7 +212,10 @@ async fn local_database(admin: PgConnectOptions) -> Result<SandboxDatabase, Post
     );
     Ok(SandboxDatabase {
         url,
-        origin: Origin::LocalDatabase { admin, name },
+        origin: Origin::LocalDatabase {
+            admin: Box::new(admin),
+            name,
+        },
     })
 }
 

@@ -1137,3 +1137,62 @@ async fn an_advice_with_unresolved_packages_solves_them_then_re_runs_once_with_r
         "see the operator's log (RUST_LOG=thoth_operator=debug)"
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_workflow_whose_resource_was_deleted_by_force_is_recorded_and_released() {
+    let harness = Harness::start(10).await;
+    let runs: Api<SolverRun> = Api::namespaced(harness.client.clone(), "thoth");
+    // "hold": this file's stand-in leaves the Workflow alone; the test finishes it.
+    runs.create(&PostParams::default(), &solver_run("orphan-hold", "9.0.0"))
+        .await
+        .expect("created");
+    let (namespace, workflow_name) = await_workflow_ref(&runs, "orphan-hold").await;
+    // Deleted by force: our finalizer is stripped, so the operator's cleanup never runs.
+    runs.delete("orphan-hold", &Default::default())
+        .await
+        .expect("deleted");
+    runs.patch(
+        "orphan-hold",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .expect("finalizers stripped");
+    let workflows: Api<Workflow> = Api::namespaced(harness.client.clone(), &namespace);
+    workflows
+        .patch(
+            &workflow_name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({
+                "metadata": {"labels": {COMPLETED_LABEL: "true"}},
+                "status": {"phase": "Succeeded", "startedAt": jiff_now(), "finishedAt": jiff_now()}
+            })),
+        )
+        .await
+        .expect("finished");
+    let released = |workflow: Option<&Workflow>| {
+        workflow.is_some_and(|w| !w.finalizers().contains(&WORKFLOW_FINALIZER.to_string()))
+    };
+    tokio::time::timeout(
+        WAIT,
+        kube::runtime::wait::await_condition(workflows.clone(), &workflow_name, released),
+    )
+    .await
+    .expect("the orphaned Workflow was released")
+    .expect("watch works");
+    let attempts = harness
+        .store
+        .attempts(ResourceKind::SolverRun, "thoth", "orphan-hold")
+        .await
+        .expect("attempts");
+    assert_eq!(attempts.len(), 1, "{attempts:?}");
+    assert_eq!(attempts[0].phase, WorkflowPhase::Succeeded);
+    assert!(
+        attempts[0]
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("deleted by force")),
+        "{attempts:?}"
+    );
+    harness.stop().await;
+}

@@ -959,6 +959,90 @@ mod with_admission {
         assert_eq!(named.len(), 60);
     }
 
+    /// Thoth's own JSON of every live type (tests/fixtures/messages, current versions), each on
+    /// its topic, through Kafka, the consumer and admission: the handled types become resources or
+    /// flags, the others ledger rows saying they are not handled, and every offset is committed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_live_type_from_thoths_own_json_reaches_its_fate_through_kafka() {
+        let base = harness::Harness::start().await;
+        // MissingPackage flags the versions the store knows of the package.
+        base.store
+            .ensure_versions(&[thoth_operator::store::VersionKey::new(
+                thoth_operator::package::PackageName::parse("pyifd").unwrap(),
+                thoth_operator::package::PackageVersion::parse("1.0").unwrap(),
+                thoth_operator::package::IndexUrl::parse(PYPI).unwrap(),
+            )])
+            .await
+            .unwrap();
+        // The solvers the fixtures name.
+        let config = base.config(
+            &[
+                "solver-fedora-35-py310",
+                "solver-rhel-8-py36",
+                "solver-rhel-8-py38",
+            ],
+            prefix(),
+        );
+        let admitter = base.admitter(config);
+        let harness = Harness::around(base, admitter);
+        let kafka = KafkaHost::start(prefix(), 1, 1).unwrap();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/messages");
+        let mut expected = BTreeMap::new();
+        for kind in MessageKind::ALL {
+            let file = dir.join(format!(
+                "{}.{}.json",
+                kind.snake_name(),
+                kind.current_version()
+            ));
+            let payload =
+                std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            let topic = prefix().topic_for(*kind);
+            produce(&kafka, &topic, Some(0), &[payload]).await;
+            let fate = match kind.snake_name() {
+                "unresolved_package"
+                | "package_released"
+                | "solved_package"
+                | "si_unanalyzed_package"
+                | "adviser_trigger"
+                | "hash_mismatch" => "created",
+                "missing_package" | "missing_version" | "update_provides_source_distro" => {
+                    "flag_set"
+                }
+                _ => "not_handled",
+            };
+            expected.insert((topic, 0, 0), fate);
+        }
+        let running = harness.run(&kafka, "every-type");
+        harness.wait_for_durable(expected.len()).await;
+        running.stop().await;
+
+        let fates: BTreeMap<OffsetKey, &'static str> = harness
+            .sink
+            .fates
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(key, fate)| (key.clone(), fate.label()))
+            .collect();
+        assert_eq!(fates, expected);
+        for (topic, partition, offset) in expected.keys() {
+            assert!(
+                harness
+                    .store
+                    .ledger_entry(topic, *partition, *offset)
+                    .await
+                    .unwrap()
+                    .is_some(),
+                "{topic} has its ledger row"
+            );
+            assert_eq!(
+                committed(&kafka, "every-type", topic).await.get(&0),
+                Some(&1),
+                "{topic} committed"
+            );
+        }
+    }
+
     // --- the operator binary, killed mid-batch ---------------------------------------------
 
     /// `thoth-operator run` as a child process, its log in a file shown when a wait fails.
@@ -995,9 +1079,6 @@ mod with_admission {
                     "thoth-middletier=1",
                     "--default-admission-limit",
                     "1",
-                    // Unthrottled: admission's creates share the client's request budget.
-                    "--api-qps",
-                    "0",
                     "--kafka-bootstrap-servers",
                     kafka.bootstrap_servers(),
                     "--kafka-consumer-group-id",

@@ -498,3 +498,108 @@ async fn the_demo_completes_its_loop_and_exits_zero_leaving_no_cluster() {
         assert_eq!(processes_mentioning(cluster), Vec::<String>::new());
     }
 }
+
+/// `thoth-operator run` configured only from `sandbox.env`, started as its own process.
+fn spawn_operator(env: &HashMap<String, String>) -> Child {
+    Command::new(BINARY)
+        .arg("run")
+        .envs(env)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("thoth-operator run starts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_from_the_env_file_works_beside_a_no_operator_sandbox_and_survives_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir_arg = dir.path().display().to_string();
+    let sandbox = start(&[
+        "--dir",
+        &dir_arg,
+        "--no-operator",
+        "--failed-share",
+        "0",
+        "--error-share",
+        "0",
+        "--unsolvable-share",
+        "0",
+        "--workflow-ttl-seconds",
+        "0",
+    ])
+    .await;
+    assert!(
+        sandbox
+            .printed
+            .iter()
+            .any(|l| l.contains("not started (--no-operator)")),
+        "{:?}",
+        sandbox.printed
+    );
+    let env = read_env(dir.path());
+    let topic = format!(
+        "{}.{}",
+        env["THOTH_DEPLOYMENT_NAME"],
+        MessageKind::PackageReleased.base_topic()
+    );
+    let release = |name: &str, version: &str| {
+        envelope(
+            MessageKind::PackageReleased,
+            json!({"package_name": name, "package_version": version,
+                   "index_url": env["THOTH_SANDBOX_PACKAGE_INDEX"]}),
+        )
+    };
+    let client = client(Path::new(&env["KUBECONFIG"])).await;
+    let succeeded = |count: usize| {
+        move |runs: &[SolverRun]| {
+            runs.len() == count
+                && runs
+                    .iter()
+                    .all(|r| phase(r.status.as_ref()) == Some(Phase::Succeeded))
+        }
+    };
+
+    let mut first = spawn_operator(&env);
+    publish(
+        &env["KAFKA_BOOTSTRAP_SERVERS"],
+        &topic,
+        release("urllib3", "2.2.3"),
+    )
+    .await;
+    watch_until(
+        Api::<SolverRun>::all(client.clone()),
+        "the first operator's three SolverRuns",
+        succeeded(3),
+    )
+    .await;
+    // Killed outright: no goodbye to the consumer group, the Lease still held.
+    first.start_kill().unwrap();
+    first.wait().await.unwrap();
+
+    let mut second = spawn_operator(&env);
+    publish(
+        &env["KAFKA_BOOTSTRAP_SERVERS"],
+        &topic,
+        release("requests", "2.32.3"),
+    )
+    .await;
+    watch_until(
+        Api::<SolverRun>::all(client.clone()),
+        "the restarted operator's SolverRuns",
+        succeeded(6),
+    )
+    .await;
+    let pid = second.id().unwrap().to_string();
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), second.wait())
+        .await
+        .expect("run stops on SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(sandbox.terminate().await.success());
+}

@@ -1,10 +1,15 @@
 //! An in-memory Kubernetes API server over real HTTP, faithful where controllers depend on it.
 //!
 //! It knows Kubernetes and nothing of any operator: the CustomResourceDefinitions it
-//! serves at start-up are handed to [`ApiServerBuilder::crds`]. Its public surface is the
-//! server ([`ApiServer`], [`ApiServerBuilder`], [`RunningApiServer`]), fault injection
-//! ([`Faults`]), the kubeconfig it writes, and the schema validator it applies to custom
-//! resources ([`CompiledSchema`]), so that callers can check objects against a CRD
+//! serves at start-up are handed to [`ApiServerBuilder::crds`]. Besides them it serves the
+//! built-in kinds controllers and installers use: Namespaces, Events (core and
+//! events.k8s.io), Leases, CRDs, and what a Helm chart or `kubectl apply -k` creates
+//! (ServiceAccounts, ConfigMaps, Secrets, Services, Deployments, RBAC, PodDisruptionBudgets,
+//! NetworkPolicies; their bodies are stored without schema checks, and nothing acts on them).
+//! Its public surface is the server ([`ApiServer`], [`ApiServerBuilder`],
+//! [`RunningApiServer`]), fault injection ([`Faults`]), the audit log of served requests
+//! ([`AuditRecord`]), the kubeconfig it writes, and the schema validator it applies to
+//! custom resources ([`CompiledSchema`]), so that callers can check objects against a CRD
 //! without HTTP.
 //!
 //! ```no_run

@@ -196,6 +196,28 @@ fn namespace(bytes: &[u8]) -> Result<Value, ProtobufError> {
     Ok(out)
 }
 
+/// One `map<string, bytes>` entry, its bytes as base64 (their JSON form).
+fn bytes_pair(bytes: &[u8]) -> Result<(String, Value), ProtobufError> {
+    let mut entry = Reader::new(bytes);
+    let (mut key, mut value) = (String::new(), Vec::new());
+    while let Some((n, f)) = entry.next()? {
+        match (n, f) {
+            (1, Field::Bytes(k)) => key = String::from_utf8_lossy(k).into_owned(),
+            (2, Field::Bytes(v)) => value = v.to_vec(),
+            _ => {}
+        }
+    }
+    let encoded = serde_json::to_value(k8s_openapi::ByteString(value))
+        .map_err(|_| ProtobufError::Malformed(entry.at))?;
+    Ok((key, encoded))
+}
+
+fn insert_map(out: &mut Value, key: &str, map: Map<String, Value>) {
+    if !map.is_empty() {
+        out[key] = Value::Object(map);
+    }
+}
+
 /// A Secret (`k8s.io/api/core/v1` generated.proto: metadata 1, data 2 as a map of bytes,
 /// type 3, stringData 4, immutable 5); the bytes of `data` become base64, as in JSON.
 fn secret(bytes: &[u8]) -> Result<Value, ProtobufError> {
@@ -207,18 +229,8 @@ fn secret(bytes: &[u8]) -> Result<Value, ProtobufError> {
         match (number, field) {
             (1, Field::Bytes(b)) => out["metadata"] = object_meta(b)?,
             (2, Field::Bytes(b)) => {
-                let mut entry = Reader::new(b);
-                let (mut key, mut value) = (String::new(), Vec::new());
-                while let Some((n, f)) = entry.next()? {
-                    match (n, f) {
-                        (1, Field::Bytes(k)) => key = String::from_utf8_lossy(k).into_owned(),
-                        (2, Field::Bytes(v)) => value = v.to_vec(),
-                        _ => {}
-                    }
-                }
-                let encoded = serde_json::to_value(k8s_openapi::ByteString(value))
-                    .map_err(|_| ProtobufError::Malformed(reader.at))?;
-                data.insert(key, encoded);
+                let (k, v) = bytes_pair(b)?;
+                data.insert(k, v);
             }
             (3, Field::Bytes(b)) => out["type"] = text(b),
             (4, Field::Bytes(b)) => {
@@ -229,11 +241,67 @@ fn secret(bytes: &[u8]) -> Result<Value, ProtobufError> {
             _ => {}
         }
     }
-    if !data.is_empty() {
-        out["data"] = Value::Object(data);
+    insert_map(&mut out, "data", data);
+    insert_map(&mut out, "stringData", string_data);
+    Ok(out)
+}
+
+/// A ConfigMap (generated.proto: metadata 1, data 2, binaryData 3 as a map of bytes,
+/// immutable 4), as `kubectl create configmap` sends it.
+fn config_map(bytes: &[u8]) -> Result<Value, ProtobufError> {
+    let mut reader = Reader::new(bytes);
+    let mut out = json!({"apiVersion": "v1", "kind": "ConfigMap"});
+    let mut data = Map::new();
+    let mut binary = Map::new();
+    while let Some((number, field)) = reader.next()? {
+        match (number, field) {
+            (1, Field::Bytes(b)) => out["metadata"] = object_meta(b)?,
+            (2, Field::Bytes(b)) => {
+                let (k, v) = string_pair(b)?;
+                data.insert(k, v);
+            }
+            (3, Field::Bytes(b)) => {
+                let (k, v) = bytes_pair(b)?;
+                binary.insert(k, v);
+            }
+            (4, Field::Varint(v)) => out["immutable"] = json!(v != 0),
+            _ => {}
+        }
     }
-    if !string_data.is_empty() {
-        out["stringData"] = Value::Object(string_data);
+    insert_map(&mut out, "data", data);
+    insert_map(&mut out, "binaryData", binary);
+    Ok(out)
+}
+
+/// The `name` (field 1) of a LocalObjectReference.
+fn local_reference(bytes: &[u8]) -> Result<Value, ProtobufError> {
+    let mut reader = Reader::new(bytes);
+    let mut out = Map::new();
+    while let Some((number, field)) = reader.next()? {
+        if let (1, Field::Bytes(b)) = (number, field) {
+            out.insert("name".into(), text(b));
+        }
+    }
+    Ok(Value::Object(out))
+}
+
+/// A ServiceAccount (generated.proto: metadata 1, imagePullSecrets 3, automount 4), as
+/// `kubectl create serviceaccount` sends it. Its legacy `secrets` (2) are not kept: no
+/// client this server serves writes them.
+fn service_account(bytes: &[u8]) -> Result<Value, ProtobufError> {
+    let mut reader = Reader::new(bytes);
+    let mut out = json!({"apiVersion": "v1", "kind": "ServiceAccount"});
+    while let Some((number, field)) = reader.next()? {
+        match (number, field) {
+            (1, Field::Bytes(b)) => out["metadata"] = object_meta(b)?,
+            (3, Field::Bytes(b)) => {
+                if let Some(root) = out.as_object_mut() {
+                    push(root, "imagePullSecrets", local_reference(b)?);
+                }
+            }
+            (4, Field::Varint(v)) => out["automountServiceAccountToken"] = json!(v != 0),
+            _ => {}
+        }
     }
     Ok(out)
 }
@@ -296,6 +364,8 @@ pub(crate) fn decode(body: &[u8]) -> Result<Value, ProtobufError> {
     match kind.as_str() {
         "Namespace" => namespace(raw),
         "Secret" => secret(raw),
+        "ConfigMap" => config_map(raw),
+        "ServiceAccount" => service_account(raw),
         "DeleteOptions" => delete_options(raw),
         _ => Err(ProtobufError::UnsupportedKind(kind)),
     }
@@ -345,6 +415,32 @@ mod tests {
         assert_eq!(decoded["type"], "helm.sh/release.v1");
         assert_eq!(decoded["stringData"]["note"], "plain");
         assert_eq!(decoded["immutable"], true);
+    }
+
+    #[test]
+    fn decodes_a_config_map_and_a_service_account() {
+        let meta = field(1, b"extra");
+        let data = [field(1, b"a"), field(2, b"b")].concat();
+        let binary = [field(1, b"bin"), field(2, b"\x01")].concat();
+        let map = [field(1, &meta), field(2, &data), field(3, &binary)].concat();
+        let type_meta = [field(1, b"v1"), field(2, b"ConfigMap")].concat();
+        let decoded =
+            decode(&[MAGIC, &[field(1, &type_meta), field(2, &map)].concat()].concat()).unwrap();
+        assert_eq!(decoded["data"]["a"], "b");
+        assert_eq!(decoded["binaryData"]["bin"], "AQ==");
+
+        let account = [
+            field(1, &meta),
+            field(3, &field(1, b"regcred")),
+            vec![4 << 3, 0],
+        ]
+        .concat();
+        let type_meta = [field(1, b"v1"), field(2, b"ServiceAccount")].concat();
+        let decoded =
+            decode(&[MAGIC, &[field(1, &type_meta), field(2, &account)].concat()].concat())
+                .unwrap();
+        assert_eq!(decoded["imagePullSecrets"], json!([{"name": "regcred"}]));
+        assert_eq!(decoded["automountServiceAccountToken"], false);
     }
 
     #[test]

@@ -374,5 +374,37 @@ async fn kubectl_applies_the_plain_manifests_and_a_second_apply_changes_nothing(
         .filter(|l| !l.ends_with(" unchanged"))
         .collect();
     assert!(changed.is_empty(), "changed by a second apply: {changed:?}");
+
+    // The rest of manifests/README.md: the database Secret, then the samples.
+    let secret = kubectl_on(
+        &dir,
+        &[
+            "-n",
+            "thoth-operator",
+            "create",
+            "secret",
+            "generic",
+            "thoth-operator-database",
+            "--from-literal=url=postgres://thoth@db/thoth",
+        ],
+    )
+    .await;
+    assert!(secret.success, "kubectl create secret:\n{}", secret.stderr);
+    let samples = kubectl_on(&dir, &["apply", "-f", "manifests/samples/"]).await;
+    assert!(
+        samples.success,
+        "kubectl apply -f manifests/samples/:\n{}",
+        samples.stderr
+    );
+    assert_eq!(
+        samples
+            .stdout
+            .lines()
+            .filter(|l| l.ends_with(" created"))
+            .count(),
+        file_names("manifests/samples", ".yaml").len(),
+        "{}",
+        samples.stdout
+    );
     server.shutdown().await;
 }

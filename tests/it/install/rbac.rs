@@ -413,24 +413,15 @@ async fn operator_requests(objects: &[Value], service_account: &str) -> Vec<Audi
 /// Cluster-wide requests the operator makes today that the chart rightly grants only per
 /// namespace, as (API group, resources, verbs, why): a real cluster answers them 403. The
 /// operator must change, not the chart (issue 12: "a Role and RoleBinding in each configured
-/// worker namespace rather than cluster-wide rights where that suffices"; "Workflows only in the
-/// worker namespaces"). The per-namespace rights they stand for are counted as used.
-const KNOWN_DENIED: &[(&str, &[&str], &[&str], &str)] = &[
-    (
-        "argoproj.io",
-        &["workflows"],
-        &["list", "watch"],
-        "src/reconcile/context.rs watch_workflows lists and watches Workflows in all namespaces \
-         (Api::all + label selector); it must watch each worker namespace instead",
-    ),
-    (
-        "thoth-station.ninja",
-        &["solverruns", "securityindicatorruns", "advicerequests"],
-        &["list", "watch"],
-        "src/reconcile/context.rs run_controller watches all namespaces unless exactly one is \
+/// namespace rather than cluster-wide rights where that suffices"). The per-namespace rights
+/// they stand for are counted as used. The test fails when an entry is no longer needed.
+const KNOWN_DENIED: &[(&str, &[&str], &[&str], &str)] = &[(
+    "thoth-station.ninja",
+    &["solverruns", "securityindicatorruns", "advicerequests"],
+    &["list", "watch"],
+    "src/reconcile/context.rs run_controller watches all namespaces unless exactly one is \
          configured; with several it must watch each of them",
-    ),
-];
+)];
 
 fn known_denied(grant: &Grant) -> bool {
     KNOWN_DENIED.iter().any(|(group, resources, verbs, _)| {
@@ -477,6 +468,7 @@ const GRANTED_FOR_PATHS_NOT_RUN: &[(&str, &str, &str, &str)] = &[
 async fn the_operators_rbac_grants_every_api_call_it_makes_and_nothing_beyond() {
     // A short retention so that the run also deletes finished resources.
     let retention = "operator.finishedRetentionSeconds=1";
+    let mut seen_known: BTreeSet<(String, String, String)> = BTreeSet::new();
     for (values, service_account) in [
         (None, "thoth-thoth-operator"),
         (Some(EVERY_OPTION), "thoth-loop-operator"),
@@ -505,9 +497,21 @@ async fn the_operators_rbac_grants_every_api_call_it_makes_and_nothing_beyond() 
                 "the run made no request on {kind}: {needed:#?}"
             );
         }
-        let denied: Vec<&Grant> = needed
+        let refused: Vec<&Grant> = needed
             .iter()
             .filter(|n| !granted.iter().any(|g| g.allows(n)))
+            .collect();
+        for grant in &refused {
+            if grant.namespace.is_none() && known_denied(grant) {
+                seen_known.insert((
+                    grant.group.clone(),
+                    grant.resource.clone(),
+                    grant.verb.clone(),
+                ));
+            }
+        }
+        let denied: Vec<&&Grant> = refused
+            .iter()
             .filter(|n| !(n.namespace.is_none() && known_denied(n)))
             .collect();
         assert!(
@@ -530,6 +534,21 @@ async fn the_operators_rbac_grants_every_api_call_it_makes_and_nothing_beyond() 
             unused.is_empty(),
             "rights ({values:?}) no request needed: {unused:#?}"
         );
+    }
+    for (group, resources, verbs, why) in KNOWN_DENIED {
+        for resource in *resources {
+            for verb in *verbs {
+                assert!(
+                    seen_known.contains(&(
+                        group.to_string(),
+                        resource.to_string(),
+                        verb.to_string()
+                    )),
+                    "the operator no longer makes the cluster-wide {verb} {group}/{resource} \
+                     ({why}): remove it from KNOWN_DENIED"
+                );
+            }
+        }
     }
     // With watched namespaces listed, nothing is cluster-wide.
     let objects = render(Some(EVERY_OPTION), &[]);

@@ -333,3 +333,65 @@ async fn the_audit_log_records_each_resource_request_with_its_user_and_answer() 
     quiet.shutdown().await;
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn kubectls_typed_create_commands_make_the_objects_an_installation_needs() {
+    // What a user runs before installing: the Secrets the chart refers to, a ConfigMap, and
+    // a look at what is there (kubectl sends typed objects in protobuf where it can).
+    let server = start().await;
+    let kubectl = super::kubectl::kubectl_for(&server);
+    kubectl.ok(&["create", "namespace", "ops"]).await;
+    let created = kubectl
+        .ok(&[
+            "create",
+            "secret",
+            "generic",
+            "thoth-operator-database",
+            "-n",
+            "ops",
+            "--from-literal=url=postgres://thoth@db/thoth",
+        ])
+        .await;
+    assert!(
+        created.contains("secret/thoth-operator-database created"),
+        "{created}"
+    );
+    let url = kubectl
+        .ok(&[
+            "get",
+            "secret",
+            "thoth-operator-database",
+            "-n",
+            "ops",
+            "-o",
+            "jsonpath={.data.url}",
+        ])
+        .await;
+    assert_eq!(url, "cG9zdGdyZXM6Ly90aG90aEBkYi90aG90aA==");
+    let created = kubectl
+        .ok(&[
+            "create",
+            "configmap",
+            "extra",
+            "-n",
+            "ops",
+            "--from-literal=a=b",
+        ])
+        .await;
+    assert!(created.contains("configmap/extra created"), "{created}");
+    let created = kubectl
+        .ok(&["create", "serviceaccount", "argo", "-n", "ops"])
+        .await;
+    assert!(created.contains("serviceaccount/argo created"), "{created}");
+    let listed = kubectl
+        .ok(&["get", "secrets,configmaps,sa", "-n", "ops"])
+        .await;
+    for name in ["thoth-operator-database", "extra", "argo"] {
+        assert!(listed.contains(name), "{listed}");
+    }
+    let deleted = kubectl
+        .ok(&["delete", "secret", "thoth-operator-database", "-n", "ops"])
+        .await;
+    assert!(deleted.contains("deleted"), "{deleted}");
+    server.shutdown().await;
+}

@@ -4,7 +4,8 @@
 //! messages) → `admission` (messages → resources or flags) → `reconcile`
 //! (resources → Argo Workflows → status) → `store` (PostgreSQL). `api` holds the
 //! custom resource types, `sandbox` (feature `sandbox`) the embedded test and
-//! demo infrastructure, `cli` the command line.
+//! demo infrastructure, `cli` the command line, `terms` the enumerations they
+//! share (a leaf every module may use).
 
 pub mod admission;
 pub mod api;
@@ -17,3 +18,4 @@ pub mod reconcile;
 pub mod sandbox;
 pub mod store;
 pub mod telemetry;
+pub mod terms;

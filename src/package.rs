@@ -1,101 +1,451 @@
-//! Package identity shared by every stage: PEP 503 names and canonical index URLs.
+//! One declaration per constrained value (design invariant 6): each [`Rule`] holds a value's
+//! pattern, length limit, normalisation and human description, and [`Constrained<D>`] is the
+//! value once its rule accepted it. The parser ([`Constrained::parse`]), the CRD schema
+//! (`Constrained<D>`'s `JsonSchema`, or [`schema`] for a spec field kept as a string) and the
+//! store's column limits (`store::limits`) all come from the rule, so what a message may carry,
+//! what the API server accepts and what a column holds never disagree (`tests/it/values.rs`
+//! checks parser ⇔ schema over arbitrary strings).
 //!
-//! Thoth compares packages by their normalised name and treats the legacy
-//! `pypi.python.org` index as `pypi.org`; doing the same here keeps our resource
-//! names and database keys identical for every spelling a producer may send.
+//! Identities use normal forms, so that one release is one identity: PEP 503 names, PEP 440
+//! versions (normalised by `pep440_rs`, the parser uv is built on: `1.0beta2` ≡ `1.0b2`) and
+//! canonical index URLs (Thoth's legacy `pypi.python.org` is `pypi.org`). The spelling the
+//! producer sent stays available ([`Constrained::as_sent`]) for the solver's parameters and
+//! for display.
+//!
+//! Decisions (issue 8):
+//! - Legacy (non-PEP 440) versions such as `.1` or `-n.0.18.44-` are refused at parse, naming
+//!   the field: pip has not installed them since 22 (PEP 440 only), and accepting them would
+//!   mean an identity no normal form defines.
+//! - An index URL carrying credentials (`https://user:token@host/simple`) is refused, with a
+//!   message that does not repeat them: stripping would silently solve against another
+//!   (anonymous) view of the index, and the credentials would still have reached our logs
+//!   through the producer's message. Private indexes are registered without credentials.
+//! - IP-literal and loopback index hosts (`http://127.0.0.1:3141/simple`) are accepted: local
+//!   package indexes (devpi, the sandbox's own) serve there, and which hosts an index may be on
+//!   is a decision of the index registry (`thoth-operator index`), not of the value's syntax.
+//!   IPv6 literals are not accepted (no index we know of is served on one).
+//! - Origins are http(s) URLs of the same grammar; `{{`, `}}`, quotes, whitespace and other
+//!   characters outside RFC 3986 cannot appear in any value that can reach a Workflow
+//!   parameter, so no Argo expression (`{{workflow.…}}`) can be smuggled in.
 
+use std::cmp::Ordering;
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::marker::PhantomData;
+use std::str::FromStr;
+use std::sync::LazyLock;
 
+use regex::Regex;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
-/// Longest package name we accept; PyPI itself has none, but names become parts
-/// of Kubernetes object names and database keys, and no real project comes close.
-pub const MAX_PACKAGE_NAME_LEN: usize = 200;
-/// Longest version string we accept (PEP 440 versions are short in practice).
-pub const MAX_PACKAGE_VERSION_LEN: usize = 100;
-/// Longest index URL we accept.
-pub const MAX_INDEX_URL_LEN: usize = 500;
+/// How one kind of value is constrained: everything the parser, the CRD schema and the store
+/// need to know about it.
+#[derive(Debug)]
+pub struct Rule {
+    /// What the value is, for messages: `package version`.
+    pub what: &'static str,
+    /// An anchored regular expression the value as sent must match; the CRD's `pattern`.
+    /// It is in the syntax both Go's RE2 (the real API server) and Rust's `regex` (ours)
+    /// read alike.
+    pub pattern: &'static str,
+    /// The most characters the value may have, as sent and in normal form; the CRD's
+    /// `maxLength` and the store column's width.
+    pub max_len: usize,
+    /// What the pattern means, for people: the end of "… is not <description>".
+    pub description: &'static str,
+}
 
-const LEGACY_PYPI_HOST: &str = "pypi.python.org";
-const PYPI_HOST: &str = "pypi.org";
+/// One kind of constrained value: its [`Rule`] and its normalisation.
+pub trait Domain {
+    const RULE: Rule;
 
+    /// The compiled [`Rule::pattern`] (each domain keeps its own, compiled once).
+    fn regex() -> &'static Regex;
+
+    /// The normal form of a value the pattern accepted. It never refuses such a value
+    /// (the pattern is the whole rule), and it is idempotent.
+    fn normalise(sent: &str) -> String {
+        sent.to_string()
+    }
+}
+
+/// Why a value was refused: what it is and what was wrong, never the value itself when it
+/// may hold a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PackageError {
-    #[error("package name is empty")]
-    EmptyName,
-    #[error("package name {0:?} is longer than {MAX_PACKAGE_NAME_LEN} characters")]
-    NameTooLong(String),
+    #[error("{what} is empty")]
+    Empty { what: &'static str },
+    #[error("{what} is longer than {max} characters")]
+    TooLong { what: &'static str, max: usize },
+    #[error("{what} {value:?} is not {description}")]
+    Invalid {
+        what: &'static str,
+        value: String,
+        description: &'static str,
+    },
+    /// The value is a URL with a user or password; neither is repeated here.
     #[error(
-        "package name {0:?} is not a valid Python project name (letters, digits, '-', '_' and '.', starting and ending with a letter or digit)"
+        "{what} carries credentials before '@' (refused, never stored or shown; register the index without them)"
     )]
-    InvalidName(String),
-    #[error("package version is empty")]
-    EmptyVersion,
-    #[error("package version {0:?} is longer than {MAX_PACKAGE_VERSION_LEN} characters")]
-    VersionTooLong(String),
-    #[error(
-        "package version {0:?} has characters a PEP 440 version cannot have (allowed: letters, digits, '.', '-', '_', '+', '!')"
-    )]
-    InvalidVersion(String),
-    #[error("index URL is empty")]
-    EmptyIndexUrl,
-    #[error("index URL {0:?} is longer than {MAX_INDEX_URL_LEN} characters")]
-    IndexUrlTooLong(String),
-    #[error("index URL {url:?} is not a valid URL: {reason}")]
-    InvalidIndexUrl { url: String, reason: String },
-    #[error("index URL {0:?} must use http or https")]
-    IndexUrlScheme(String),
+    Credentials { what: &'static str },
 }
 
-/// A package name normalised as PEP 503 says: lower case, every run of `-`, `_`
-/// and `.` replaced by a single `-`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct PackageName(String);
+/// A value its domain's rule accepted: the normal form (what identities, comparisons,
+/// serialisation and the store use) and the spelling it was sent in.
+pub struct Constrained<D> {
+    normal: String,
+    sent: String,
+    domain: PhantomData<fn() -> D>,
+}
 
-impl PackageName {
+impl<D: Domain> Constrained<D> {
+    /// Checks `raw` exactly as sent (no trimming: the CRD schema does not trim either)
+    /// against `D`'s rule and normalises it.
+    ///
+    /// # Errors
+    /// [`PackageError`] saying which check failed.
     pub fn parse(raw: &str) -> Result<Self, PackageError> {
-        let trimmed = raw.trim();
-        if trimmed.is_empty() {
-            return Err(PackageError::EmptyName);
+        let rule = &D::RULE;
+        if raw.is_empty() {
+            return Err(PackageError::Empty { what: rule.what });
         }
-        if trimmed.chars().count() > MAX_PACKAGE_NAME_LEN {
-            return Err(PackageError::NameTooLong(trimmed.to_string()));
+        if raw.chars().count() > rule.max_len {
+            return Err(PackageError::TooLong {
+                what: rule.what,
+                max: rule.max_len,
+            });
         }
-        let valid_chars = trimmed
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-        let alnum_ends = trimmed.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && trimmed.ends_with(|c: char| c.is_ascii_alphanumeric());
-        if !valid_chars || !alnum_ends {
-            return Err(PackageError::InvalidName(trimmed.to_string()));
+        if !D::regex().is_match(raw) {
+            if has_userinfo(raw) {
+                return Err(PackageError::Credentials { what: rule.what });
+            }
+            return Err(PackageError::Invalid {
+                what: rule.what,
+                value: raw.to_string(),
+                description: rule.description,
+            });
         }
-        Ok(Self(normalize_package_name(trimmed)))
+        Ok(Self {
+            normal: D::normalise(raw),
+            sent: raw.to_string(),
+            domain: PhantomData,
+        })
     }
 
+    /// The normal form.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.normal
+    }
+
+    /// The spelling the producer sent (`1.0beta2` where [`Self::as_str`] is `1.0b2`).
+    pub fn as_sent(&self) -> &str {
+        &self.sent
     }
 }
 
-impl TryFrom<String> for PackageName {
+/// Whether `raw` looks like a URL with a user or password (`scheme://user:pw@host`).
+fn has_userinfo(raw: &str) -> bool {
+    let Some((_, rest)) = raw.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    authority.contains('@')
+}
+
+impl<D> Clone for Constrained<D> {
+    fn clone(&self) -> Self {
+        Self {
+            normal: self.normal.clone(),
+            sent: self.sent.clone(),
+            domain: PhantomData,
+        }
+    }
+}
+
+impl<D> fmt::Debug for Constrained<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.normal, f)
+    }
+}
+
+/// Equality, order and hash are those of the normal form: two spellings of one value are
+/// one value.
+impl<D> PartialEq for Constrained<D> {
+    fn eq(&self, other: &Self) -> bool {
+        self.normal == other.normal
+    }
+}
+
+impl<D> Eq for Constrained<D> {}
+
+impl<D> Hash for Constrained<D> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.normal.hash(state);
+    }
+}
+
+impl<D> PartialOrd for Constrained<D> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<D> Ord for Constrained<D> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.normal.cmp(&other.normal)
+    }
+}
+
+impl<D> fmt::Display for Constrained<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.normal)
+    }
+}
+
+impl<D: Domain> FromStr for Constrained<D> {
+    type Err = PackageError;
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        Self::parse(raw)
+    }
+}
+
+impl<D: Domain> TryFrom<String> for Constrained<D> {
     type Error = PackageError;
     fn try_from(value: String) -> Result<Self, Self::Error> {
         Self::parse(&value)
     }
 }
 
-impl From<PackageName> for String {
-    fn from(value: PackageName) -> Self {
-        value.0
+impl<D> From<Constrained<D>> for String {
+    fn from(value: Constrained<D>) -> Self {
+        value.normal
     }
 }
 
-impl fmt::Display for PackageName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+impl<D> Serialize for Constrained<D> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.normal)
     }
 }
+
+impl<'de, D: Domain> Deserialize<'de> for Constrained<D> {
+    fn deserialize<De: serde::Deserializer<'de>>(deserializer: De) -> Result<Self, De::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Self::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+impl<D: Domain> JsonSchema for Constrained<D> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        D::RULE.what.replace(' ', "_").into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        schema::<D>(generator)
+    }
+}
+
+/// The CRD schema of a value of domain `D`: a string of 1 to `max_len` characters matching
+/// the rule's pattern. For a spec field kept as a `String`:
+/// `#[schemars(schema_with = "crate::package::schema::<D>")]`.
+pub fn schema<D: Domain>(_: &mut SchemaGenerator) -> Schema {
+    let rule = &D::RULE;
+    json_schema!({
+        "type": "string",
+        "minLength": 1,
+        "maxLength": rule.max_len,
+        "pattern": rule.pattern,
+    })
+}
+
+/// The CRD schema of a list of values of domain `D`, at most `MAX` of them.
+pub fn list_schema<D: Domain, const MAX: usize>(generator: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "array",
+        "maxItems": MAX,
+        "items": schema::<D>(generator),
+    })
+}
+
+macro_rules! domain {
+    ($(#[$meta:meta])* $domain:ident => $alias:ident, $rule:expr $(, normalise = $normalise:expr)?) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $domain {}
+
+        impl Domain for $domain {
+            const RULE: Rule = $rule;
+
+            fn regex() -> &'static Regex {
+                static REGEX: LazyLock<Regex> = LazyLock::new(|| {
+                    // The patterns are constants, checked by a test.
+                    #[allow(clippy::expect_used)]
+                    Regex::new(<$domain as Domain>::RULE.pattern).expect("the rule's pattern compiles")
+                });
+                &REGEX
+            }
+
+            $(fn normalise(sent: &str) -> String {
+                ($normalise)(sent)
+            })?
+        }
+
+        $(#[$meta])*
+        pub type $alias = Constrained<$domain>;
+    };
+}
+
+/// An http(s) URL as the rules below read it: scheme, a DNS name (its last label starting
+/// with a letter) or an IPv4 address, an optional port up to 65535, and a path, query and
+/// fragment of RFC 3986 characters only — no user or password, whitespace, quotes, `{`/`}`
+/// or anything that the URL parser would have to percent-encode. The `url` crate then
+/// accepts every URL the pattern accepts, so parser and schema agree.
+macro_rules! http_url_pattern {
+    () => {
+        concat!(
+            r"^[Hh][Tt][Tt][Pp][Ss]?://",
+            r"(([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\.)*[A-Za-z]([A-Za-z0-9-]*[A-Za-z0-9])?",
+            r"|((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))",
+            r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?",
+            r"([/?#][A-Za-z0-9._~!$&'()*+,;=:@/?#%-]*)?$"
+        )
+    };
+}
+
+domain!(
+    /// A Python project name as PEP 508 allows it; normal form PEP 503's (lower case, each
+    /// run of `-`, `_`, `.` one `-`), as Thoth compares names.
+    PackageNameRule => PackageName,
+    Rule {
+        what: "package name",
+        pattern: r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$",
+        // PyPI has no limit, but names become parts of object names and keys, and no real
+        // project comes close.
+        max_len: 200,
+        description: "a Python project name (letters, digits, '-', '_' and '.', starting and ending with a letter or digit)",
+    },
+    normalise = normalize_package_name
+);
+
+domain!(
+    /// A PEP 440 version (public part and local label); normal form PEP 440's, as
+    /// `pep440_rs` prints it. Numbers have at most 18 digits (they fit the parser's u64).
+    PackageVersionRule => PackageVersion,
+    Rule {
+        what: "package version",
+        pattern: concat!(
+            r"^[Vv]?([0-9]{1,18}!)?[0-9]{1,18}(\.[0-9]{1,18})*",
+            r"([-_.]?([Aa][Ll][Pp][Hh][Aa]|[Bb][Ee][Tt][Aa]|[Pp][Rr][Ee][Vv][Ii][Ee][Ww]|[Pp][Rr][Ee]|[Rr][Cc]|[AaBbCc])([-_.]?[0-9]{1,18})?)?",
+            r"(-[0-9]{1,18}|[-_.]?([Pp][Oo][Ss][Tt]|[Rr][Ee][Vv]|[Rr])([-_.]?[0-9]{1,18})?)?",
+            r"([-_.]?[Dd][Ee][Vv]([-_.]?[0-9]{1,18})?)?",
+            r"(\+([0-9]{1,18}|[0-9]*[A-Za-z][A-Za-z0-9]*)([-_.]([0-9]{1,18}|[0-9]*[A-Za-z][A-Za-z0-9]*))*)?$"
+        ),
+        max_len: 100,
+        description: "a PEP 440 version (legacy versions are not accepted)",
+    },
+    normalise = normalise_version
+);
+
+domain!(
+    /// A package index's simple-API URL ([`http_url_pattern`]); normal form: parsed, no
+    /// default port, no fragment, no trailing slash, lower-case host, `pypi.python.org` as
+    /// `pypi.org`. Loopback and IPv4 hosts are accepted (local indexes).
+    IndexUrlRule => IndexUrl,
+    Rule {
+        what: "index URL",
+        pattern: http_url_pattern!(),
+        max_len: 500,
+        description: "an http(s) URL without credentials (host name or IPv4 address, RFC 3986 characters only)",
+    },
+    normalise = canonical_index_url
+);
+
+domain!(
+    /// An http(s) URL a message points at (AdviserTrigger's `origin`, a repository), kept
+    /// as sent: the same grammar as an index URL, so no quote, newline or `{{` can reach
+    /// the adviser's parameters.
+    OriginUrlRule => OriginUrl,
+    Rule {
+        what: "origin",
+        pattern: http_url_pattern!(),
+        max_len: 500,
+        description: "an http(s) repository URL (host name or IPv4 address, RFC 3986 characters only)",
+    }
+);
+
+domain!(
+    /// A solver's name as Thoth's `solvers` ConfigMap and its solver-name parser
+    /// (`solver-<os name>-<os version>-py<XY>`) have it: `solver-rhel-8.0-py36`,
+    /// `solver-fedora-35-py310`; `solver-rhel-py38` (no OS version) is not one.
+    SolverNameRule => SolverName,
+    Rule {
+        what: "solver name",
+        pattern: r"^solver-[a-z0-9]+-[0-9]+(\.[0-9]+)*-py[0-9]{2,3}$",
+        max_len: 63,
+        description: "a solver name solver-<os>-<os version>-py<python version>, e.g. solver-rhel-8.0-py36",
+    }
+);
+
+domain!(
+    /// A producer-chosen job id (`adviser-210312182025-5e8c8f2a1b3c4d5e`), which Thoth uses
+    /// as the Workflow name and result document id: a DNS-1123 label.
+    JobIdRule => JobId,
+    Rule {
+        what: "job id",
+        pattern: r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        max_len: 63,
+        description: "a lower-case DNS label (a-z, 0-9 and '-', starting and ending with a letter or digit)",
+    }
+);
+
+domain!(
+    /// The id of a result document a Workflow wrote (its `document-id` output parameter,
+    /// e.g. the Workflow name): letters, digits, `-`, `_`, `.`.
+    DocumentIdRule => DocumentId,
+    Rule {
+        what: "document id",
+        pattern: r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$",
+        max_len: 200,
+        description: "a document id (letters, digits, '-', '_' and '.', starting and ending with a letter or digit)",
+    }
+);
+
+domain!(
+    /// A Kubernetes namespace in configuration (`THOTH_*_NAMESPACE`): a DNS-1123 label.
+    NamespaceRule => Namespace,
+    Rule {
+        what: "namespace",
+        pattern: r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        max_len: 63,
+        description: "a Kubernetes namespace (a lower-case DNS label)",
+    }
+);
+
+domain!(
+    /// A WorkflowTemplate's name in configuration: a DNS-1123 subdomain.
+    TemplateNameRule => TemplateName,
+    Rule {
+        what: "WorkflowTemplate name",
+        pattern: r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        max_len: 253,
+        description: "a Kubernetes object name (a lower-case DNS subdomain)",
+    }
+);
+
+/// Longest package name (its rule's limit).
+pub const MAX_PACKAGE_NAME_LEN: usize = PackageNameRule::RULE.max_len;
+/// Longest package version (its rule's limit).
+pub const MAX_PACKAGE_VERSION_LEN: usize = PackageVersionRule::RULE.max_len;
+/// Longest index URL, as sent and canonical (its rule's limit).
+pub const MAX_INDEX_URL_LEN: usize = IndexUrlRule::RULE.max_len;
+
+const LEGACY_PYPI_HOST: &str = "pypi.python.org";
+const PYPI_HOST: &str = "pypi.org";
 
 /// PEP 503 normalisation of a name, without validating it.
 pub fn normalize_package_name(raw: &str) -> String {
@@ -115,127 +465,69 @@ pub fn normalize_package_name(raw: &str) -> String {
     out
 }
 
-/// A package version as a producer sent it, checked for length and for
-/// characters PEP 440 (and its legacy forms) can contain. Versions are not
-/// rewritten: `1.0` and `1.0.0` stay distinct, as they are on an index.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct PackageVersion(String);
+/// PEP 440's normal form of a version the pattern accepted. `pep440_rs` reads every such
+/// version (a property test checks it); were it ever to refuse one, the spelling as sent is
+/// the safest identity left.
+fn normalise_version(sent: &str) -> String {
+    pep440_rs::Version::from_str(sent).map_or_else(|_| sent.to_string(), |v| v.to_string())
+}
+
+/// The canonical form of an index URL the pattern accepted (see [`IndexUrlRule`]).
+fn canonical_index_url(sent: &str) -> String {
+    let Ok(mut url) = url::Url::parse(sent) else {
+        return sent.to_string();
+    };
+    if url.host_str() == Some(LEGACY_PYPI_HOST) {
+        // Setting a valid host on an http(s) URL cannot fail.
+        let _ = url.set_host(Some(PYPI_HOST));
+    }
+    url.set_fragment(None);
+    let mut canonical = url.to_string();
+    if url.query().is_none() {
+        while canonical.ends_with('/') {
+            canonical.pop();
+        }
+    } else if url.path() == "/" {
+        // `http://host?q` reads back as `http://host/?q`; without the slash the canonical
+        // form is never longer than what was sent. The host holds no '/', so the first
+        // "/?" is the one after it.
+        canonical = canonical.replacen("/?", "?", 1);
+    }
+    canonical
+}
 
 impl PackageVersion {
-    pub fn parse(raw: &str) -> Result<Self, PackageError> {
-        let trimmed = raw.trim();
-        if trimmed.is_empty() {
-            return Err(PackageError::EmptyVersion);
-        }
-        if trimmed.chars().count() > MAX_PACKAGE_VERSION_LEN {
-            return Err(PackageError::VersionTooLong(trimmed.to_string()));
-        }
-        let valid = trimmed
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+' | '!'));
-        if !valid {
-            return Err(PackageError::InvalidVersion(trimmed.to_string()));
-        }
-        Ok(Self(trimmed.to_string()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for PackageVersion {
-    type Error = PackageError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<PackageVersion> for String {
-    fn from(value: PackageVersion) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for PackageVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A package index URL in canonical form: parsed, http(s) only, without a
-/// trailing slash, and with the legacy `pypi.python.org` host replaced by
-/// `pypi.org`, as Thoth does everywhere.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct IndexUrl(String);
-
-impl IndexUrl {
-    pub fn parse(raw: &str) -> Result<Self, PackageError> {
-        let trimmed = raw.trim();
-        if trimmed.is_empty() {
-            return Err(PackageError::EmptyIndexUrl);
-        }
-        if trimmed.len() > MAX_INDEX_URL_LEN {
-            return Err(PackageError::IndexUrlTooLong(trimmed.to_string()));
-        }
-        let mut url = url::Url::parse(trimmed).map_err(|e| PackageError::InvalidIndexUrl {
-            url: trimmed.to_string(),
-            reason: e.to_string(),
-        })?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(PackageError::IndexUrlScheme(trimmed.to_string()));
-        }
-        if url.host_str() == Some(LEGACY_PYPI_HOST) {
-            url.set_host(Some(PYPI_HOST))
-                .map_err(|e| PackageError::InvalidIndexUrl {
-                    url: trimmed.to_string(),
-                    reason: e.to_string(),
-                })?;
-        }
-        url.set_fragment(None);
-        let mut canonical = url.to_string();
-        while canonical.ends_with('/') && url.path() != "/" {
-            canonical.pop();
-        }
-        if url.path() == "/" && url.query().is_none() {
-            canonical.pop();
-        }
-        // Percent-encoding can make the canonical form longer than what was sent.
-        if canonical.len() > MAX_INDEX_URL_LEN {
-            return Err(PackageError::IndexUrlTooLong(canonical));
-        }
-        Ok(Self(canonical))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for IndexUrl {
-    type Error = PackageError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<IndexUrl> for String {
-    fn from(value: IndexUrl) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for IndexUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+    /// The parsed PEP 440 version, for ordering releases (`1.10` after `1.9`).
+    pub fn pep440(&self) -> Option<pep440_rs::Version> {
+        pep440_rs::Version::from_str(&self.normal).ok()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn invalid(result: Result<impl fmt::Debug, PackageError>) -> bool {
+        matches!(result, Err(PackageError::Invalid { .. }))
+    }
+
+    #[test]
+    fn every_rule_pattern_compiles_and_is_anchored() {
+        fn check<D: Domain>() {
+            let rule = &D::RULE;
+            assert!(rule.pattern.starts_with('^') && rule.pattern.ends_with('$'));
+            let _ = D::regex();
+        }
+        check::<PackageNameRule>();
+        check::<PackageVersionRule>();
+        check::<IndexUrlRule>();
+        check::<OriginUrlRule>();
+        check::<SolverNameRule>();
+        check::<JobIdRule>();
+        check::<DocumentIdRule>();
+        check::<NamespaceRule>();
+        check::<TemplateNameRule>();
+    }
 
     #[test]
     fn names_are_normalised_as_pep_503_says() {
@@ -245,48 +537,164 @@ mod tests {
             ("zope__interface", "zope-interface"),
             ("A-_.B", "a-b"),
             ("thoth-common", "thoth-common"),
-            ("  PyYAML ", "pyyaml"),
+            ("PyYAML", "pyyaml"),
         ] {
-            assert_eq!(PackageName::parse(raw).unwrap().as_str(), expected, "{raw}");
+            let name = PackageName::parse(raw).unwrap();
+            assert_eq!(name.as_str(), expected, "{raw}");
+            assert_eq!(name.as_sent(), raw);
         }
     }
 
     #[test]
     fn bad_names_are_refused_with_the_reason() {
-        assert_eq!(PackageName::parse(" "), Err(PackageError::EmptyName));
-        assert!(matches!(
-            PackageName::parse("-leading"),
-            Err(PackageError::InvalidName(_))
-        ));
-        assert!(matches!(
-            PackageName::parse("has space"),
-            Err(PackageError::InvalidName(_))
-        ));
-        assert!(matches!(
-            PackageName::parse("../etc/passwd"),
-            Err(PackageError::InvalidName(_))
-        ));
-        assert!(matches!(
+        assert_eq!(
+            PackageName::parse(""),
+            Err(PackageError::Empty {
+                what: "package name"
+            })
+        );
+        for bad in [
+            "-leading",
+            "has space",
+            "../etc/passwd",
+            " PyYAML",
+            "a{{b}}",
+        ] {
+            assert!(invalid(PackageName::parse(bad)), "{bad:?}");
+        }
+        assert_eq!(
             PackageName::parse(&"a".repeat(MAX_PACKAGE_NAME_LEN + 1)),
-            Err(PackageError::NameTooLong(_))
-        ));
+            Err(PackageError::TooLong {
+                what: "package name",
+                max: MAX_PACKAGE_NAME_LEN
+            })
+        );
     }
 
+    /// Issue 8, row 1 and its neighbours: every spelling PEP 440 gives one release is one
+    /// identity, and the spelling sent is kept.
     #[test]
-    fn versions_keep_their_spelling_but_refuse_shell_characters() {
-        assert_eq!(
-            PackageVersion::parse("6.0.0rc2").unwrap().as_str(),
-            "6.0.0rc2"
+    fn spellings_of_one_release_are_one_version() {
+        for (spellings, normal) in [
+            (
+                &[
+                    "1.0b2",
+                    "1.0beta2",
+                    "1.0-beta.2",
+                    "1.0B2",
+                    "1.0.b2",
+                    "v1.0b2",
+                ][..],
+                "1.0b2",
+            ),
+            (
+                &["1.0rc1", "1.0c1", "1.0-rc1", "1.0pre1", "1.0preview1"][..],
+                "1.0rc1",
+            ),
+            (&["1.0a0", "1.0a", "1.0alpha", "1.0-alpha-0"][..], "1.0a0"),
+            (
+                &["1.0.post1", "1.0-1", "1.0post1", "1.0-r1", "1.0rev1"][..],
+                "1.0.post1",
+            ),
+            (
+                &["1.0.dev0", "1.0dev", "1.0-dev0", "1.0_dev"][..],
+                "1.0.dev0",
+            ),
+            (
+                &["1.0+ubuntu-1", "1.0+UBUNTU.1", "1.0+ubuntu_1"][..],
+                "1.0+ubuntu.1",
+            ),
+            (&["0!2.0", "2.0", "02.0", "V2.0"][..], "2.0"),
+        ] {
+            let versions: Vec<PackageVersion> = spellings
+                .iter()
+                .map(|s| PackageVersion::parse(s).unwrap())
+                .collect();
+            for (version, sent) in versions.iter().zip(spellings) {
+                assert_eq!(version.as_str(), normal, "{sent}");
+                assert_eq!(version.as_sent(), *sent);
+                assert_eq!(version, &versions[0], "{sent}");
+            }
+        }
+        // Distinct releases stay distinct: PEP 440 does not pad release segments away
+        // for identity purposes in its normal form.
+        assert_ne!(
+            PackageVersion::parse("1.0").unwrap(),
+            PackageVersion::parse("1.0.0").unwrap()
         );
-        assert_eq!(
-            PackageVersion::parse("1!2.0+local.7").unwrap().as_str(),
-            "1!2.0+local.7"
-        );
-        assert!(matches!(
-            PackageVersion::parse("1.0; rm -rf /"),
-            Err(PackageError::InvalidVersion(_))
-        ));
-        assert_eq!(PackageVersion::parse(""), Err(PackageError::EmptyVersion));
+    }
+
+    /// Issue 8, row 2 and its neighbours: legacy versions are refused, naming the value.
+    #[test]
+    fn legacy_versions_are_refused() {
+        for legacy in [
+            ".1",
+            "-n.0.18.44-",
+            "1.0-SNAPSHOT",
+            "2004d",
+            "1.0; rm -rf /",
+            "1.0 ",
+            "latest",
+            "1.0.*",
+            "1.0a.",
+            "{{workflow.name}}",
+        ] {
+            let err = PackageVersion::parse(legacy).unwrap_err();
+            assert!(
+                matches!(err, PackageError::Invalid { .. }),
+                "{legacy:?}: {err}"
+            );
+            assert!(err.to_string().contains("PEP 440"), "{err}");
+        }
+        assert!(PackageVersion::parse(&"1".repeat(MAX_PACKAGE_VERSION_LEN)).is_err());
+    }
+
+    /// Issue 8, row 4 and its neighbours: credentials are refused without repeating them;
+    /// loopback and IP-literal hosts (local indexes) are accepted.
+    #[test]
+    fn index_urls_with_credentials_are_refused_without_the_secret() {
+        for url in [
+            "https://user:token@pypi.example.com/simple",
+            "https://token@pypi.example.com/simple",
+            "http://user:p%40ss@10.0.0.1:8080/simple",
+            "https://:secret@pypi.example.com",
+        ] {
+            let err = IndexUrl::parse(url).unwrap_err();
+            assert_eq!(err, PackageError::Credentials { what: "index URL" });
+            let text = err.to_string();
+            for secret in ["token", "secret", "p%40ss", "user"] {
+                assert!(!text.contains(secret), "{text}");
+            }
+        }
+        for (url, canonical) in [
+            (
+                "http://127.0.0.1:3141/simple/",
+                "http://127.0.0.1:3141/simple",
+            ),
+            (
+                "http://localhost:8080/simple",
+                "http://localhost:8080/simple",
+            ),
+            ("http://10.1.2.3/simple", "http://10.1.2.3/simple"),
+            (
+                "http://192.168.0.10:65535/root/pypi",
+                "http://192.168.0.10:65535/root/pypi",
+            ),
+            ("https://pypi.org/simple/@x", "https://pypi.org/simple/@x"),
+        ] {
+            assert_eq!(IndexUrl::parse(url).unwrap().as_str(), canonical, "{url}");
+        }
+        for bad in [
+            "http://256.0.0.1/simple",
+            "http://127.0.0.1:65536/simple",
+            "ftp://pypi.org/simple",
+            "https://pypi.org/simple/{{inputs.parameters.x}}",
+            "https://pypi.org/simple\"",
+            "https://pypi.org/sim ple",
+            "file:///etc/passwd",
+        ] {
+            assert!(invalid(IndexUrl::parse(bad)), "{bad:?}");
+        }
     }
 
     #[test]
@@ -296,73 +704,12 @@ mod tests {
             "https://pypi.python.org/simple/",
             "https://pypi.org/simple",
             "https://PYPI.org/simple/",
+            "https://pypi.org:443/simple#top",
         ] {
             assert_eq!(
                 IndexUrl::parse(raw).unwrap().as_str(),
                 "https://pypi.org/simple",
                 "{raw}"
-            );
-        }
-    }
-
-    #[test]
-    fn the_canonical_form_must_fit_too() {
-        // 200 two-byte characters: 400 bytes as sent, 1,200 once percent-encoded.
-        let raw = format!("https://example.com/{}", "é".repeat(200));
-        assert!(raw.len() <= MAX_INDEX_URL_LEN);
-        assert!(matches!(
-            IndexUrl::parse(&raw),
-            Err(PackageError::IndexUrlTooLong(_))
-        ));
-    }
-
-    #[test]
-    fn lengths_up_to_each_limit_are_accepted() {
-        let name = "a".repeat(MAX_PACKAGE_NAME_LEN);
-        assert_eq!(PackageName::parse(&name).unwrap().as_str(), name);
-        let version = "1".repeat(MAX_PACKAGE_VERSION_LEN);
-        assert_eq!(PackageVersion::parse(&version).unwrap().as_str(), version);
-        assert_eq!(
-            PackageVersion::parse(&format!("{version}1")),
-            Err(PackageError::VersionTooLong(format!("{version}1")))
-        );
-        let prefix = "https://example.com/";
-        let url = format!("{prefix}{}", "a".repeat(MAX_INDEX_URL_LEN - prefix.len()));
-        assert_eq!(IndexUrl::parse(&url).unwrap().as_str(), url);
-        assert!(matches!(
-            IndexUrl::parse(&format!("{url}a")),
-            Err(PackageError::IndexUrlTooLong(_))
-        ));
-    }
-
-    #[test]
-    fn the_canonical_form_is_what_every_spelling_prints_and_serialises_as() {
-        let name = PackageName::parse("Ruamel.YAML").unwrap();
-        let version = PackageVersion::parse(" 0.17.21 ").unwrap();
-        let index = IndexUrl::parse("https://pypi.python.org/simple/").unwrap();
-        assert_eq!(name.to_string(), "ruamel-yaml");
-        assert_eq!(version.to_string(), "0.17.21");
-        assert_eq!(index.to_string(), "https://pypi.org/simple");
-        assert_eq!(String::from(name.clone()), "ruamel-yaml");
-        assert_eq!(String::from(version.clone()), "0.17.21");
-        assert_eq!(String::from(index.clone()), "https://pypi.org/simple");
-        let json = serde_json::json!(["ruamel_yaml", "0.17.21", "https://PYPI.org/simple"]);
-        let (n, v, i): (PackageName, PackageVersion, IndexUrl) =
-            serde_json::from_value(json).unwrap();
-        assert_eq!((&n, &v, &i), (&name, &version, &index));
-        assert_eq!(
-            serde_json::to_value((&n, &v, &i)).unwrap(),
-            serde_json::json!(["ruamel-yaml", "0.17.21", "https://pypi.org/simple"])
-        );
-        for bad in [
-            serde_json::json!(["-x", "1", "https://pypi.org/simple"]),
-            serde_json::json!(["x", "1;", "https://pypi.org/simple"]),
-            serde_json::json!(["x", "1", "ftp://pypi.org/simple"]),
-        ] {
-            assert!(
-                serde_json::from_value::<(PackageName, PackageVersion, IndexUrl)>(bad.clone())
-                    .is_err(),
-                "{bad}"
             );
         }
     }
@@ -374,40 +721,86 @@ mod tests {
             ("https://example.com", "https://example.com"),
             (
                 "https://example.com/?token=x",
-                "https://example.com/?token=x",
+                "https://example.com?token=x",
             ),
+            ("https://example.com?token=x", "https://example.com?token=x"),
             ("https://example.com/simple//", "https://example.com/simple"),
-            (
-                "https://example.com/simple/#top",
-                "https://example.com/simple",
-            ),
-            (
-                "  http://Example.COM:80/simple ",
-                "http://example.com/simple",
-            ),
+            ("http://Example.COM:80/simple", "http://example.com/simple"),
         ] {
-            assert_eq!(IndexUrl::parse(raw).unwrap().as_str(), canonical, "{raw}");
+            let url = IndexUrl::parse(raw).unwrap();
+            assert_eq!(url.as_str(), canonical, "{raw}");
+            assert_eq!(IndexUrl::parse(url.as_str()).unwrap().as_str(), canonical);
         }
-        assert_eq!(IndexUrl::parse("  "), Err(PackageError::EmptyIndexUrl));
+    }
+
+    /// Issue 8, row 3: Thoth's solver names, with an OS version of one or more numbers.
+    #[test]
+    fn solver_names_follow_thoths_scheme() {
+        for good in [
+            "solver-rhel-8.0-py36",
+            "solver-rhel-8-py38",
+            "solver-fedora-35-py310",
+            "solver-ubi-8.4.1-py39",
+        ] {
+            assert!(SolverName::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "solver-rhel-py38",
+            "solver-rhel-8.0",
+            "Solver-RHEL-8-py38",
+            "solver-rhel-8.-py38",
+            "solver-rhel-8..0-py38",
+            "solver-rhel-8.0-py3",
+            "rhel-8-py38",
+        ] {
+            assert!(invalid(SolverName::parse(bad)), "{bad}");
+        }
+    }
+
+    /// Issue 8, row 5: origins are http(s) URLs; quotes, newlines and template syntax of
+    /// any kind are refused.
+    #[test]
+    fn origins_are_repository_urls_and_nothing_else() {
+        assert!(OriginUrl::parse("https://github.com/thoth-station/ps-ip").is_ok());
+        for bad in [
+            "https://github.com/x\"y",
+            "https://github.com/x\ny",
+            "https://github.com/{{workflow.name}}",
+            "https://github.com/x}}",
+            "https://github.com/${HOME}",
+            "https://github.com/x'y z",
+            "https://github.com/`id`",
+            "git@github.com:thoth-station/ps-ip.git",
+            "ssh://github.com/x",
+        ] {
+            assert!(OriginUrl::parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
-    fn other_indexes_are_kept_and_checked() {
+    fn the_canonical_form_is_what_every_spelling_prints_and_serialises_as() {
+        let name = PackageName::parse("Ruamel.YAML").unwrap();
+        let version = PackageVersion::parse("0.17.21").unwrap();
+        let index = IndexUrl::parse("https://pypi.python.org/simple/").unwrap();
+        assert_eq!(name.to_string(), "ruamel-yaml");
+        assert_eq!(index.to_string(), "https://pypi.org/simple");
+        assert_eq!(String::from(name.clone()), "ruamel-yaml");
+        let json = serde_json::json!(["ruamel_yaml", "0.17.21", "https://PYPI.org/simple"]);
+        let (n, v, i): (PackageName, PackageVersion, IndexUrl) =
+            serde_json::from_value(json).unwrap();
+        assert_eq!((&n, &v, &i), (&name, &version, &index));
         assert_eq!(
-            IndexUrl::parse(
-                "https://tensorflow.pypi.thoth-station.ninja/index/manylinux2010/AVX2/simple/"
-            )
-            .unwrap()
-            .as_str(),
-            "https://tensorflow.pypi.thoth-station.ninja/index/manylinux2010/AVX2/simple"
+            serde_json::to_value((&n, &v, &i)).unwrap(),
+            serde_json::json!(["ruamel-yaml", "0.17.21", "https://pypi.org/simple"])
         );
-        assert!(matches!(
-            IndexUrl::parse("not a url"),
-            Err(PackageError::InvalidIndexUrl { .. })
-        ));
-        assert!(matches!(
-            IndexUrl::parse("ftp://example.com/simple"),
-            Err(PackageError::IndexUrlScheme(_))
-        ));
+    }
+
+    #[test]
+    fn the_schema_is_the_rule() {
+        let mut generator = SchemaGenerator::default();
+        let schema = schema::<SolverNameRule>(&mut generator);
+        assert_eq!(schema.get("pattern").unwrap(), SolverNameRule::RULE.pattern);
+        assert_eq!(schema.get("maxLength").unwrap(), 63);
+        assert_eq!(schema.get("minLength").unwrap(), 1);
     }
 }

@@ -135,10 +135,8 @@ async fn end_to_end(name: &str, payloads: &[Vec<u8>]) -> BenchResult<(f64, f64)>
     store
         .set_index_enabled(&IndexUrl::parse(PYPI)?, true)
         .await?;
-    let mut config = AdmissionConfig::new(
-        "thoth",
-        vec![SolverName::parse("solver", "solver-fedora-38-py311")?],
-    );
+    let mut config =
+        AdmissionConfig::new("thoth", vec![SolverName::parse("solver-fedora-38-py311")?]);
     config.parse = ParseConfig::with_prefix(prefix.clone());
     let admitter = Admitter::new(
         client,

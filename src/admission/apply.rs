@@ -112,7 +112,7 @@ pub(crate) async fn apply(
                                 rearm: Some(rearm), ..
                             } = resource
                             {
-                                rearms.push(rearm);
+                                rearms.push(&**rearm);
                             }
                             created.push(reference);
                         }

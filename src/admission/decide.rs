@@ -19,16 +19,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::api::{
-    AdviceRequestSpec, RecommendationType, SecurityIndicatorRunSpec, SolverRunSpec,
-    SourceType as ApiSourceType,
-};
+use crate::api::{AdviceRequestSpec, SecurityIndicatorRunSpec, SolverRunSpec};
 use crate::messages::{
-    AdviserTrigger, HashMismatch, Message, MessageBody, MessageKind, SolverName, SourceType,
-    VersionSelector,
+    AdviserTrigger, HashMismatch, Message, MessageBody, MessageKind, SolverName, VersionSelector,
 };
-use crate::package::{IndexUrl, PackageName, PackageVersion};
+use crate::package::{Domain, IndexUrl, PackageName, PackageVersion};
 use crate::store::{ArtifactUpdate, FlagUpdate, Sha256, VersionFlag, VersionKey};
+use crate::terms::RecommendationType;
 
 use super::AdmissionConfig;
 use super::expand::Listing;
@@ -36,8 +33,8 @@ use super::names;
 
 /// Most dependency indexes a SolverRun carries (the CRD's `maxItems`).
 pub const MAX_DEPENDENCY_INDEXES: usize = 20;
-/// Longest `origin` an AdviceRequest accepts (the CRD's `maxLength`).
-pub const MAX_ORIGIN_LEN: usize = 500;
+/// Longest `origin` an AdviceRequest accepts (its rule's, the CRD's `maxLength`).
+pub const MAX_ORIGIN_LEN: usize = crate::package::OriginUrlRule::RULE.max_len;
 
 /// What the store knows of one package version on one index.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -72,7 +69,7 @@ pub enum Resource {
         spec: SolverRunSpec,
         /// For a re-solve: remove the recorded outcome of (version, solver) once the
         /// resource is created, so that the new outcome is recorded.
-        rearm: Option<Rearm>,
+        rearm: Option<Box<Rearm>>,
     },
     SecurityIndicatorRun {
         name: String,
@@ -476,7 +473,8 @@ fn dependency_indexes(known: &Known) -> Vec<String> {
 fn solver_spec(key: &VersionKey, solver: &SolverName, known: &Known) -> SolverRunSpec {
     SolverRunSpec {
         package_name: key.name.as_str().to_string(),
-        package_version: Some(key.version.as_str().to_string()),
+        // The spelling the index uses: it becomes the solver's Workflow parameter.
+        package_version: Some(key.version.as_sent().to_string()),
         index_url: key.index.as_str().to_string(),
         solver: solver.as_str().to_string(),
         dependency_index_urls: dependency_indexes(known),
@@ -535,7 +533,7 @@ fn analyse(key: &VersionKey, known: &Known) -> Decision {
         name: names::security_indicator_run(key),
         spec: SecurityIndicatorRunSpec {
             package_name: key.name.as_str().to_string(),
-            package_version: key.version.as_str().to_string(),
+            package_version: key.version.as_sent().to_string(),
             index_url: key.index.as_str().to_string(),
             aggregation_function: "process_data".to_string(),
         },
@@ -633,11 +631,11 @@ fn rehash(
         plan.resources.push(Resource::SolverRun {
             name: names::solver_rerun(&key, solver, &mismatch),
             spec: solver_spec(&key, solver, known),
-            rearm: Some(Rearm {
+            rearm: Some(Box::new(Rearm {
                 version: key.clone(),
                 solver: solver.clone(),
                 reason: format!("hash mismatch {mismatch}: the index's artifacts changed"),
-            }),
+            })),
         });
     }
     Ok(plan.into_decision())
@@ -657,7 +655,7 @@ fn positive(field: &str, value: Option<u64>) -> Result<Option<i64>, Decision> {
 }
 
 fn recommendation_type(raw: &str) -> Result<RecommendationType, Decision> {
-    serde_json::from_value(serde_json::Value::String(raw.trim().to_ascii_lowercase())).map_err(
+    raw.trim().parse().map_err(
         |_| {
             Decision::dead(
                 "invalid_value",
@@ -682,25 +680,8 @@ fn advise(message: &Message, body: &AdviserTrigger) -> Result<Decision, Decision
             names::advice_request_without_job(&json.to_string())
         }
     };
-    let origin = body
-        .origin
-        .as_deref()
-        .map(str::trim)
-        .filter(|o| !o.is_empty());
-    if let Some(origin) = origin
-        && origin.chars().count() > MAX_ORIGIN_LEN
-    {
-        return Err(Decision::dead(
-            "invalid_value",
-            format!("field `origin` is longer than {MAX_ORIGIN_LEN} characters"),
-        ));
-    }
-    let source_type = body.source().map_err(invalid)?.map(|s| match s {
-        SourceType::Cli => ApiSourceType::Cli,
-        SourceType::Kebechet => ApiSourceType::Kebechet,
-        SourceType::S2i => ApiSourceType::S2i,
-        SourceType::JupyterNotebook => ApiSourceType::JupyterNotebook,
-    });
+    let origin = body.origin().map_err(invalid)?;
+    let source_type = body.source().map_err(invalid)?;
     let objects = |list: &Option<Vec<crate::messages::JsonObject>>| {
         list.as_ref().map(|items| {
             items
@@ -712,7 +693,7 @@ fn advise(message: &Message, body: &AdviserTrigger) -> Result<Decision, Decision
     let spec = AdviceRequestSpec {
         job_id: name.clone(),
         recommendation_type: recommendation_type(&body.recommendation_type)?,
-        origin: origin.map(str::to_string),
+        origin: origin.map(|o| o.as_sent().to_string()),
         source_type,
         count: positive("count", body.count)?,
         limit: positive("limit", body.limit)?,

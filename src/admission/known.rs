@@ -34,7 +34,7 @@ pub(crate) fn parse_all(
             };
             parse(&record.topic, payload, config).map_err(|err| Decision::DeadLetter {
                 reason: err.reason(),
-                detail: err.to_string(),
+                detail: err.report(),
             })
         })
         .collect()

@@ -166,7 +166,7 @@ mod tests {
     }
 
     fn solver(name: &str) -> SolverName {
-        SolverName::parse("solver", name).unwrap()
+        SolverName::parse(name).unwrap()
     }
 
     #[test]
@@ -231,7 +231,7 @@ mod tests {
 
     #[test]
     fn advice_requests_are_named_by_job_id_or_by_a_digest_of_the_request() {
-        let job = JobId::parse("job_id", "adviser-210312182025-5e8c8f2a1b3c4d5e").unwrap();
+        let job = JobId::parse("adviser-210312182025-5e8c8f2a1b3c4d5e").unwrap();
         assert_eq!(
             advice_request(&job),
             "adviser-210312182025-5e8c8f2a1b3c4d5e"

@@ -6,28 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::status::RunStatus;
-use super::validation::DNS_LABEL_PATTERN;
-
-/// What the adviser optimises for (Thoth's recommendation types).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum RecommendationType {
-    Latest,
-    Performance,
-    Security,
-    Stable,
-    Testing,
-}
-
-/// Where the advice request came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum SourceType {
-    Cli,
-    Kebechet,
-    S2i,
-    JupyterNotebook,
-}
+use crate::package::{JobIdRule, OriginUrlRule};
+use crate::terms::{RecommendationType, SourceType};
 
 fn optional_source_type(_: &mut SchemaGenerator) -> Schema {
     // Spelled out because the derived schema lists `null` among the enum values.
@@ -94,15 +74,12 @@ fn free_form_object_list(_: &mut SchemaGenerator) -> Schema {
 #[serde(rename_all = "camelCase")]
 pub struct AdviceRequestSpec {
     /// Job id the user API generated, e.g. `adviser-210312182025-5e8c8f2a1b3c4d5e`; also the result document id.
-    #[schemars(
-        length(min = 1, max = 63),
-        regex(pattern = DNS_LABEL_PATTERN)
-    )]
+    #[schemars(schema_with = "crate::package::schema::<JobIdRule>")]
     pub job_id: String,
     pub recommendation_type: RecommendationType,
     /// Repository or URL the request is about, e.g. `https://github.com/thoth-station/ps-ip`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 500))]
+    #[schemars(schema_with = "crate::package::schema::<OriginUrlRule>")]
     pub origin: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "optional_source_type")]
@@ -129,10 +106,7 @@ pub struct AdviceRequestSpec {
     pub authenticated: bool,
     /// Job id of the earlier advice this request re-runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        length(min = 1, max = 63),
-        regex(pattern = DNS_LABEL_PATTERN)
-    )]
+    #[schemars(schema_with = "crate::package::schema::<JobIdRule>")]
     pub re_run_adviser_id: Option<String>,
     /// Kebechet's metadata, passed through to the adviser unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -18,6 +18,8 @@ use kube::CustomResource;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::terms::WorkflowPhase;
+
 /// API group of Argo Workflows.
 pub const ARGO_GROUP: &str = "argoproj.io";
 /// `apiVersion` of Argo's Workflow and WorkflowTemplate.
@@ -102,62 +104,62 @@ impl Parameter {
     }
 }
 
-/// A Workflow's phase as Argo writes it in `status.phase`. An empty or absent phase
-/// means Argo has not picked the Workflow up yet; a phase this operator does not know
-/// (a later Argo) is kept verbatim in [`WorkflowPhase::Other`].
+/// A Workflow's phase as Argo writes it in `status.phase`: one of the phases the
+/// operator knows ([`WorkflowPhase`], declared once in `terms`), or any other value kept
+/// verbatim (a later Argo's phase, or the empty string Argo writes before it picks the
+/// Workflow up). [`ArgoPhase::known`] is the one conversion to the operator's phases.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(from = "String", into = "String")]
-pub enum WorkflowPhase {
-    Pending,
-    Running,
-    Succeeded,
-    Failed,
-    Error,
+pub enum ArgoPhase {
+    Known(WorkflowPhase),
     /// Any other value, kept as written (the empty string included).
     Other(String),
 }
 
-impl WorkflowPhase {
+impl ArgoPhase {
     pub fn as_str(&self) -> &str {
         match self {
-            Self::Pending => "Pending",
-            Self::Running => "Running",
-            Self::Succeeded => "Succeeded",
-            Self::Failed => "Failed",
-            Self::Error => "Error",
+            Self::Known(phase) => phase.as_str(),
             Self::Other(other) => other,
+        }
+    }
+
+    /// The phase if the operator knows it; `None` for [`ArgoPhase::Other`].
+    pub fn known(&self) -> Option<WorkflowPhase> {
+        match self {
+            Self::Known(phase) => Some(*phase),
+            Self::Other(_) => None,
         }
     }
 
     /// Succeeded, Failed and Error: Argo moves a Workflow out of none of them.
     pub fn is_finished(&self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed | Self::Error)
+        self.known().is_some_and(WorkflowPhase::is_finished)
     }
 }
 
-impl From<String> for WorkflowPhase {
-    fn from(value: String) -> Self {
-        match value.as_str() {
-            "Pending" => Self::Pending,
-            "Running" => Self::Running,
-            "Succeeded" => Self::Succeeded,
-            "Failed" => Self::Failed,
-            "Error" => Self::Error,
-            _ => Self::Other(value),
-        }
-    }
-}
-
-impl From<WorkflowPhase> for String {
+impl From<WorkflowPhase> for ArgoPhase {
     fn from(value: WorkflowPhase) -> Self {
+        Self::Known(value)
+    }
+}
+
+impl From<String> for ArgoPhase {
+    fn from(value: String) -> Self {
+        WorkflowPhase::parse(&value).map_or(Self::Other(value), Self::Known)
+    }
+}
+
+impl From<ArgoPhase> for String {
+    fn from(value: ArgoPhase) -> Self {
         match value {
-            WorkflowPhase::Other(other) => other,
-            known => known.as_str().to_string(),
+            ArgoPhase::Known(phase) => phase.as_str().to_string(),
+            ArgoPhase::Other(other) => other,
         }
     }
 }
 
-impl fmt::Display for WorkflowPhase {
+impl fmt::Display for ArgoPhase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -168,7 +170,7 @@ impl fmt::Display for WorkflowPhase {
 #[serde(rename_all = "camelCase")]
 pub struct WorkflowStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phase: Option<WorkflowPhase>,
+    pub phase: Option<ArgoPhase>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Time>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -201,7 +203,7 @@ pub struct NodeStatus {
     #[serde(rename = "type")]
     pub type_: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phase: Option<WorkflowPhase>,
+    pub phase: Option<ArgoPhase>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -335,7 +337,7 @@ mod tests {
         assert!(workflow.is_labelled_completed());
         assert_eq!(
             workflow.status.as_ref().and_then(|s| s.phase.clone()),
-            Some(WorkflowPhase::Succeeded)
+            Some(ArgoPhase::Known(WorkflowPhase::Succeeded))
         );
         assert_eq!(
             serde_json::to_value(&workflow).expect("serialises"),
@@ -372,16 +374,18 @@ mod tests {
     #[test]
     fn unknown_and_empty_phases_are_kept_verbatim() {
         for raw in ["", "Omitted", "Skipped"] {
-            let phase: WorkflowPhase = serde_json::from_value(json!(raw)).expect("parses");
-            assert_eq!(phase, WorkflowPhase::Other(raw.to_string()));
+            let phase: ArgoPhase = serde_json::from_value(json!(raw)).expect("parses");
+            assert_eq!(phase, ArgoPhase::Other(raw.to_string()));
+            assert_eq!(phase.known(), None);
             assert!(!phase.is_finished());
             assert_eq!(
                 serde_json::to_value(&phase).expect("serialises"),
                 json!(raw)
             );
         }
-        let failed: WorkflowPhase = serde_json::from_value(json!("Failed")).expect("parses");
+        let failed: ArgoPhase = serde_json::from_value(json!("Failed")).expect("parses");
         assert!(failed.is_finished());
+        assert_eq!(failed.known(), Some(WorkflowPhase::Failed));
     }
 
     #[test]
@@ -391,6 +395,6 @@ mod tests {
         )
         .expect("parses");
         assert_eq!(status.started_at, None);
-        assert_eq!(status.phase, Some(WorkflowPhase::Pending));
+        assert_eq!(status.phase, Some(ArgoPhase::Known(WorkflowPhase::Pending)));
     }
 }

@@ -12,10 +12,12 @@ mod solver_run;
 mod status;
 pub mod validation;
 
-pub use advice_request::{AdviceRequest, AdviceRequestSpec, RecommendationType, SourceType};
+pub use advice_request::{AdviceRequest, AdviceRequestSpec};
 pub use security_indicator_run::{SecurityIndicatorRun, SecurityIndicatorRunSpec};
 pub use solver_run::{SolverRun, SolverRunSpec};
-pub use status::{Phase, RunStatus, WorkflowRef};
+pub use status::{RunStatus, WorkflowRef};
+// The vocabulary the specs and statuses use, declared once in `terms`.
+pub use crate::terms::{Phase, RecommendationType, SourceType};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;

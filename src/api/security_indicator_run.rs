@@ -3,9 +3,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::status::RunStatus;
-use super::validation::{
-    FUNCTION_NAME_PATTERN, HTTP_URL_PATTERN, PACKAGE_NAME_PATTERN, PACKAGE_VERSION_PATTERN,
-};
+use super::validation::FUNCTION_NAME_PATTERN;
+use crate::package::{IndexUrlRule, PackageNameRule, PackageVersionRule};
 
 fn default_aggregation_function() -> String {
     "process_data".to_string()
@@ -40,22 +39,13 @@ fn default_aggregation_function() -> String {
 #[serde(rename_all = "camelCase")]
 pub struct SecurityIndicatorRunSpec {
     /// Python project name, e.g. `crossbar`.
-    #[schemars(
-        length(min = 1, max = 200),
-        regex(pattern = PACKAGE_NAME_PATTERN)
-    )]
+    #[schemars(schema_with = "crate::package::schema::<PackageNameRule>")]
     pub package_name: String,
     /// Version to analyse, e.g. `0.10.0`.
-    #[schemars(
-        length(min = 1, max = 100),
-        regex(pattern = PACKAGE_VERSION_PATTERN)
-    )]
+    #[schemars(schema_with = "crate::package::schema::<PackageVersionRule>")]
     pub package_version: String,
     /// Simple-API URL of the package index, e.g. `https://pypi.org/simple`.
-    #[schemars(
-        length(min = 1, max = 500),
-        regex(pattern = HTTP_URL_PATTERN)
-    )]
+    #[schemars(schema_with = "crate::package::schema::<IndexUrlRule>")]
     pub index_url: String,
     /// Aggregator function that combines the indicators; Thoth uses `process_data`.
     #[serde(default = "default_aggregation_function")]

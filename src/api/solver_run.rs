@@ -3,9 +3,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::status::RunStatus;
-use super::validation::{
-    HTTP_URL_PATTERN, PACKAGE_NAME_PATTERN, PACKAGE_VERSION_PATTERN, SOLVER_NAME_PATTERN,
-};
+use crate::package::{IndexUrlRule, PackageNameRule, PackageVersionRule, SolverNameRule};
 
 /// Solve one package version (or every version the index lists) on one index with one solver.
 #[derive(CustomResource, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -42,39 +40,21 @@ use super::validation::{
 #[serde(rename_all = "camelCase")]
 pub struct SolverRunSpec {
     /// Python project name, e.g. `PyYAML`; normalised as PEP 503 says when the Workflow is built.
-    #[schemars(
-        length(min = 1, max = 200),
-        regex(pattern = PACKAGE_NAME_PATTERN)
-    )]
+    #[schemars(schema_with = "crate::package::schema::<PackageNameRule>")]
     pub package_name: String,
     /// Version to solve, e.g. `5.3.1`. Absent means every version the index lists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        length(min = 1, max = 100),
-        regex(pattern = PACKAGE_VERSION_PATTERN)
-    )]
+    #[schemars(schema_with = "crate::package::schema::<PackageVersionRule>")]
     pub package_version: Option<String>,
     /// Simple-API URL of the package index, e.g. `https://pypi.org/simple`.
-    #[schemars(
-        length(min = 1, max = 500),
-        regex(pattern = HTTP_URL_PATTERN)
-    )]
+    #[schemars(schema_with = "crate::package::schema::<IndexUrlRule>")]
     pub index_url: String,
     /// Solver that runs the resolution, e.g. `solver-rhel-8-py38`.
-    #[schemars(
-        length(min = 1, max = 63),
-        regex(pattern = SOLVER_NAME_PATTERN)
-    )]
+    #[schemars(schema_with = "crate::package::schema::<SolverNameRule>")]
     pub solver: String,
     /// Further indexes the solver may resolve dependencies from.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(
-        length(max = 20),
-        inner(
-            length(min = 1, max = 500),
-            regex(pattern = HTTP_URL_PATTERN)
-        )
-    )]
+    #[schemars(schema_with = "crate::package::list_schema::<IndexUrlRule, 20>")]
     pub dependency_index_urls: Vec<String>,
     /// Run the solver with debug logging.
     #[serde(default)]

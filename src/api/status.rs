@@ -4,42 +4,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
-/// Where a resource stands. `Queued` means admitted by us but held back because
-/// its target namespace is at its limit of active Workflows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-pub enum Phase {
-    Pending,
-    Queued,
-    Running,
-    Succeeded,
-    Failed,
-    Error,
-}
-
-impl Phase {
-    /// Succeeded, Failed and Error are final: nothing moves a resource out of them
-    /// except an explicit re-run.
-    pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed | Self::Error)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "Pending",
-            Self::Queued => "Queued",
-            Self::Running => "Running",
-            Self::Succeeded => "Succeeded",
-            Self::Failed => "Failed",
-            Self::Error => "Error",
-        }
-    }
-}
-
-impl std::fmt::Display for Phase {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use crate::terms::Phase;
 
 fn optional_phase(_: &mut SchemaGenerator) -> Schema {
     // Spelled out because the derived schema lists `null` among the enum values.

@@ -143,24 +143,12 @@ pub async fn main() -> ExitCode {
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {}", render_error(&err));
+            // Each error says what failed and leaves its cause to the source chain, so
+            // the alternate form (every cause, joined by ": ") repeats nothing.
+            eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
     }
-}
-
-/// The error and its causes on one line, leaving out a cause whose text the
-/// message already carries (many of our errors quote their source).
-fn render_error(err: &anyhow::Error) -> String {
-    let mut out = err.to_string();
-    for cause in err.chain().skip(1) {
-        let text = cause.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-    }
-    out
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {

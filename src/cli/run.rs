@@ -263,14 +263,13 @@ impl RunArgs {
         let solvers = self
             .solvers
             .iter()
-            .map(|solver| SolverName::parse("--solvers", solver))
+            .map(|solver| SolverName::parse(solver))
             .collect::<Result<Vec<_>, _>>()
             .context("--solvers")?;
         let mut config = AdmissionConfig::new(self.resource_namespace.clone(), solvers);
         config.parse = ParseConfig::with_prefix(topics.clone());
         config.check().map_err(|err| match err {
             ConfigError::Namespace(_) => anyhow::anyhow!("--resource-namespace: {err}"),
-            ConfigError::SolverName(_) => anyhow::anyhow!("--solvers: {err}"),
         })?;
         Ok(config)
     }

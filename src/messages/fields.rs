@@ -8,11 +8,14 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::package::{IndexUrl, PackageError, PackageName, PackageVersion};
+use crate::package::{
+    Constrained, Domain, IndexUrl, JobIdRule, OriginUrl, PackageError, PackageName, PackageVersion,
+};
+pub use crate::package::{JobId, SolverName};
 
-/// Longest solver name, job id or inspection id we accept: they become
-/// Kubernetes object names and labels, which stop at 63 characters.
-pub const MAX_IDENTIFIER_LEN: usize = 63;
+/// Longest job id or inspection id we accept: they become Kubernetes object names and
+/// labels, which stop at 63 characters (the job id's rule).
+pub const MAX_IDENTIFIER_LEN: usize = JobIdRule::RULE.max_len;
 
 /// A field whose value was well typed but not acceptable, named by its path in
 /// the message body (`package_name`, `metadata.package_index`, `missing_from_source[1]`).
@@ -30,22 +33,33 @@ impl InvalidField {
             detail: detail.to_string(),
         }
     }
+}
 
-    fn package(field: &str, err: PackageError) -> Self {
-        Self::new(field, err)
-    }
+/// A constrained value from message field `field`. Surrounding whitespace is forgiven
+/// (a hand-written message's), and the trimmed spelling is what [`Constrained::as_sent`]
+/// keeps and what reaches a resource's spec.
+pub(crate) fn value<D: Domain>(field: &str, raw: &str) -> Result<Constrained<D>, InvalidField> {
+    Constrained::parse(raw.trim()).map_err(|e: PackageError| InvalidField::new(field, e))
 }
 
 pub(crate) fn package_name(field: &str, raw: &str) -> Result<PackageName, InvalidField> {
-    PackageName::parse(raw).map_err(|e| InvalidField::package(field, e))
+    value(field, raw)
 }
 
 pub(crate) fn package_version(field: &str, raw: &str) -> Result<PackageVersion, InvalidField> {
-    PackageVersion::parse(raw).map_err(|e| InvalidField::package(field, e))
+    value(field, raw)
 }
 
 pub(crate) fn index_url(field: &str, raw: &str) -> Result<IndexUrl, InvalidField> {
-    IndexUrl::parse(raw).map_err(|e| InvalidField::package(field, e))
+    value(field, raw)
+}
+
+pub(crate) fn solver_name(field: &str, raw: &str) -> Result<SolverName, InvalidField> {
+    value(field, raw)
+}
+
+pub(crate) fn job_id(field: &str, raw: &str) -> Result<JobId, InvalidField> {
+    value(field, raw)
 }
 
 /// A name, version and index that together identify one release on one index.
@@ -88,89 +102,33 @@ impl VersionSelector {
     }
 }
 
-/// A lower-case DNS label (`[a-z0-9-]`, alphanumeric at both ends, at most 63
-/// characters): what a solver name, a job id or an inspection id must be to
-/// become part of a Kubernetes object name.
-fn check_identifier(field: &str, raw: &str) -> Result<(), InvalidField> {
-    if raw.is_empty() {
-        return Err(InvalidField::new(field, "must not be empty"));
+/// The id of an Amun inspection whose results are to be synced: a DNS label, as a job id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InspectionId(JobId);
+
+impl InspectionId {
+    pub fn parse(field: &str, raw: &str) -> Result<Self, InvalidField> {
+        job_id(field, raw).map(Self)
     }
-    if raw.len() > MAX_IDENTIFIER_LEN {
-        return Err(InvalidField::new(
-            field,
-            format_args!("{raw:?} is longer than {MAX_IDENTIFIER_LEN} characters"),
-        ));
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
     }
-    let allowed = raw
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    let alnum_ends = raw.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && raw.ends_with(|c: char| c.is_ascii_alphanumeric());
-    if !allowed || !alnum_ends {
-        return Err(InvalidField::new(
-            field,
-            format_args!(
-                "{raw:?} is not a lower-case DNS label (letters a-z, digits and '-', starting and ending with a letter or digit)"
-            ),
-        ));
-    }
-    Ok(())
 }
 
-macro_rules! identifier {
-    ($(#[$meta:meta])* $name:ident) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(String);
-
-        impl $name {
-            pub fn parse(field: &str, raw: &str) -> Result<Self, InvalidField> {
-                check_identifier(field, raw)?;
-                Ok(Self(raw.to_string()))
-            }
-
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-    };
+impl fmt::Display for InspectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
-
-identifier!(
-    /// A solver's name as listed in Thoth's `solvers` ConfigMap, e.g. `solver-rhel-8-py38`.
-    SolverName
-);
-identifier!(
-    /// A producer-chosen job id (`adviser-210312182025-5e8c8f2a1b3c4d5e`), which Thoth
-    /// uses as the Workflow name.
-    JobId
-);
-identifier!(
-    /// The id of an Amun inspection whose results are to be synced.
-    InspectionId
-);
 
 pub(crate) fn optional_job_id(raw: Option<&str>) -> Result<Option<JobId>, InvalidField> {
-    raw.map(|id| JobId::parse("job_id", id)).transpose()
+    raw.map(|id| job_id("job_id", id)).transpose()
 }
 
-/// An http(s) URL from a message (a repository or project URL).
-pub(crate) fn http_url(field: &str, raw: &str) -> Result<url::Url, InvalidField> {
-    let url = url::Url::parse(raw.trim())
-        .map_err(|e| InvalidField::new(field, format_args!("{raw:?} is not a valid URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(InvalidField::new(
-            field,
-            format_args!("{raw:?} must use http or https"),
-        ));
-    }
-    Ok(url)
+/// An http(s) URL from a message (a repository or project URL), by the origin's rule.
+pub(crate) fn http_url(field: &str, raw: &str) -> Result<OriginUrl, InvalidField> {
+    value(field, raw)
 }
 
 /// A credential carried in a message: serialised as the plain string the
@@ -220,8 +178,8 @@ mod tests {
 
     #[test]
     fn identifiers_must_be_dns_labels() {
-        assert!(SolverName::parse("solver", "solver-fedora-35-py310").is_ok());
-        assert!(JobId::parse("job_id", "adviser-210312182025-5e8c8f2a1b3c4d5e").is_ok());
+        assert!(solver_name("solver", "solver-fedora-35-py310").is_ok());
+        assert!(job_id("job_id", "adviser-210312182025-5e8c8f2a1b3c4d5e").is_ok());
         for bad in [
             "",
             "Solver-RHEL",
@@ -230,10 +188,10 @@ mod tests {
             "solver-",
             "a;b",
         ] {
-            let err = SolverName::parse("solver", bad).unwrap_err();
+            let err = solver_name("solver", bad).unwrap_err();
             assert_eq!(err.field, "solver", "{bad:?}");
         }
-        assert!(JobId::parse("job_id", &"a".repeat(MAX_IDENTIFIER_LEN + 1)).is_err());
+        assert!(job_id("job_id", &"a".repeat(MAX_IDENTIFIER_LEN + 1)).is_err());
     }
 
     #[test]
@@ -248,7 +206,7 @@ mod tests {
         let err = InspectionId::parse("inspection_id", &format!("{longest}a")).unwrap_err();
         assert_eq!(err.field, "inspection_id");
         assert_eq!(
-            JobId::parse("job_id", "adviser-1").unwrap().to_string(),
+            job_id("job_id", "adviser-1").unwrap().to_string(),
             "adviser-1"
         );
     }

@@ -1,4 +1,5 @@
-//! Thoth's message vocabulary, pure: the catalogue, envelope, topics, parsing. No I/O: Kafka lives in
+//! Thoth's message vocabulary, pure: the catalogue, envelope, topics, parsing, and
+//! building messages to publish ([`build`]). No I/O: Kafka lives in
 //! `ingest`, and nothing here knows Kubernetes or the store.
 //!
 //! [`parse`] turns a record (topic, value) into a [`Message`] (envelope, one
@@ -9,6 +10,7 @@
 //! sent; their accessors give the validated, normalised values, and `parse`
 //! has already checked them, so a parsed message is one the operator may act on.
 
+pub mod build;
 pub mod catalogue;
 pub mod envelope;
 pub mod fields;
@@ -22,9 +24,18 @@ pub use envelope::{DEFAULT_VERSION, Envelope};
 pub use fields::{
     InspectionId, InvalidField, JobId, PackageRelease, Sensitive, SolverName, VersionSelector,
 };
-pub use package_messages::*;
-pub use parse::{DEFAULT_MAX_BODY_BYTES, Message, ParseConfig, ParseError, parse};
+pub use package_messages::{
+    CveProvided, HashMismatch, MissingPackage, MissingVersion, NameAndVersion, PackageOnIndex,
+    PackageReleased, SiUnanalyzedPackage, SolvedPackage, UnresolvedPackage, UnresolvedRequest,
+    UnrevsolvedPackage, UpdateProvidesSourceDistro,
+};
+pub use parse::{DEFAULT_MAX_BODY_BYTES, Message, ParseConfig, ParseError, ParseErrorKind, parse};
 pub use topics::{
     DEAD_LETTER_BASE_TOPIC, DEPLOYMENT_NAME_ENV, TopicMatch, TopicPrefix, TopicPrefixError,
 };
-pub use trigger_messages::*;
+pub use trigger_messages::{
+    AdviseJustification, AdviserTrigger, BuildAnalysisTrigger, EnvironmentType,
+    InspectionCompleted, JsonObject, KebechetJustification, KebechetRunUrlMetadata,
+    KebechetRunUrlTrigger, KebechetTrigger, PackageExtractTrigger, ProvenanceCheckerTrigger,
+    ThothRepoInit,
+};

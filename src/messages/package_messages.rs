@@ -107,7 +107,7 @@ impl UnresolvedPackage {
             solver: self
                 .solver
                 .as_deref()
-                .map(|raw| SolverName::parse("solver", raw))
+                .map(|raw| fields::solver_name("solver", raw))
                 .transpose()?,
         })
     }
@@ -186,7 +186,7 @@ release_message!(
 
 impl SolvedPackage {
     pub fn solver_name(&self) -> Result<SolverName, InvalidField> {
-        SolverName::parse("solver", &self.solver)
+        fields::solver_name("solver", &self.solver)
     }
 }
 

@@ -51,178 +51,101 @@ pub struct Message {
 }
 
 impl Message {
-    /// A message to publish, in the type's current schema version.
-    pub fn new(
-        component_name: impl Into<String>,
-        service_version: impl Into<String>,
-        body: impl Into<MessageBody>,
-    ) -> Self {
-        let body = body.into();
-        Self {
-            envelope: Envelope::new(
-                component_name,
-                service_version,
-                body.kind().current_version(),
-            ),
-            body,
-            extra_fields: JsonObject::new(),
-        }
-    }
-
     pub fn kind(&self) -> MessageKind {
         self.body.kind()
-    }
-
-    /// The topic this message belongs on, for the given deployment.
-    pub fn topic(&self, prefix: &TopicPrefix) -> String {
-        prefix.topic_for(self.kind())
     }
 
     /// Checks the body's values as `parse` does (for messages built in code).
     pub fn validate(&self) -> Result<(), InvalidField> {
         self.body.validate()
     }
-
-    /// The message as Thoth's producers write it: one flat JSON object with
-    /// the body's fields, the envelope and the extra fields.
-    pub fn to_json(&self) -> Result<Value, serde_json::Error> {
-        let mut object = self.extra_fields.clone();
-        if let Value::Object(body) = self.body.to_value()? {
-            object.extend(body);
-        }
-        object.insert(
-            "component_name".into(),
-            Value::String(self.envelope.component_name.clone()),
-        );
-        object.insert(
-            "service_version".into(),
-            Value::String(self.envelope.service_version.clone()),
-        );
-        object.insert(
-            "version".into(),
-            Value::String(self.envelope.version.clone()),
-        );
-        Ok(Value::Object(object))
-    }
-
-    /// The Kafka record value: UTF-8 JSON.
-    pub fn to_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
-        serde_json::to_vec(&self.to_json()?)
-    }
 }
 
-/// Why a record could not become a [`Message`]. Every variant names the topic;
-/// those past topic resolution name the message type, and those about one
-/// field name it by its path in the body (`metadata.package_index`).
+/// Why a record could not become a [`Message`]: the topic, the message type once the topic
+/// has told it, and what was wrong ([`ParseErrorKind`], the error's source). `Display`
+/// says only which record failed; the cause is the next link of the source chain, so
+/// `{err:#}` through anyhow, or [`ParseError::report`], gives the whole sentence.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ParseError {
-    #[error("topic {topic:?}: body of {size} bytes exceeds the {limit}-byte limit")]
-    OversizedBody {
-        topic: String,
-        size: usize,
-        limit: usize,
-    },
-    #[error("topic {topic:?} is not a Thoth message topic of deployment {deployment}")]
-    UnknownTopic { topic: String, deployment: String },
-    #[error(
-        "topic {topic:?} carries {message_type} messages, a type Thoth retired; they are not processed"
-    )]
-    RetiredTopic {
-        topic: String,
-        message_type: &'static str,
-    },
-    #[error(
-        "topic {topic:?} ({message_type}): body is not JSON: {detail} (line {line}, column {column})"
-    )]
+#[error("cannot read a record of topic {topic:?}{}", message_type.map(|t| format!(" ({t})")).unwrap_or_default())]
+pub struct ParseError {
+    pub topic: String,
+    /// The Thoth message type (retired ones included), once the topic has told it.
+    pub message_type: Option<&'static str>,
+    #[source]
+    pub kind: ParseErrorKind,
+}
+
+/// What was wrong with a record; those about one field name it by its path in the body
+/// (`metadata.package_index`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseErrorKind {
+    #[error("body of {size} bytes exceeds the {limit}-byte limit")]
+    OversizedBody { size: usize, limit: usize },
+    #[error("not a Thoth message topic of deployment {deployment}")]
+    UnknownTopic { deployment: String },
+    #[error("a type Thoth retired; its messages are not processed")]
+    RetiredTopic,
+    #[error("body is not JSON: {detail} (line {line}, column {column})")]
     MalformedJson {
-        topic: String,
-        message_type: &'static str,
         detail: String,
         line: usize,
         column: usize,
     },
-    #[error("topic {topic:?} ({message_type}): field `{field}` has the wrong type: {detail}")]
-    WrongType {
-        topic: String,
-        message_type: &'static str,
-        field: String,
-        detail: String,
-    },
-    #[error("topic {topic:?} ({message_type}): required field `{field}` is missing")]
-    MissingField {
-        topic: String,
-        message_type: &'static str,
-        field: String,
-    },
+    #[error("field `{field}` has the wrong type: {detail}")]
+    WrongType { field: String, detail: String },
+    #[error("required field `{field}` is missing")]
+    MissingField { field: String },
     #[error(
-        "topic {topic:?} ({message_type}): field `version` is {version:?}, not one of the versions handled ({})",
+        "field `version` is {version:?}, not one of the versions handled ({})",
         accepted.join(", ")
     )]
     UnknownVersion {
-        topic: String,
-        message_type: &'static str,
         version: String,
         accepted: &'static [&'static str],
     },
-    #[error("topic {topic:?} ({message_type}): field `{field}` has an invalid value: {detail}")]
-    InvalidValue {
-        topic: String,
-        message_type: &'static str,
-        field: String,
-        detail: String,
-    },
+    #[error("field `{field}` has an invalid value: {detail}")]
+    InvalidValue { field: String, detail: String },
 }
 
 impl ParseError {
     /// A short stable label for ledgers and metrics.
     pub fn reason(&self) -> &'static str {
-        match self {
-            Self::OversizedBody { .. } => "oversized_body",
-            Self::UnknownTopic { .. } => "unknown_topic",
-            Self::RetiredTopic { .. } => "retired_topic",
-            Self::MalformedJson { .. } => "malformed_json",
-            Self::WrongType { .. } => "wrong_type",
-            Self::MissingField { .. } => "missing_field",
-            Self::UnknownVersion { .. } => "unknown_version",
-            Self::InvalidValue { .. } => "invalid_value",
+        match self.kind {
+            ParseErrorKind::OversizedBody { .. } => "oversized_body",
+            ParseErrorKind::UnknownTopic { .. } => "unknown_topic",
+            ParseErrorKind::RetiredTopic => "retired_topic",
+            ParseErrorKind::MalformedJson { .. } => "malformed_json",
+            ParseErrorKind::WrongType { .. } => "wrong_type",
+            ParseErrorKind::MissingField { .. } => "missing_field",
+            ParseErrorKind::UnknownVersion { .. } => "unknown_version",
+            ParseErrorKind::InvalidValue { .. } => "invalid_value",
         }
     }
 
     pub fn topic(&self) -> &str {
-        match self {
-            Self::OversizedBody { topic, .. }
-            | Self::UnknownTopic { topic, .. }
-            | Self::RetiredTopic { topic, .. }
-            | Self::MalformedJson { topic, .. }
-            | Self::WrongType { topic, .. }
-            | Self::MissingField { topic, .. }
-            | Self::UnknownVersion { topic, .. }
-            | Self::InvalidValue { topic, .. } => topic,
-        }
+        &self.topic
     }
 
     /// The Thoth message type, once the topic has told it.
     pub fn message_type(&self) -> Option<&'static str> {
-        match self {
-            Self::OversizedBody { .. } | Self::UnknownTopic { .. } => None,
-            Self::RetiredTopic { message_type, .. }
-            | Self::MalformedJson { message_type, .. }
-            | Self::WrongType { message_type, .. }
-            | Self::MissingField { message_type, .. }
-            | Self::UnknownVersion { message_type, .. }
-            | Self::InvalidValue { message_type, .. } => Some(message_type),
-        }
+        self.message_type
     }
 
     /// The path of the offending field (`$` for the body itself).
     pub fn field(&self) -> Option<&str> {
-        match self {
-            Self::WrongType { field, .. }
-            | Self::MissingField { field, .. }
-            | Self::InvalidValue { field, .. } => Some(field),
-            Self::UnknownVersion { .. } => Some("version"),
+        match &self.kind {
+            ParseErrorKind::WrongType { field, .. }
+            | ParseErrorKind::MissingField { field }
+            | ParseErrorKind::InvalidValue { field, .. } => Some(field),
+            ParseErrorKind::UnknownVersion { .. } => Some("version"),
             _ => None,
         }
+    }
+
+    /// The error and its cause as one line, for ledgers and dead letters, which keep a
+    /// string rather than a chain.
+    pub fn report(&self) -> String {
+        format!("{self}: {}", self.kind)
     }
 }
 
@@ -232,24 +155,31 @@ impl ParseError {
 /// versions, index URLs, ids) that the operator will act on.
 pub fn parse(topic: &str, payload: &[u8], config: &ParseConfig) -> Result<Message, ParseError> {
     if payload.len() > config.max_body_bytes {
-        return Err(ParseError::OversizedBody {
+        return Err(ParseError {
             topic: topic.to_string(),
-            size: payload.len(),
-            limit: config.max_body_bytes,
+            message_type: None,
+            kind: ParseErrorKind::OversizedBody {
+                size: payload.len(),
+                limit: config.max_body_bytes,
+            },
         });
     }
     let kind = match config.topic_prefix.resolve(topic) {
         TopicMatch::Live(kind) => kind,
         TopicMatch::Retired(retired) => {
-            return Err(ParseError::RetiredTopic {
+            return Err(ParseError {
                 topic: topic.to_string(),
-                message_type: retired.name(),
+                message_type: Some(retired.name()),
+                kind: ParseErrorKind::RetiredTopic,
             });
         }
         TopicMatch::Unknown => {
-            return Err(ParseError::UnknownTopic {
+            return Err(ParseError {
                 topic: topic.to_string(),
-                deployment: config.topic_prefix.to_string(),
+                message_type: None,
+                kind: ParseErrorKind::UnknownTopic {
+                    deployment: config.topic_prefix.to_string(),
+                },
             });
         }
     };
@@ -274,12 +204,10 @@ pub fn parse(topic: &str, payload: &[u8], config: &ParseConfig) -> Result<Messag
         }
     };
     if !kind.accepts_version(&version) {
-        return Err(ParseError::UnknownVersion {
-            topic: topic.to_string(),
-            message_type: kind.name(),
+        return Err(context.error(ParseErrorKind::UnknownVersion {
             version,
             accepted: kind.accepted_versions(),
-        });
+        }));
     }
 
     let wire_envelope: WireEnvelope =
@@ -321,6 +249,14 @@ struct Context<'a> {
 }
 
 impl Context<'_> {
+    fn error(&self, kind: ParseErrorKind) -> ParseError {
+        ParseError {
+            topic: self.topic.to_string(),
+            message_type: Some(self.kind.name()),
+            kind,
+        }
+    }
+
     fn malformed(&self, err: &serde_json::Error) -> ParseError {
         let text = err.to_string();
         // serde_json appends the position; the position goes in its own fields
@@ -329,31 +265,25 @@ impl Context<'_> {
             Some((detail, _)) => detail.to_string(),
             None => text,
         };
-        ParseError::MalformedJson {
-            topic: self.topic.to_string(),
-            message_type: self.kind.name(),
+        self.error(ParseErrorKind::MalformedJson {
             detail,
             line: err.line(),
             column: err.column(),
-        }
+        })
     }
 
     fn wrong_type(&self, field: &str, detail: String) -> ParseError {
-        ParseError::WrongType {
-            topic: self.topic.to_string(),
-            message_type: self.kind.name(),
+        self.error(ParseErrorKind::WrongType {
             field: field.to_string(),
             detail,
-        }
+        })
     }
 
     fn invalid(&self, err: InvalidField) -> ParseError {
-        ParseError::InvalidValue {
-            topic: self.topic.to_string(),
-            message_type: self.kind.name(),
+        self.error(ParseErrorKind::InvalidValue {
             field: err.field,
             detail: err.detail,
-        }
+        })
     }
 
     /// Sorts serde's data errors into missing field / wrong type / invalid
@@ -365,11 +295,9 @@ impl Context<'_> {
         let detail = err.inner().to_string();
         if let Some(rest) = detail.strip_prefix("missing field `") {
             let name = rest.trim_end_matches('`');
-            return ParseError::MissingField {
-                topic: self.topic.to_string(),
-                message_type: self.kind.name(),
+            return self.error(ParseErrorKind::MissingField {
                 field: join_path(&path, name),
-            };
+            });
         }
         let field = if path == "." { "$".to_string() } else { path };
         if detail.starts_with("invalid type:") {
@@ -511,11 +439,11 @@ mod tests {
         let short = parse(SOLVED, b"{\"a\": }", &ParseConfig::default()).unwrap_err();
         let long = parse(SOLVED, b"{\"aaaaaaaa\":   }", &ParseConfig::default()).unwrap_err();
         let (
-            ParseError::MalformedJson { detail: d1, .. },
-            ParseError::MalformedJson {
+            ParseErrorKind::MalformedJson { detail: d1, .. },
+            ParseErrorKind::MalformedJson {
                 detail: d2, column, ..
             },
-        ) = (&short, &long)
+        ) = (&short.kind, &long.kind)
         else {
             panic!("{short:?} {long:?}");
         };
@@ -653,10 +581,13 @@ mod tests {
         let err = parse(SOLVED, &body, &below).unwrap_err();
         assert_eq!(
             err,
-            ParseError::OversizedBody {
+            ParseError {
                 topic: SOLVED.into(),
-                size: body.len(),
-                limit: body.len() - 1
+                message_type: None,
+                kind: ParseErrorKind::OversizedBody {
+                    size: body.len(),
+                    limit: body.len() - 1
+                },
             }
         );
     }
@@ -695,7 +626,15 @@ mod tests {
         assert_eq!(version.field(), Some("version"));
         assert_eq!(invalid.field(), Some("solver"));
         assert_eq!(malformed.field(), None);
-        assert!(unknown.to_string().contains("(none)"), "{unknown}");
+        assert!(unknown.report().contains("(none)"), "{unknown}");
+        // The cause is in the source chain, not repeated in the message.
+        assert_eq!(
+            invalid.to_string(),
+            "cannot read a record of topic \"thoth.solver.solved-package\" (SolvedPackage)"
+        );
+        let cause = std::error::Error::source(&invalid).map(ToString::to_string);
+        assert_eq!(cause, Some(invalid.kind.to_string()));
+        assert!(!invalid.to_string().contains("`solver`"), "{invalid}");
     }
 
     #[test]
@@ -709,7 +648,7 @@ mod tests {
         ] {
             let err = parse(SOLVED, body, &ParseConfig::default()).unwrap_err();
             assert!(
-                err.to_string()
+                err.report()
                     .ends_with(&format!("expected a JSON object, found {found}")),
                 "{err}"
             );
@@ -720,8 +659,7 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            err.to_string()
-                .ends_with("expected a string, found an object"),
+            err.report().ends_with("expected a string, found an object"),
             "{err}"
         );
     }

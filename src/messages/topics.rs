@@ -29,6 +29,10 @@ pub enum TopicPrefixError {
         "deployment name {0:?} is too long: with a base topic name the topic would exceed Kafka's {MAX_TOPIC_LEN} characters"
     )]
     TooLong(String),
+    #[error(
+        "THOTH_DEPLOYMENT_NAME is set but empty: Thoth's producers would publish to \".thoth.…\" topics; unset it for bare topic names"
+    )]
+    EmptyDeploymentName,
 }
 
 /// The deployment name that prefixes every topic; `None` means bare base names.
@@ -67,11 +71,27 @@ impl TopicPrefix {
         Ok(Self(Some(name.to_string())))
     }
 
-    /// Reads `THOTH_DEPLOYMENT_NAME`; unset or empty means bare base names.
+    /// Reads `THOTH_DEPLOYMENT_NAME`; unset means bare base names.
+    ///
+    /// Set but empty (or blank) is refused (issue 8): thoth-messaging builds topic names
+    /// as `f"{deployment_name}.{base}"`, so its producers would publish to `.thoth.…` while
+    /// we consumed `thoth.…`, and every message would be lost without an error.
+    ///
+    /// # Errors
+    /// [`TopicPrefixError::EmptyDeploymentName`], or what [`TopicPrefix::new`] refuses.
     pub fn from_env() -> Result<Self, TopicPrefixError> {
-        match std::env::var(DEPLOYMENT_NAME_ENV) {
-            Ok(name) => Self::new(&name),
-            Err(_) => Ok(Self(None)),
+        Self::from_env_value(std::env::var(DEPLOYMENT_NAME_ENV).ok().as_deref())
+    }
+
+    /// [`TopicPrefix::from_env`] for a given value of the variable (`None`: unset).
+    ///
+    /// # Errors
+    /// As [`TopicPrefix::from_env`].
+    pub fn from_env_value(value: Option<&str>) -> Result<Self, TopicPrefixError> {
+        match value {
+            None => Ok(Self(None)),
+            Some(name) if name.trim().is_empty() => Err(TopicPrefixError::EmptyDeploymentName),
+            Some(name) => Self::new(name),
         }
     }
 
@@ -137,6 +157,24 @@ impl fmt::Display for TopicPrefix {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_deployment_name_in_the_environment_is_refused() {
+        assert_eq!(TopicPrefix::from_env_value(None), Ok(TopicPrefix::none()));
+        for empty in ["", " ", "\t"] {
+            assert_eq!(
+                TopicPrefix::from_env_value(Some(empty)),
+                Err(TopicPrefixError::EmptyDeploymentName),
+                "{empty:?}"
+            );
+        }
+        assert_eq!(
+            TopicPrefix::from_env_value(Some("ocp4-stage"))
+                .unwrap()
+                .topic("thoth.solver.solved-package"),
+            "ocp4-stage.thoth.solver.solved-package"
+        );
+    }
 
     #[test]
     fn longest_base_topic_is_the_constant() {

@@ -10,6 +10,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::catalogue::Validate;
+use crate::package::OriginUrl;
+use crate::terms::SourceType;
+
 use super::fields::{
     self, InspectionId, InvalidField, JobId, PackageRelease, Sensitive, optional_job_id,
 };
@@ -33,27 +36,6 @@ pub struct AdviseJustification {
 impl Validate for AdviseJustification {
     fn validate(&self) -> Result<(), InvalidField> {
         Ok(())
-    }
-}
-
-/// Where an advise request came from; Thoth refuses any other spelling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SourceType {
-    Cli,
-    Kebechet,
-    S2i,
-    JupyterNotebook,
-}
-
-impl SourceType {
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "CLI" => Some(Self::Cli),
-            "KEBECHET" => Some(Self::Kebechet),
-            "S2I" => Some(Self::S2i),
-            "JUPYTER_NOTEBOOK" => Some(Self::JupyterNotebook),
-            _ => None,
-        }
     }
 }
 
@@ -108,10 +90,21 @@ impl AdviserTrigger {
             .transpose()
     }
 
+    /// The repository the advise is about, an http(s) URL by [`OriginUrl`]'s rule (issue 8:
+    /// a quote, a newline or `{{ }}` in it would reach the adviser's Workflow parameters).
+    /// Absent, empty or blank is none.
+    pub fn origin(&self) -> Result<Option<OriginUrl>, InvalidField> {
+        self.origin
+            .as_deref()
+            .filter(|raw| !raw.trim().is_empty())
+            .map(|raw| fields::http_url("origin", raw))
+            .transpose()
+    }
+
     pub fn re_run_of(&self) -> Result<Option<JobId>, InvalidField> {
         self.re_run_adviser_id
             .as_deref()
-            .map(|raw| JobId::parse("re_run_adviser_id", raw))
+            .map(|raw| fields::job_id("re_run_adviser_id", raw))
             .transpose()
     }
 }
@@ -120,6 +113,7 @@ impl Validate for AdviserTrigger {
     fn validate(&self) -> Result<(), InvalidField> {
         self.job()?;
         self.re_run_of()?;
+        self.origin()?;
         // Thoth's handler refuses a Kebechet advise without an origin: the
         // result could not be delivered anywhere.
         if self.source()? == Some(SourceType::Kebechet) && self.origin.is_none() {
@@ -393,7 +387,7 @@ impl KebechetRunUrlTrigger {
         optional_job_id(self.job_id.as_deref())
     }
 
-    pub fn repository_url(&self) -> Result<Option<url::Url>, InvalidField> {
+    pub fn repository_url(&self) -> Result<Option<OriginUrl>, InvalidField> {
         self.url
             .as_deref()
             .map(|raw| fields::http_url("url", raw))
@@ -481,7 +475,7 @@ pub struct ThothRepoInit {
 }
 
 impl ThothRepoInit {
-    pub fn project(&self) -> Result<url::Url, InvalidField> {
+    pub fn project(&self) -> Result<OriginUrl, InvalidField> {
         fields::http_url("project_url", &self.project_url)
     }
 

@@ -35,13 +35,13 @@ pub fn needs_solvers(advice: &AdviceRequest, unresolved: &[UnresolvedPackage]) -
 }
 
 /// The SolverRuns for `unresolved`, one per package and solver in `solvers`, sorted by name and
-/// without duplicates. Solver names that are not DNS labels are left out (the configuration is
+/// without duplicates. Solver names their rule refuses are left out (the configuration is
 /// checked at start; this keeps a bad entry from becoming an invalid resource).
 pub fn awaited_solves(unresolved: &[UnresolvedPackage], solvers: &[String]) -> Vec<AwaitedSolve> {
     let mut solves: Vec<AwaitedSolve> = Vec::new();
     let solvers: Vec<SolverName> = solvers
         .iter()
-        .filter_map(|s| SolverName::parse("solver", s).ok())
+        .filter_map(|s| SolverName::parse(s).ok())
         .collect();
     for package in unresolved {
         let index = package
@@ -177,7 +177,7 @@ mod tests {
             PackageVersion::parse("2.0.1").expect("version"),
             IndexUrl::parse("https://pypi.org/simple").expect("index"),
         );
-        let rhel = SolverName::parse("solver", "solver-rhel-8-py38").expect("solver");
+        let rhel = SolverName::parse("solver-rhel-8-py38").expect("solver");
         let expected = solver_run_name(&flask, &rhel);
         let found = solves
             .iter()

@@ -494,13 +494,7 @@ fn attempt_row<K: RunKind>(
     observation: &Observation<K::Results>,
     document_id: Option<String>,
 ) -> WorkflowAttempt {
-    let phase = match observation.phase {
-        Phase::Pending | Phase::Queued => WorkflowPhase::Pending,
-        Phase::Running => WorkflowPhase::Running,
-        Phase::Succeeded => WorkflowPhase::Succeeded,
-        Phase::Failed => WorkflowPhase::Failed,
-        Phase::Error => WorkflowPhase::Error,
-    };
+    let phase = observation.phase.attempt_phase();
     WorkflowAttempt {
         resource_kind: K::STORE_KIND,
         resource_namespace: resource.namespace().unwrap_or_default(),

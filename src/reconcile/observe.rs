@@ -17,12 +17,11 @@ use super::contract::{
 };
 use super::workflow::WorkflowKind;
 use crate::api::Phase;
-use crate::api::argo::{Workflow, WorkflowPhase};
+use crate::api::argo::{ArgoPhase, Workflow};
 use crate::package::{IndexUrl, PackageError, PackageName, PackageVersion};
 use crate::store::limits;
-use crate::store::{
-    SecurityIndicatorStatus, SolverStatus, UnresolvedPackage, WorkflowPhase as StorePhase,
-};
+use crate::store::{SecurityIndicatorStatus, SolverStatus, UnresolvedPackage};
+use crate::terms::WorkflowPhase;
 
 /// Longest part of a garbled value quoted back in a problem's message.
 const EXCERPT_LEN: usize = 80;
@@ -35,7 +34,7 @@ const GROUP_NODE_TYPES: [&str; 5] = ["DAG", "Steps", "StepGroup", "TaskGroup", "
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observation<R> {
     /// `status.phase` as Argo wrote it (absent before Argo picked the Workflow up).
-    pub argo_phase: Option<WorkflowPhase>,
+    pub argo_phase: Option<ArgoPhase>,
     /// The phase the resource takes from this Workflow: Pending, Running, Succeeded,
     /// Failed or Error (never Queued).
     pub phase: Phase,
@@ -56,17 +55,14 @@ impl<R> Observation<R> {
 
     /// Argo's phase as the store records attempts: no phase (or an empty one) is
     /// Pending; a phase unknown to us is Running until finished, then Error.
-    pub fn store_phase(&self) -> StorePhase {
+    pub fn store_phase(&self) -> WorkflowPhase {
         match &self.argo_phase {
-            Some(WorkflowPhase::Running) => StorePhase::Running,
-            Some(WorkflowPhase::Succeeded) => StorePhase::Succeeded,
-            Some(WorkflowPhase::Failed) => StorePhase::Failed,
-            Some(WorkflowPhase::Error) => StorePhase::Error,
-            None | Some(WorkflowPhase::Pending) => StorePhase::Pending,
-            Some(WorkflowPhase::Other(_)) => match self.phase {
-                Phase::Pending => StorePhase::Pending,
-                Phase::Running | Phase::Queued => StorePhase::Running,
-                Phase::Succeeded | Phase::Failed | Phase::Error => StorePhase::Error,
+            None => WorkflowPhase::Pending,
+            Some(ArgoPhase::Known(phase)) => *phase,
+            Some(ArgoPhase::Other(_)) => match self.phase {
+                Phase::Pending => WorkflowPhase::Pending,
+                Phase::Running | Phase::Queued => WorkflowPhase::Running,
+                Phase::Succeeded | Phase::Failed | Phase::Error => WorkflowPhase::Error,
             },
         }
     }
@@ -239,19 +235,17 @@ pub fn observe<K: WorkflowKind>(workflow: &Workflow) -> Observation<K::Results> 
     let completed = workflow.is_labelled_completed();
     let (phase, outcome) = match &argo_phase {
         None => (Phase::Pending, None),
-        Some(WorkflowPhase::Pending) => (Phase::Pending, None),
-        Some(WorkflowPhase::Running) => (Phase::Running, None),
-        Some(WorkflowPhase::Other(other)) if other.is_empty() && !completed => {
-            (Phase::Pending, None)
-        }
-        Some(WorkflowPhase::Other(_)) if !completed => (Phase::Running, None),
-        Some(WorkflowPhase::Other(other)) => (
+        Some(ArgoPhase::Known(WorkflowPhase::Pending)) => (Phase::Pending, None),
+        Some(ArgoPhase::Known(WorkflowPhase::Running)) => (Phase::Running, None),
+        Some(ArgoPhase::Other(other)) if other.is_empty() && !completed => (Phase::Pending, None),
+        Some(ArgoPhase::Other(_)) if !completed => (Phase::Running, None),
+        Some(ArgoPhase::Other(other)) => (
             Phase::Error,
             Some(Outcome::BadOutput(OutputProblem::UnknownPhase {
                 phase: other.clone(),
             })),
         ),
-        Some(WorkflowPhase::Succeeded) => match K::published_results(workflow) {
+        Some(ArgoPhase::Known(WorkflowPhase::Succeeded)) => match K::published_results(workflow) {
             Ok(Some(results)) => (Phase::Succeeded, Some(Outcome::Results(results))),
             Ok(None) => (
                 Phase::Error,
@@ -259,7 +253,7 @@ pub fn observe<K: WorkflowKind>(workflow: &Workflow) -> Observation<K::Results> 
             ),
             Err(problem) => (Phase::Error, Some(Outcome::BadOutput(problem))),
         },
-        Some(ended @ (WorkflowPhase::Failed | WorkflowPhase::Error)) => {
+        Some(ArgoPhase::Known(ended @ (WorkflowPhase::Failed | WorkflowPhase::Error))) => {
             let failed_phase = if *ended == WorkflowPhase::Failed {
                 Phase::Failed
             } else {
@@ -296,7 +290,9 @@ fn failed_nodes(workflow: &Workflow) -> Vec<String> {
         .filter(|node| {
             matches!(
                 node.phase,
-                Some(WorkflowPhase::Failed | WorkflowPhase::Error)
+                Some(ArgoPhase::Known(
+                    WorkflowPhase::Failed | WorkflowPhase::Error
+                ))
             ) && !GROUP_NODE_TYPES.contains(&node.type_.as_str())
         })
         .map(|node| {
@@ -633,11 +629,11 @@ mod tests {
     fn an_unknown_phase_is_running_until_argo_marks_the_workflow_completed() {
         let running = observe::<SolverRun>(&workflow(json!({"phase": "Paused"}), false));
         assert_eq!(running.phase, Phase::Running);
-        assert_eq!(running.store_phase(), StorePhase::Running);
+        assert_eq!(running.store_phase(), WorkflowPhase::Running);
         assert_eq!(running.outcome, None);
         let done = observe::<SolverRun>(&workflow(json!({"phase": "Paused"}), true));
         assert_eq!(done.phase, Phase::Error);
-        assert_eq!(done.store_phase(), StorePhase::Error);
+        assert_eq!(done.store_phase(), WorkflowPhase::Error);
         assert_eq!(done.duration(), None);
         assert_eq!(
             bad_output(done.outcome),
@@ -664,7 +660,7 @@ mod tests {
         );
         let observation = observe::<SolverRun>(&workflow);
         assert_eq!(observation.phase, Phase::Succeeded);
-        assert_eq!(observation.store_phase(), StorePhase::Succeeded);
+        assert_eq!(observation.store_phase(), WorkflowPhase::Succeeded);
         assert_eq!(observation.duration(), Some(TimeDelta::minutes(5)));
         assert_eq!(
             observation.started().map(|t| t.to_rfc3339()),

@@ -38,7 +38,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use crate::api::argo::{COMPLETED_LABEL, Workflow, WorkflowPhase, WorkflowTemplate};
+use crate::api::argo::{ArgoPhase, COMPLETED_LABEL, Workflow, WorkflowTemplate};
 use crate::reconcile::contract::{
     self, SecurityIndicatorsOutcome, SolverVersionResult, SolverVersionStatus,
     UnresolvedPackageEntry,
@@ -236,7 +236,7 @@ async fn drive_steps(
     let name = workflow.name_any();
     let api: Api<Workflow> = Api::namespaced(client.clone(), &namespace);
     let phase = workflow.status.as_ref().and_then(|s| s.phase.clone());
-    let finished = phase.as_ref().is_some_and(WorkflowPhase::is_finished);
+    let finished = phase.as_ref().is_some_and(ArgoPhase::is_finished);
     if !finished {
         if let Some(message) = missing_template(client, &namespace, &workflow).await? {
             let at = now();
@@ -251,7 +251,7 @@ async fn drive_steps(
             )
             .await?;
         } else {
-            if phase.is_none() || phase == Some(WorkflowPhase::Other(String::new())) {
+            if phase.is_none() || phase == Some(ArgoPhase::Other(String::new())) {
                 patch(
                     &api,
                     &name,

@@ -7,71 +7,7 @@ use super::packages::get;
 use super::stats::Sql;
 use super::validate::{self, limits};
 use super::{Store, StoreTx, autocommit};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ResourceKind {
-    SolverRun,
-    SecurityIndicatorRun,
-    AdviceRequest,
-}
-
-impl ResourceKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::SolverRun => "SolverRun",
-            Self::SecurityIndicatorRun => "SecurityIndicatorRun",
-            Self::AdviceRequest => "AdviceRequest",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        [
-            Self::SolverRun,
-            Self::SecurityIndicatorRun,
-            Self::AdviceRequest,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == raw)
-    }
-}
-
-/// Argo's Workflow phases (an unset phase is recorded as `Pending`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WorkflowPhase {
-    Pending,
-    Running,
-    Succeeded,
-    Failed,
-    Error,
-}
-
-impl WorkflowPhase {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "Pending",
-            Self::Running => "Running",
-            Self::Succeeded => "Succeeded",
-            Self::Failed => "Failed",
-            Self::Error => "Error",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        [
-            Self::Pending,
-            Self::Running,
-            Self::Succeeded,
-            Self::Failed,
-            Self::Error,
-        ]
-        .into_iter()
-        .find(|p| p.as_str() == raw)
-    }
-
-    pub fn is_finished(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed | Self::Error)
-    }
-}
+use crate::terms::{ResourceKind, WorkflowPhase};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkflowAttempt {

@@ -3,12 +3,13 @@
 
 use chrono::{DateTime, Utc};
 
-use super::attempts::{ResourceKind, truncate};
+use super::attempts::truncate;
 use super::error::{StoreError, StoreResult};
 use super::packages::get;
 use super::stats::Sql;
 use super::validate::{self, limits};
 use super::{Store, StoreTx, autocommit};
+use crate::terms::ResourceKind;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ResourceRef {

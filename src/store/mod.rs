@@ -31,7 +31,8 @@ use std::sync::Arc;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, Postgres, Transaction};
 
-pub use attempts::{AttemptWrite, ResourceKind, WorkflowAttempt, WorkflowPhase};
+pub use crate::terms::{ResourceKind, WorkflowPhase};
+pub use attempts::{AttemptWrite, WorkflowAttempt};
 pub use config::StoreConfig;
 pub use diagram::SchemaFormat;
 pub use error::{StoreError, StoreResult};

@@ -16,8 +16,13 @@ use super::stats::Sql;
 use super::validate::{self, limits};
 use super::{Store, StoreTx, autocommit};
 use crate::package::{IndexUrl, PackageName, PackageVersion};
+use strum::{AsRefStr, EnumString, IntoStaticStr, VariantArray};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What the store records for one solver run of one version (`solver_outcome.status`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, AsRefStr, EnumString, IntoStaticStr, VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum SolverStatus {
     Success,
     Error,
@@ -26,24 +31,14 @@ pub enum SolverStatus {
 }
 
 impl SolverStatus {
+    /// The column's spelling, e.g. `unsolvable`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Success => "success",
-            Self::Error => "error",
-            Self::Unsolvable => "unsolvable",
-            Self::Unparseable => "unparseable",
-        }
+        self.into()
     }
 
+    /// The status a column value names; `None` for anything else (a corrupt row).
     pub fn parse(raw: &str) -> Option<Self> {
-        [
-            Self::Success,
-            Self::Error,
-            Self::Unsolvable,
-            Self::Unparseable,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == raw)
+        raw.parse().ok()
     }
 
     pub fn is_failure(self) -> bool {
@@ -51,7 +46,11 @@ impl SolverStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What the store records for one security-indicator run (`security_indicator_outcome.status`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, AsRefStr, EnumString, IntoStaticStr, VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum SecurityIndicatorStatus {
     Aggregated,
     Error,
@@ -60,18 +59,14 @@ pub enum SecurityIndicatorStatus {
 }
 
 impl SecurityIndicatorStatus {
+    /// The column's spelling, e.g. `no_source_distribution`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Aggregated => "aggregated",
-            Self::Error => "error",
-            Self::NoSourceDistribution => "no_source_distribution",
-        }
+        self.into()
     }
 
+    /// The status a column value names; `None` for anything else (a corrupt row).
     pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Aggregated, Self::Error, Self::NoSourceDistribution]
-            .into_iter()
-            .find(|s| s.as_str() == raw)
+        raw.parse().ok()
     }
 }
 
@@ -711,21 +706,18 @@ mod tests {
 
     #[test]
     fn statuses_round_trip_through_their_column_values() {
-        for s in [
-            SolverStatus::Success,
-            SolverStatus::Error,
-            SolverStatus::Unsolvable,
-            SolverStatus::Unparseable,
-        ] {
-            assert_eq!(SolverStatus::parse(s.as_str()), Some(s));
+        for s in SolverStatus::VARIANTS {
+            assert_eq!(SolverStatus::parse(s.as_str()), Some(*s));
         }
-        for s in [
-            SecurityIndicatorStatus::Aggregated,
-            SecurityIndicatorStatus::Error,
-            SecurityIndicatorStatus::NoSourceDistribution,
-        ] {
-            assert_eq!(SecurityIndicatorStatus::parse(s.as_str()), Some(s));
+        for s in SecurityIndicatorStatus::VARIANTS {
+            assert_eq!(SecurityIndicatorStatus::parse(s.as_str()), Some(*s));
         }
+        // The spellings the migration's CHECK constraints and existing rows use.
+        assert_eq!(SolverStatus::Unparseable.as_str(), "unparseable");
+        assert_eq!(
+            SecurityIndicatorStatus::NoSourceDistribution.as_str(),
+            "no_source_distribution"
+        );
         assert_eq!(SolverStatus::parse("weird"), None);
         assert!(SolverStatus::Unsolvable.is_failure() && !SolverStatus::Success.is_failure());
     }

@@ -104,6 +104,8 @@ pub(super) struct VersionColumns<'a> {
     pub urls: Vec<&'a str>,
     pub names: Vec<&'a str>,
     pub versions: Vec<&'a str>,
+    /// The producer's spellings, for new rows' `version_as_sent`.
+    pub versions_as_sent: Vec<&'a str>,
 }
 
 impl<'a> VersionColumns<'a> {
@@ -111,6 +113,7 @@ impl<'a> VersionColumns<'a> {
         self.urls.push(key.index.as_str());
         self.names.push(key.name.as_str());
         self.versions.push(key.version.as_str());
+        self.versions_as_sent.push(key.version.as_sent());
         Ok(())
     }
 
@@ -138,11 +141,12 @@ const ENSURE_INDEXES: Sql = Sql {
 // scanned every version of an index for each row (1,000 rows/s instead of tens of thousands).
 const ENSURE_VERSIONS: Sql = Sql {
     name: "packages.ensure_versions",
-    text: "INSERT INTO package_version (index_id, package_name, package_version)
-           SELECT s.index_id, s.name, s.version
-           FROM (SELECT DISTINCT (SELECT i.id FROM package_index i WHERE i.url = t.url) AS index_id,
-                        t.name, t.version
-                 FROM UNNEST($1::text[], $2::text[], $3::text[]) AS t(url, name, version)) s
+    text: "INSERT INTO package_version (index_id, package_name, package_version, version_as_sent)
+           SELECT DISTINCT ON (s.name, s.version, s.index_id) s.index_id, s.name, s.version, s.sent
+           FROM (SELECT (SELECT i.id FROM package_index i WHERE i.url = t.url) AS index_id,
+                        t.name, t.version, t.sent
+                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[])
+                      AS t(url, name, version, sent)) s
            WHERE (SELECT v.id FROM package_version v
                   WHERE v.package_name = s.name AND v.package_version = s.version
                     AND v.index_id = s.index_id) IS NULL
@@ -205,7 +209,7 @@ const VERSION: Sql = Sql {
 
 const VERSIONS_OF: Sql = Sql {
     name: "packages.versions_of",
-    text: "SELECT i.url, v.package_version, v.is_missing, v.provides_source_distro, i.enabled
+    text: "SELECT i.url, v.version_as_sent, v.is_missing, v.provides_source_distro, i.enabled
            FROM package_version v JOIN package_index i ON i.id = v.index_id
            WHERE v.package_name = $1
            ORDER BY i.url, v.package_version",
@@ -267,6 +271,7 @@ pub(super) async fn ensure_versions(
                 .bind(&columns.urls)
                 .bind(&columns.names)
                 .bind(&columns.versions)
+                .bind(&columns.versions_as_sent)
                 .execute(&mut *conn),
         )
         .await?;
@@ -451,7 +456,9 @@ impl Store {
         rows.iter()
             .map(|row| {
                 let url: String = get(row, VERSIONS_OF, "url")?;
-                let version: String = get(row, VERSIONS_OF, "package_version")?;
+                // The spelling as sent: its normal form is the row's key, and the solver asks
+                // the index by the spelling.
+                let version: String = get(row, VERSIONS_OF, "version_as_sent")?;
                 Ok(VersionRecord {
                     key: VersionKey::new(
                         name.clone(),

@@ -3,13 +3,13 @@
 
 use chrono::{DateTime, Utc};
 
-use super::attempts::ResourceKind;
 use super::error::{StoreError, StoreResult};
 use super::outcomes::{RecordedOutcome, SolverStatus};
 use super::packages::{VersionKey, get};
 use super::stats::Sql;
 use super::{Store, StoreTx, autocommit};
 use crate::package::{IndexUrl, PackageName};
+use crate::terms::ResourceKind;
 
 /// Most rows a trace query returns.
 pub const TRACE_LIMIT: i64 = 1000;

@@ -5,13 +5,25 @@ use chrono::TimeDelta;
 
 use super::error::StoreError;
 
-/// Column limits; they match the `VARCHAR(n)` declarations in `migrations/`.
+/// Column limits; they match the `VARCHAR(n)` declarations in `migrations/`. Those of
+/// constrained values come from the value's rule (`crate::package`), so a column is as wide
+/// as every value the type admits; a test checks the migrations declare at least as much.
 pub mod limits {
-    pub const SOLVER_NAME: usize = 200;
-    pub const DOCUMENT_ID: usize = 200;
+    use crate::package::{
+        DocumentIdRule, Domain, NamespaceRule, PackageNameRule, PackageVersionRule, SolverNameRule,
+    };
+
+    pub const SOLVER_NAME: usize = SolverNameRule::RULE.max_len;
+    pub const DOCUMENT_ID: usize = DocumentIdRule::RULE.max_len;
+    pub const PACKAGE_NAME: usize = PackageNameRule::RULE.max_len;
+    /// The producer's spelling (`package_version.version_as_sent`).
+    pub const VERSION_AS_SENT: usize = PackageVersionRule::RULE.max_len;
+    /// The normal form: PEP 440 normalisation may lengthen a spelling (`1r` → `1.post0`) by
+    /// at most the separators and implicit zeros of one pre, post and dev part.
+    pub const PACKAGE_VERSION: usize = PackageVersionRule::RULE.max_len + 20;
     pub const ARTIFACT_NAME: usize = 500;
     pub const SOURCE_TYPE: usize = 100;
-    pub const NAMESPACE: usize = 63;
+    pub const NAMESPACE: usize = NamespaceRule::RULE.max_len;
     pub const OBJECT_NAME: usize = 253;
     pub const MESSAGE: usize = 2000;
     pub const TOPIC: usize = 249;

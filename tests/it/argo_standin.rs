@@ -15,7 +15,7 @@ use kube::runtime::wait::{Condition, await_condition, conditions};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::json;
-use thoth_operator::api::argo::{Workflow, WorkflowPhase, WorkflowTemplate};
+use thoth_operator::api::argo::{ArgoPhase, Workflow, WorkflowTemplate};
 use thoth_operator::api::{
     AdviceRequest, AdviceRequestSpec, Phase, RecommendationType, SecurityIndicatorRun,
     SecurityIndicatorRunSpec, SolverRun, SolverRunSpec,
@@ -26,6 +26,7 @@ use thoth_operator::reconcile::workflow::{WorkflowConfig, WorkflowKind, build_wo
 use thoth_operator::sandbox::argo::{ArgoStandIn, ArgoStandInConfig, Finish};
 use thoth_operator::sandbox::argo_crds::argo_crds;
 use thoth_operator::store::SolverStatus;
+use thoth_operator::terms::WorkflowPhase;
 
 use testkit::reference_data::shared_dir;
 
@@ -294,7 +295,7 @@ async fn a_solver_workflow_goes_pending_running_succeeded_with_outputs_the_opera
         status
             .nodes
             .values()
-            .all(|n| n.phase == Some(WorkflowPhase::Succeeded))
+            .all(|n| n.phase == Some(ArgoPhase::Known(WorkflowPhase::Succeeded)))
     );
     assert_eq!(
         done.labels()
@@ -384,7 +385,7 @@ async fn a_missing_workflow_template_ends_the_workflow_in_error_with_argos_messa
     cluster.create(&workflow).await;
     let done = cluster.until_completed(&workflow).await;
     let status = done.status.clone().expect("status");
-    assert_eq!(status.phase, Some(WorkflowPhase::Error));
+    assert_eq!(status.phase, Some(ArgoPhase::Known(WorkflowPhase::Error)));
     assert_eq!(
         status.message.as_deref(),
         Some(r#"workflowtemplates.argoproj.io "solver" not found"#)
@@ -597,7 +598,10 @@ async fn a_restarted_stand_in_finishes_what_its_predecessor_left_running() {
     first.shutdown().await;
     let done = cluster.until_completed(&workflow).await;
     let status = done.status.clone().expect("status");
-    assert_eq!(status.phase, Some(WorkflowPhase::Succeeded));
+    assert_eq!(
+        status.phase,
+        Some(ArgoPhase::Known(WorkflowPhase::Succeeded))
+    );
     assert_eq!(
         status.started_at,
         Some(started_at),

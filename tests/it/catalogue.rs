@@ -336,7 +336,7 @@ fn every_error_kind_names_its_topic_reason_and_field() {
         assert_eq!(err.field(), *field, "{err}");
         assert!(err.to_string().contains(err.topic()), "{err}");
         if let Some(field) = field {
-            assert!(err.to_string().contains(field), "{err}");
+            assert!(err.report().contains(field), "{err}");
         }
     }
 }
@@ -372,16 +372,16 @@ fn error_messages_read_well() {
         }),
     );
     assert_eq!(
-        missing.to_string(),
-        "topic \"thoth.solver.solved-package\" (SolvedPackage): required field `solver` is missing"
+        missing.report(),
+        "cannot read a record of topic \"thoth.solver.solved-package\" (SolvedPackage): required field `solver` is missing"
     );
     let version = error(
         "thoth.adviser-trigger",
         br#"{"component_name":"user-api","service_version":"0.26.1","recommendation_type":"latest","version":"v6"}"#,
     );
     assert_eq!(
-        version.to_string(),
-        "topic \"thoth.adviser-trigger\" (AdviserTrigger): field `version` is \"v6\", not one of the versions handled (v1, v2, v3, v4, v5)"
+        version.report(),
+        "cannot read a record of topic \"thoth.adviser-trigger\" (AdviserTrigger): field `version` is \"v6\", not one of the versions handled (v1, v2, v3, v4, v5)"
     );
 }
 

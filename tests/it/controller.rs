@@ -1003,8 +1003,7 @@ async fn an_advice_with_unresolved_packages_solves_them_then_re_runs_once_with_r
         thoth_operator::package::PackageVersion::parse("2.0.1").expect("version"),
         thoth_operator::package::IndexUrl::parse("https://pypi.org/simple").expect("index"),
     );
-    let rhel = thoth_operator::messages::SolverName::parse("solver", "solver-rhel-8-py38")
-        .expect("solver");
+    let rhel = thoth_operator::messages::SolverName::parse("solver-rhel-8-py38").expect("solver");
     let existing = thoth_operator::admission::names::solver_run(&flask, &rhel);
     let mut early = solver_run(&existing, "2.0.1");
     early.spec.package_name = "flask".into();

@@ -87,7 +87,7 @@ impl Harness {
             NAMESPACE,
             solvers
                 .iter()
-                .map(|s| SolverName::parse("solver", s).unwrap())
+                .map(|s| SolverName::parse(s).unwrap())
                 .collect(),
         );
         config.parse = ParseConfig::with_prefix(prefix);

@@ -21,3 +21,4 @@ mod layout;
 #[cfg(feature = "sandbox")]
 mod sandbox;
 mod store;
+mod values;

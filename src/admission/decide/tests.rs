@@ -2,6 +2,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::messages::{ParseConfig, parse};
+use crate::terms::SourceType;
 
 const PYPI: &str = "https://pypi.org/simple";
 const OTHER: &str = "https://example.com/simple";
@@ -15,8 +16,8 @@ fn config() -> AdmissionConfig {
     AdmissionConfig::new(
         "thoth",
         vec![
-            SolverName::parse("solver", RHEL).unwrap(),
-            SolverName::parse("solver", FEDORA).unwrap(),
+            SolverName::parse(RHEL).unwrap(),
+            SolverName::parse(FEDORA).unwrap(),
         ],
     )
 }
@@ -142,7 +143,7 @@ fn an_unresolved_package_fans_out_to_every_configured_solver() {
         name,
         &names::solver_run(
             &key("textdistance", "4.2.0", PYPI),
-            &SolverName::parse("s", RHEL).unwrap()
+            &SolverName::parse(RHEL).unwrap()
         )
     );
     assert_eq!(rearm, &None);
@@ -555,7 +556,7 @@ fn an_adviser_trigger_asks_for_an_advice_request_named_by_its_job_id() {
     assert_eq!(name, "adviser-210312182025-5e8c8f2a1b3c4d5e");
     assert_eq!(spec.job_id, *name);
     assert_eq!(spec.recommendation_type, RecommendationType::Latest);
-    assert_eq!(spec.source_type, Some(ApiSourceType::Kebechet));
+    assert_eq!(spec.source_type, Some(SourceType::Kebechet));
     assert_eq!(spec.count, Some(1));
     assert!(spec.authenticated);
     assert_eq!(
@@ -593,7 +594,6 @@ fn adviser_values_the_resource_would_refuse_are_dead_letters() {
         json!({"recommendation_type": "fastest"}),
         json!({"count": 0}),
         json!({"limit": 0}),
-        json!({"origin": "x".repeat(MAX_ORIGIN_LEN + 1)}),
     ] {
         let decision = decide(&adviser(extra.clone()), &config(), &Known::default());
         assert_eq!(dead_reason(&decision), "invalid_value", "{extra}");
@@ -607,6 +607,43 @@ fn adviser_values_the_resource_would_refuse_are_dead_letters() {
         unreachable!()
     };
     assert_eq!(spec.recommendation_type, RecommendationType::Stable);
+}
+
+/// Issue 8, row 5: an origin that is not an http(s) repository URL never becomes a
+/// request; the parser refuses it, naming the field.
+#[test]
+fn origins_that_could_reach_a_parameter_are_refused_at_parse() {
+    let long = format!("https://github.com/{}", "x".repeat(MAX_ORIGIN_LEN));
+    for origin in [
+        "https://github.com/x\"y",
+        "https://github.com/x\ny",
+        "https://github.com/{{workflow.name}}",
+        "https://github.com/${HOME}",
+        "https://github.com/x y",
+        "git@github.com:thoth-station/ps-ip.git",
+        long.as_str(),
+    ] {
+        let body = json!({
+            "component_name": "user-api", "service_version": "0.26.1",
+            "recommendation_type": "latest", "origin": origin, "version": "v5"
+        });
+        let err = parse(
+            "thoth.adviser-trigger",
+            body.to_string().as_bytes(),
+            &ParseConfig::default(),
+        )
+        .unwrap_err();
+        assert_eq!(err.field(), Some("origin"), "{origin:?}");
+    }
+    let Resource::AdviceRequest { spec, .. } =
+        &plan(decide(&adviser(json!({})), &config(), &Known::default())).resources[0]
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        spec.origin.as_deref(),
+        Some("https://github.com/thoth-station/ps-ip")
+    );
 }
 
 // --- flags -------------------------------------------------------------------------

@@ -341,7 +341,7 @@ async fn operator_requests(objects: &[Value], service_account: &str) -> Vec<Audi
     let solvers: Vec<SolverName> = args
         .solvers
         .iter()
-        .map(|s| SolverName::parse("solver", s).expect("solver name"))
+        .map(|s| SolverName::parse(s).expect("solver name"))
         .collect();
     let solver = args.solvers[0].clone();
     let admitter = Admitter::new(

@@ -57,14 +57,18 @@ pub struct LedgerEntry {
 }
 
 // Rows go in in key order whatever the caller's order: two replicas writing overlapping batches then
-// wait on each other's keys in the same order instead of deadlocking. Within one key the caller's
-// first row still wins (position breaks the tie).
+// wait on each other's keys in the same order instead of deadlocking. One fate per key: `created`
+// beats `duplicate` (two replicas racing on one message each find the other's resource, and whichever
+// commits first must not hide that this message created it); otherwise the first row recorded wins,
+// and within one batch the caller's first row (position breaks the tie). DISTINCT ON keeps one row
+// per key in the statement, since ON CONFLICT DO UPDATE may not touch a row twice.
 const RECORD_LEDGER: Sql = Sql {
     name: "ledger.record",
     text: "INSERT INTO message_ledger (topic, kafka_partition, kafka_offset, message_type,
                message_version, received_at, fate, resource_kind, resource_namespace, resource_name,
                flag, reason)
-           SELECT topic, kafka_partition, kafka_offset, message_type, message_version, received_at,
+           SELECT DISTINCT ON (topic, kafka_partition, kafka_offset)
+                  topic, kafka_partition, kafka_offset, message_type, message_version, received_at,
                   fate, resource_kind, resource_namespace, resource_name, flag, reason
            FROM UNNEST($1::text[], $2::int4[], $3::int8[], $4::text[], $5::text[],
                        $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::text[],
@@ -72,8 +76,12 @@ const RECORD_LEDGER: Sql = Sql {
                 WITH ORDINALITY AS t(topic, kafka_partition, kafka_offset, message_type,
                                      message_version, received_at, fate, resource_kind,
                                      resource_namespace, resource_name, flag, reason, position)
-           ORDER BY topic, kafka_partition, kafka_offset, position
-           ON CONFLICT (topic, kafka_partition, kafka_offset) DO NOTHING",
+           ORDER BY topic, kafka_partition, kafka_offset, (fate = 'created') DESC, position
+           ON CONFLICT (topic, kafka_partition, kafka_offset) DO UPDATE
+           SET fate = EXCLUDED.fate, resource_kind = EXCLUDED.resource_kind,
+               resource_namespace = EXCLUDED.resource_namespace,
+               resource_name = EXCLUDED.resource_name
+           WHERE message_ledger.fate = 'duplicate' AND EXCLUDED.fate = 'created'",
 };
 
 const LEDGER_ENTRY: Sql = Sql {
@@ -141,7 +149,9 @@ fn check_entry(entry: &LedgerEntry) -> StoreResult<()> {
 
 impl StoreTx {
     /// Records ledger rows; a row whose (topic, partition, offset) is already recorded keeps its
-    /// first fate. Returns how many rows were new. Every row is checked before any is written.
+    /// first fate, except that `created` replaces `duplicate` (the message did create a resource;
+    /// another replica merely recorded first that it found it). Returns how many rows were new or
+    /// so replaced. Every row is checked before any is written.
     pub async fn record_ledger(&mut self, entries: &[LedgerEntry]) -> StoreResult<u64> {
         validate::batch_size(entries.len())?;
         if entries.is_empty() {

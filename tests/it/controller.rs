@@ -954,7 +954,8 @@ async fn throttling_server_errors_and_cut_watches_are_survived_with_nothing_crea
     harness.server.faults().clear();
     // One Workflow per resource: a retried create found the existing one.
     let workflows: Api<Workflow> = Api::namespaced(harness.client.clone(), "thoth-middletier");
-    let mut per_resource: BTreeMap<String, usize> = BTreeMap::new();
+    // Workflow names (they carry the attempt) per resource, so that a failure says which attempts ran.
+    let mut per_resource: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for workflow in workflows
         .list(&Default::default())
         .await
@@ -966,10 +967,17 @@ async fn throttling_server_errors_and_cut_watches_are_survived_with_nothing_crea
             .get("thoth-station.ninja/resource-name")
             .cloned()
             .unwrap_or_default();
-        *per_resource.entry(owner).or_default() += 1;
+        per_resource
+            .entry(owner)
+            .or_default()
+            .push(workflow.name_any());
     }
     for name in &names {
-        assert_eq!(per_resource.get(name), Some(&1), "{name}: {per_resource:?}");
+        assert_eq!(
+            per_resource.get(name).map(Vec::len),
+            Some(1),
+            "{name}: {per_resource:?}"
+        );
     }
     for name in &names {
         let attempts = harness

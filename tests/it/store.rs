@@ -171,6 +171,79 @@ async fn two_replicas_starting_at_once_on_a_missing_database_both_succeed() {
 }
 
 #[tokio::test]
+async fn created_replaces_duplicate_in_the_ledger_and_nothing_else_replaces_a_fate() {
+    let (_db, store, _pool) = fresh().await;
+    let fate_at = |offset| {
+        let store = store.clone();
+        async move {
+            let topic = ledger(offset, Fate::Skipped { reason: "r".into() }).topic;
+            let entry = store.ledger_entry(&topic, 0, offset).await.unwrap();
+            entry.expect("a ledger row").fate
+        }
+    };
+    // Two replicas raced on message 9: the one that only found the resource committed first.
+    let found = Fate::Duplicate(solver_run("flask-a"));
+    let made = Fate::Created(solver_run("flask-a"));
+    assert_eq!(
+        store
+            .record_ledger(&[ledger(9, found.clone())])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .record_ledger(&[ledger(9, made.clone())])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(fate_at(9).await, made);
+    // Neither a later duplicate nor any other fate replaces it.
+    assert_eq!(
+        store
+            .record_ledger(&[ledger(9, found.clone())])
+            .await
+            .unwrap(),
+        0
+    );
+    let skipped = Fate::Skipped {
+        reason: "later".into(),
+    };
+    assert_eq!(
+        store
+            .record_ledger(&[ledger(9, skipped.clone())])
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(fate_at(9).await, made);
+    // Nor does created replace anything but duplicate.
+    assert_eq!(
+        store
+            .record_ledger(&[ledger(10, skipped.clone())])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .record_ledger(&[ledger(10, made.clone())])
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(fate_at(10).await, skipped);
+    // Within one batch the same order holds, whatever the caller's order.
+    let batch = [ledger(11, found.clone()), ledger(11, made.clone())];
+    assert_eq!(store.record_ledger(&batch).await.unwrap(), 1);
+    assert_eq!(fate_at(11).await, made);
+    let batch = [ledger(12, skipped.clone()), ledger(12, found.clone())];
+    assert_eq!(store.record_ledger(&batch).await.unwrap(), 1);
+    assert_eq!(fate_at(12).await, skipped);
+}
+
+#[tokio::test]
 async fn a_ledger_row_is_written_once_and_keeps_its_first_fate() {
     let (_db, store, pool) = fresh().await;
     let rows = vec![

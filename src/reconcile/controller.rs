@@ -257,7 +257,12 @@ where
                 "Queued",
                 "the target namespace is at its limit of active Workflows",
             );
-            write_status(resource, &next, ctx).await?;
+            // Only over the status this decision was taken on: a view older than the last
+            // admission (a cut watch, a fast wake-up) would otherwise write Queued over a status
+            // whose attempt already runs, and the next reconcile would start the attempt after it.
+            if !write_status_over(resource, &next, ctx).await? {
+                return Ok(Action::requeue(Duration::from_secs(1)));
+            }
             ctx.event(
                 resource,
                 EventType::Normal,
@@ -1159,9 +1164,35 @@ fn set_condition<K: RunKind>(
 
 /// Writes the whole status with a merge patch on `/status`; fields now unset are sent as `null`
 /// so they are cleared (a merge patch leaves absent fields alone).
+/// Writes `status` only if the resource is still at the resourceVersion it was read at (a merge
+/// patch carrying `metadata.resourceVersion` is refused with 409 otherwise, as on any update).
+/// `Ok(false)`: the view was stale and nothing was written; the watch brings the newer one.
+async fn write_status_over<K: RunKind>(
+    resource: &K,
+    status: &RunStatus,
+    ctx: &Context,
+) -> Result<bool, ReconcileError> {
+    match patch_status(resource, status, resource.resource_version(), ctx).await {
+        Err(ReconcileError::WriteStatus {
+            source: kube::Error::Api(answer),
+            ..
+        }) if answer.code == 409 => Ok(false),
+        other => other.map(|()| true),
+    }
+}
+
 async fn write_status<K: RunKind>(
     resource: &K,
     status: &RunStatus,
+    ctx: &Context,
+) -> Result<(), ReconcileError> {
+    patch_status(resource, status, None, ctx).await
+}
+
+async fn patch_status<K: RunKind>(
+    resource: &K,
+    status: &RunStatus,
+    resource_version: Option<String>,
     ctx: &Context,
 ) -> Result<(), ReconcileError> {
     let mut body = serde_json::to_value(status).unwrap_or_else(|_| json!({}));
@@ -1185,7 +1216,12 @@ async fn write_status<K: RunKind>(
         .patch_status(
             &resource.name_any(),
             &PatchParams::default(),
-            &Patch::Merge(json!({ "status": body })),
+            &Patch::Merge(match resource_version {
+                Some(version) => {
+                    json!({ "metadata": { "resourceVersion": version }, "status": body })
+                }
+                None => json!({ "status": body }),
+            }),
         )
         .await
     {

@@ -21,8 +21,9 @@ use super::error::{ReconcileError, backoff};
 use super::kinds::RunKind;
 use super::limit::{Admission, AdmissionIndex, Candidate, Grant, Limits, ResourceKey};
 use super::metrics::{ControllerMetrics, ErrorLabels, NamespaceLabels};
+use super::observe::holds_a_slot;
 use super::workflow::{MANAGED_SELECTOR, RESOURCE_KIND_LABEL, run_of};
-use crate::api::argo::{COMPLETED_LABEL, Workflow};
+use crate::api::argo::Workflow;
 use crate::api::{AdviceRequest, SecurityIndicatorRun, SolverRun};
 use crate::store::{ResourceKind, Store};
 use crate::telemetry::Readiness;
@@ -110,8 +111,31 @@ impl Context {
         self.index().holds(namespace, workflow)
     }
 
-    pub(crate) fn slot_used(&self, namespace: &str, key: &ResourceKey, workflow: &str) {
-        self.index().created(namespace, key, workflow);
+    /// `key` is about to create `workflow` with its slot; see [`AdmissionIndex::claim`].
+    pub(crate) fn claim_slot(&self, namespace: &str, key: &ResourceKey, workflow: &str) {
+        let granted = self.index().claim(namespace, key, workflow, Instant::now());
+        self.wake(granted);
+        self.publish_counts();
+    }
+
+    /// The create of a claimed `workflow` was answered.
+    pub(crate) fn slot_used(&self, namespace: &str, workflow: &str) {
+        self.index().created(namespace, workflow);
+    }
+
+    /// The create of a claimed `workflow` failed; `key` keeps a grant for its next try.
+    pub(crate) fn slot_unclaimed(&self, namespace: &str, key: &ResourceKey, workflow: &str) {
+        self.index().unclaim(namespace, key, workflow);
+        self.publish_counts();
+    }
+
+    /// `workflow` was found finished (or gone) outside the watch, e.g. on a create that met an
+    /// existing Workflow: its slot frees now, as the watch may have told so before it was claimed.
+    pub(crate) fn slot_freed(&self, namespace: &str, workflow: &str) {
+        let granted = self
+            .index()
+            .observe(namespace, workflow, false, Instant::now());
+        self.wake(granted);
         self.publish_counts();
     }
 
@@ -508,13 +532,7 @@ async fn watch_workflows(
                 }
             }
             watcher::Event::InitApply(meta) | watcher::Event::Apply(meta) => {
-                let active = meta.metadata.deletion_timestamp.is_none()
-                    && meta
-                        .metadata
-                        .labels
-                        .as_ref()
-                        .and_then(|l| l.get(COMPLETED_LABEL))
-                        .is_none_or(|v| v != "true");
+                let active = holds_a_slot(&meta.metadata);
                 observe_workflow(&ctx, &meta.metadata, active, now);
             }
             watcher::Event::Delete(meta) => observe_workflow(&ctx, &meta.metadata, false, now),

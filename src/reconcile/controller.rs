@@ -21,7 +21,7 @@ use super::error::ReconcileError;
 use super::kinds::{FollowUps, RunKind};
 use super::limit::{Admission, Candidate, ResourceKey};
 use super::metrics::{KindLabels, TransitionLabels};
-use super::observe::{Observation, Outcome, observe};
+use super::observe::{Observation, Outcome, holds_a_slot, observe};
 use super::workflow::{RESOURCE_UID_LABEL, WORKFLOW_FINALIZER, build_workflow, workflow_name};
 use crate::api::argo::Workflow;
 use crate::api::{
@@ -313,6 +313,9 @@ where
         return Ok(Action::await_change());
     }
     let workflows: Api<Workflow> = Api::namespaced(ctx.client.clone(), &target);
+    // Counted under its name before the request: the watch may show the Workflow, even finished,
+    // before the create returns.
+    ctx.claim_slot(&target, &key, &name);
     // The uid goes into the status with the reference, so following the Workflow later needs
     // no status write of its own (one write fewer per admitted Workflow).
     let uid = match workflows.create(&PostParams::default(), &workflow).await {
@@ -323,10 +326,30 @@ where
                     kind: K::STORE_KIND.as_str(),
                 })
                 .inc();
+            ctx.slot_used(&target, &name);
             created.uid()
         }
-        Err(kube::Error::Api(status)) if status.code == 409 => None,
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            // Created before (a status write that failed after it): the watch may have shown it
+            // finished before this claim, and would not tell again.
+            match workflows.get_metadata_opt(&name).await {
+                Ok(Some(existing)) if holds_a_slot(&existing.metadata) => {
+                    ctx.slot_used(&target, &name);
+                }
+                Ok(_) => ctx.slot_freed(&target, &name),
+                Err(source) => {
+                    ctx.slot_unclaimed(&target, &key, &name);
+                    return Err(ReconcileError::ReadWorkflow {
+                        namespace: target,
+                        name,
+                        source,
+                    });
+                }
+            }
+            None
+        }
         Err(source) => {
+            ctx.slot_unclaimed(&target, &key, &name);
             return Err(ReconcileError::CreateWorkflow {
                 namespace: target,
                 name,
@@ -334,7 +357,6 @@ where
             });
         }
     };
-    ctx.slot_used(&target, &key, &name);
     ctx.store
         .record_attempt(&WorkflowAttempt {
             resource_kind: K::STORE_KIND,

@@ -1204,3 +1204,93 @@ async fn a_workflow_whose_resource_was_deleted_by_force_is_recorded_and_released
     );
     harness.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_finished_resource_is_deleted_after_its_retention_with_its_workflow_and_its_outcome_stays()
+ {
+    const RETENTION: Duration = Duration::from_secs(2);
+    let mut config = operator_config(10);
+    config.finished_retention = Some(RETENTION);
+    let harness = Harness::start_with(config, None).await;
+    let runs: Api<SolverRun> = Api::namespaced(harness.client.clone(), "thoth");
+    let created = runs
+        .create(
+            &PostParams::default(),
+            &solver_run("pyyaml-retained", "5.3.1"),
+        )
+        .await
+        .expect("created");
+    let uid = created.uid().expect("uid");
+    // Watched from its creation, so neither its end nor its deletion can be missed.
+    let mut events = watcher::watcher(
+        runs.clone(),
+        watcher::Config::default().fields("metadata.name=pyyaml-retained"),
+    )
+    .default_backoff()
+    .boxed();
+    let mut finished: Option<(SolverRun, std::time::Instant)> = None;
+    let deleted = tokio::time::timeout(WAIT + RETENTION, async {
+        while let Some(event) = events.next().await {
+            match event.expect("watch works") {
+                watcher::Event::Apply(run) | watcher::Event::InitApply(run) => {
+                    let phase = run.status.as_ref().and_then(|s| s.phase);
+                    if phase == Some(Phase::Succeeded) && finished.is_none() {
+                        finished = Some((run, std::time::Instant::now()));
+                    }
+                }
+                watcher::Event::Delete(run) if run.uid().as_deref() == Some(&uid) => {
+                    return std::time::Instant::now();
+                }
+                _ => {}
+            }
+        }
+        panic!("the watch ended");
+    })
+    .await
+    .expect("the finished resource is deleted after its retention");
+    let (finished, seen_finished) = finished.expect("seen Succeeded before its deletion");
+    // The retention runs from Argo's finishedAt, which has whole seconds: up to one second of it
+    // may have passed before the finish was seen here.
+    let kept = deleted.duration_since(seen_finished);
+    assert!(
+        kept >= RETENTION - Duration::from_secs(1),
+        "deleted {kept:?} after it was seen finished: before its retention of {RETENTION:?}"
+    );
+    // Its Workflow went with it (the resource's finalizer deletes across namespaces)...
+    let workflow_ref = finished
+        .status
+        .as_ref()
+        .and_then(|s| s.workflow.clone())
+        .expect("workflow reference");
+    let workflows: Api<Workflow> = Api::namespaced(harness.client.clone(), &workflow_ref.namespace);
+    let gone = kube::runtime::wait::await_condition(
+        workflows,
+        &workflow_ref.name,
+        |w: Option<&Workflow>| w.is_none(),
+    );
+    tokio::time::timeout(WAIT, gone)
+        .await
+        .expect("the Workflow is deleted with its resource")
+        .expect("watch works");
+    // ...and the outcome stays in the store.
+    let key = thoth_operator::store::VersionKey::new(
+        thoth_operator::package::PackageName::parse("PyYAML").expect("name"),
+        thoth_operator::package::PackageVersion::parse("5.3.1").expect("version"),
+        thoth_operator::package::IndexUrl::parse("https://pypi.org/simple").expect("index"),
+    );
+    let outcome = harness
+        .store
+        .solver_outcome(&key, "solver-rhel-8-py38")
+        .await
+        .expect("outcome read")
+        .expect("the outcome outlives its resource");
+    assert_eq!(outcome.status, SolverStatus::Success);
+    let attempts = harness
+        .store
+        .attempts(ResourceKind::SolverRun, "thoth", "pyyaml-retained")
+        .await
+        .expect("attempts");
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].phase, WorkflowPhase::Succeeded);
+    harness.stop().await;
+}

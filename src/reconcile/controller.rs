@@ -702,7 +702,13 @@ where
     let mut tx = ctx.store.begin().await.map_err(failed)?;
     tx.record_attempt(&row).await.map_err(failed)?;
     let follow_ups = resource
-        .record_outcome(&mut tx, outcome, duration, &ctx.config.topics)
+        .record_outcome(
+            &mut tx,
+            &workflow.name_any(),
+            outcome,
+            duration,
+            &ctx.config.topics,
+        )
         .await
         .map_err(failed)?;
     tx.commit().await.map_err(failed)?;

@@ -1022,28 +1022,7 @@ async fn an_advice_with_unresolved_packages_solves_them_then_re_runs_once_with_r
 
     let advice: Api<AdviceRequest> = Api::namespaced(harness.client.clone(), "thoth");
     advice
-        .create(
-            &PostParams::default(),
-            &AdviceRequest::new(
-                JOB,
-                AdviceRequestSpec {
-                    job_id: JOB.into(),
-                    recommendation_type: RecommendationType::Stable,
-                    origin: None,
-                    source_type: None,
-                    count: None,
-                    limit: None,
-                    limit_latest_versions: None,
-                    dev: false,
-                    debug: false,
-                    authenticated: false,
-                    re_run_adviser_id: None,
-                    kebechet_metadata: None,
-                    justification: None,
-                    stack_info: None,
-                },
-            ),
-        )
+        .create(&PostParams::default(), &advice_request(JOB))
         .await
         .expect("created");
     let re_ran = |request: Option<&AdviceRequest>| {
@@ -1292,5 +1271,89 @@ async fn a_finished_resource_is_deleted_after_its_retention_with_its_workflow_an
         .expect("attempts");
     assert_eq!(attempts.len(), 1);
     assert_eq!(attempts[0].phase, WorkflowPhase::Succeeded);
+    harness.stop().await;
+}
+
+/// An AdviceRequest for `job` as the ingestion makes one from an AdviserTrigger.
+fn advice_request(job: &str) -> AdviceRequest {
+    AdviceRequest::new(
+        job,
+        AdviceRequestSpec {
+            job_id: job.into(),
+            recommendation_type: RecommendationType::Stable,
+            origin: None,
+            source_type: None,
+            count: None,
+            limit: None,
+            limit_latest_versions: None,
+            dev: false,
+            debug: false,
+            authenticated: false,
+            re_run_adviser_id: None,
+            kebechet_metadata: None,
+            justification: None,
+            stack_info: None,
+        },
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_advice_whose_re_run_fails_records_the_failure_as_a_run_of_its_own() {
+    const JOB: &str = "adviser-210312182025-0f1e2d3c4b5a6978";
+    let mut config = operator_config(10);
+    config.solvers = vec!["solver-rhel-8-py38".into()];
+    // The first run reports unresolved packages; the chain's re-run (attempt 2) fails.
+    let stand_in = ArgoStandInConfig {
+        pending_for: Duration::from_millis(20),
+        running_for: Duration::from_millis(50),
+        unresolved_share: 1.0,
+        finish_override: Some(Arc::new(|workflow: &Workflow| {
+            let name = workflow.name_any();
+            (name.starts_with("adviser-") && name.ends_with("-2"))
+                .then_some(thoth_operator::sandbox::argo::Finish::Failed)
+        })),
+        ..ArgoStandInConfig::default()
+    };
+    let harness = Harness::start_with(config, Some(stand_in)).await;
+    let advice: Api<AdviceRequest> = Api::namespaced(harness.client.clone(), "thoth");
+    advice
+        .create(&PostParams::default(), &advice_request(JOB))
+        .await
+        .expect("created");
+    let re_run_failed = |request: Option<&AdviceRequest>| {
+        request
+            .and_then(|r| r.status.as_ref())
+            .is_some_and(|s| s.attempts == Some(2) && s.phase == Some(Phase::Failed))
+    };
+    let done = tokio::time::timeout(
+        Duration::from_secs(60),
+        kube::runtime::wait::await_condition(advice.clone(), JOB, re_run_failed),
+    )
+    .await
+    .expect("the re-run fails")
+    .expect("watch works")
+    .expect("the request exists");
+    let re_run_workflow = done
+        .status
+        .as_ref()
+        .and_then(|s| s.workflow.clone())
+        .expect("workflow")
+        .name;
+    // The first run keeps its row; the failed re-run has its own, under the id its Workflow had.
+    let first = harness
+        .store
+        .advice_run(JOB)
+        .await
+        .expect("read")
+        .expect("the first run is recorded");
+    assert!(!first.error);
+    assert!(first.need_re_run);
+    let second = harness
+        .store
+        .advice_run(&re_run_workflow)
+        .await
+        .expect("read")
+        .expect("the failed re-run is recorded");
+    assert!(second.error);
     harness.stop().await;
 }

@@ -33,7 +33,7 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 use testkit::TestDatabase;
 use thoth_operator::api::argo::{COMPLETED_LABEL, Workflow};
-use thoth_operator::api::{SolverRun, SolverRunSpec};
+use thoth_operator::api::{RESOURCE_FINALIZER, SolverRun, SolverRunSpec};
 use thoth_operator::reconcile::workflow::{MANAGED_SELECTOR, run_of};
 use thoth_operator::reconcile::{AdmissionLimits, ControllerMetrics, OperatorConfig};
 use thoth_operator::store::{Store, StoreConfig};
@@ -164,8 +164,9 @@ impl Operator {
     }
 }
 
+/// A SolverRun as the ingestion creates one: with the resource finalizer already set.
 fn solver_run(name: &str, i: usize) -> SolverRun {
-    SolverRun::new(
+    let mut run = SolverRun::new(
         name,
         SolverRunSpec {
             package_name: "pyyaml".into(),
@@ -175,7 +176,9 @@ fn solver_run(name: &str, i: usize) -> SolverRun {
             dependency_index_urls: Vec::new(),
             debug: false,
         },
-    )
+    );
+    run.metadata.finalizers = Some(vec![RESOURCE_FINALIZER.to_string()]);
+    run
 }
 
 /// Reports each new Workflow of ours in the target namespace: (resource name, when seen).

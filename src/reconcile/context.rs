@@ -79,6 +79,10 @@ pub struct Context {
     waiters: Mutex<HashMap<ResourceKey, HashSet<ResourceKey>>>,
     /// Bounds the concurrent checks for Workflows whose resource was deleted by force.
     pub(crate) orphan_checks: tokio::sync::Semaphore,
+    /// Finished Workflows still holding our finalizer, by namespace and name, until a check
+    /// settles them: seen while this replica did not lead, or whose check failed, they are
+    /// checked again when it leads.
+    orphan_candidates: Mutex<HashMap<(String, String), kube::api::ObjectMeta>>,
     watched: HashSet<String>,
 }
 
@@ -191,6 +195,14 @@ impl Context {
             self.wakers
                 .wake(waiter.kind, &waiter.namespace, &waiter.name);
         }
+    }
+
+    fn candidates(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(String, String), kube::api::ObjectMeta>> {
+        self.orphan_candidates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     fn forget_failures(&self, key: &ResourceKey) {
@@ -334,6 +346,7 @@ pub async fn run(
         failures: Mutex::new(HashMap::new()),
         waiters: Mutex::new(HashMap::new()),
         orphan_checks: tokio::sync::Semaphore::new(4),
+        orphan_candidates: Mutex::new(HashMap::new()),
     });
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -354,7 +367,12 @@ pub async fn run(
             loop {
                 let is_leader = *leader.borrow_and_update();
                 ctx.metrics.leader.set(i64::from(is_leader));
-                if !is_leader {
+                if is_leader {
+                    let candidates: Vec<_> = ctx.candidates().keys().cloned().collect();
+                    for candidate in candidates {
+                        spawn_orphan_check(ctx.clone(), candidate);
+                    }
+                } else {
                     ctx.index().drop_claims();
                 }
                 tracing::info!(leader = is_leader, "leadership");
@@ -453,9 +471,9 @@ async fn run_namespace_controller<K: RunKind>(
 ) where
     K::Results: Send + Sync,
 {
-    let config = ControllerConfig::default()
-        .concurrency(ctx.config.concurrency)
-        .debounce(std::time::Duration::from_millis(50));
+    // No debounce: it would delay every reconcile, a new resource's included, by its period; a
+    // reconcile woken by the controller's own status write finds nothing to do and writes nothing.
+    let config = ControllerConfig::default().concurrency(ctx.config.concurrency);
     Controller::new(api, watcher::Config::default().any_semantic())
         .with_config(config)
         .reconcile_on(UnboundedReceiverStream::new(woken))
@@ -541,23 +559,43 @@ async fn watch_workflows(
     }
 }
 
+/// Checks one orphan candidate (bounded concurrency); a check that settles it drops it, one that
+/// fails leaves it for the next leadership.
+fn spawn_orphan_check(ctx: Arc<Context>, candidate: (String, String)) {
+    tokio::spawn(async move {
+        // Bounded: a relist may show many finished Workflows at once.
+        let Ok(_permit) = ctx.orphan_checks.acquire().await else {
+            return;
+        };
+        let Some(meta) = ctx.candidates().get(&candidate).cloned() else {
+            return;
+        };
+        match super::orphans::check(ctx.clone(), meta).await {
+            Ok(true) => {
+                ctx.candidates().remove(&candidate);
+            }
+            Ok(false) => {}
+            Err(err) => {
+                tracing::warn!(error = %render(&err), "failed to check a finished Workflow's resource");
+            }
+        }
+    });
+}
+
 fn observe_workflow(ctx: &Arc<Context>, meta: &kube::api::ObjectMeta, active: bool, now: Instant) {
     let (Some(namespace), Some(name)) = (meta.namespace.as_deref(), meta.name.as_deref()) else {
         return;
     };
     let granted = ctx.index().observe(namespace, name, active, now);
     ctx.wake(granted);
-    if super::orphans::worth_checking(meta, active) && ctx.is_leader() {
-        let (ctx, meta) = (ctx.clone(), meta.clone());
-        tokio::spawn(async move {
-            // Bounded: a relist may show many finished Workflows at once.
-            let Ok(_permit) = ctx.orphan_checks.acquire().await else {
-                return;
-            };
-            if let Err(err) = super::orphans::check(ctx.clone(), meta).await {
-                tracing::warn!(error = %render(&err), "failed to check a finished Workflow's resource");
-            }
-        });
+    let candidate = (namespace.to_string(), name.to_string());
+    if super::orphans::worth_checking(meta, active) {
+        ctx.candidates().insert(candidate.clone(), meta.clone());
+        if ctx.is_leader() {
+            spawn_orphan_check(ctx.clone(), candidate);
+        }
+    } else {
+        ctx.candidates().remove(&candidate);
     }
     let workflow = Workflow {
         metadata: meta.clone(),

@@ -30,9 +30,7 @@ use crate::api::{
 };
 use crate::store::{WorkflowAttempt, WorkflowPhase};
 
-/// Finalizer on each resource: its Workflows (in another namespace, beyond owner references) are
-/// released and deleted before the resource goes.
-pub const RESOURCE_FINALIZER: &str = "thoth-station.ninja/delete-workflows";
+pub use crate::api::RESOURCE_FINALIZER;
 
 /// Annotation whose new value asks for a new attempt of a Failed or Errored resource.
 pub const RETRY_ANNOTATION: &str = "thoth-station.ninja/retry";
@@ -738,7 +736,7 @@ async fn start_follow_ups<K: RunKind>(
             continue;
         }
         let name = super::names::security_indicator_run_name(key);
-        let run = SecurityIndicatorRun::new(
+        let mut run = SecurityIndicatorRun::new(
             &name,
             SecurityIndicatorRunSpec {
                 package_name: key.name.as_str().to_string(),
@@ -747,6 +745,7 @@ async fn start_follow_ups<K: RunKind>(
                 aggregation_function: "process_data".to_string(),
             },
         );
+        run.metadata.finalizers = Some(vec![RESOURCE_FINALIZER.to_string()]);
         match api.create(&PostParams::default(), &run).await {
             Ok(_) => {}
             Err(kube::Error::Api(status)) if status.code == 409 => {}
@@ -849,7 +848,8 @@ async fn await_solvers(
     if let ChainStep::Create(missing) = &step {
         for &position in missing {
             let solve = &solves[position];
-            let run = SolverRun::new(&solve.name, solve.spec.clone());
+            let mut run = SolverRun::new(&solve.name, solve.spec.clone());
+            run.metadata.finalizers = Some(vec![RESOURCE_FINALIZER.to_string()]);
             match api.create(&PostParams::default(), &run).await {
                 Ok(_) => {}
                 // Created meanwhile (by the ingestion, another replica or an earlier step).

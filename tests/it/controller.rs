@@ -1127,14 +1127,16 @@ async fn an_advice_with_unresolved_packages_solves_them_then_re_runs_once_with_r
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_workflow_whose_resource_was_deleted_by_force_is_recorded_and_released() {
-    let harness = Harness::start(10).await;
+    let mut harness = Harness::start(10).await;
     let runs: Api<SolverRun> = Api::namespaced(harness.client.clone(), "thoth");
     // "hold": this file's stand-in leaves the Workflow alone; the test finishes it.
     runs.create(&PostParams::default(), &solver_run("orphan-hold", "9.0.0"))
         .await
         .expect("created");
     let (namespace, workflow_name) = await_workflow_ref(&runs, "orphan-hold").await;
-    // Deleted by force: our finalizer is stripped, so the operator's cleanup never runs.
+    // Deleted by force while the operator is down (as it happens: nobody is there to remove the
+    // finalizer): it is stripped, so the operator's cleanup never runs.
+    harness.stop_operator().await;
     runs.delete("orphan-hold", &Default::default())
         .await
         .expect("deleted");
@@ -1157,6 +1159,7 @@ async fn a_workflow_whose_resource_was_deleted_by_force_is_recorded_and_released
         )
         .await
         .expect("finished");
+    harness.restart_operator(10);
     let released = |workflow: Option<&Workflow>| {
         workflow.is_some_and(|w| !w.finalizers().contains(&WORKFLOW_FINALIZER.to_string()))
     };

@@ -23,7 +23,7 @@ use super::limit::{Admission, AdmissionIndex, Candidate, Grant, Limits, Resource
 use super::metrics::{ControllerMetrics, ErrorLabels, NamespaceLabels};
 use super::observe::holds_a_slot;
 use super::workflow::{MANAGED_SELECTOR, RESOURCE_KIND_LABEL, run_of};
-use crate::api::argo::Workflow;
+use crate::api::argo::{PHASE_LABEL, Workflow};
 use crate::api::{AdviceRequest, SecurityIndicatorRun, SolverRun};
 use crate::store::{ResourceKind, Store};
 use crate::telemetry::Readiness;
@@ -106,7 +106,9 @@ impl Context {
         namespace: &str,
         candidate: Candidate,
     ) -> (Admission, Vec<Grant>) {
+        let name = candidate.key.name.clone();
         let answer = self.index().request(namespace, candidate, Instant::now());
+        tracing::debug!(name, answer = ?answer.0, "slot requested");
         self.publish_counts();
         answer
     }
@@ -117,6 +119,7 @@ impl Context {
 
     /// `key` is about to create `workflow` with its slot; see [`AdmissionIndex::claim`].
     pub(crate) fn claim_slot(&self, namespace: &str, key: &ResourceKey, workflow: &str) {
+        tracing::debug!(name = key.name, workflow, "slot claimed");
         let granted = self.index().claim(namespace, key, workflow, Instant::now());
         self.wake(granted);
         self.publish_counts();
@@ -124,11 +127,13 @@ impl Context {
 
     /// The create of a claimed `workflow` was answered.
     pub(crate) fn slot_used(&self, namespace: &str, workflow: &str) {
+        tracing::debug!(workflow, "Workflow created");
         self.index().created(namespace, workflow);
     }
 
     /// The create of a claimed `workflow` failed; `key` keeps a grant for its next try.
     pub(crate) fn slot_unclaimed(&self, namespace: &str, key: &ResourceKey, workflow: &str) {
+        tracing::debug!(name = key.name, workflow, "slot unclaimed");
         self.index().unclaim(namespace, key, workflow);
         self.publish_counts();
     }
@@ -136,11 +141,21 @@ impl Context {
     /// `workflow` was found finished (or gone) outside the watch, e.g. on a create that met an
     /// existing Workflow: its slot frees now, as the watch may have told so before it was claimed.
     pub(crate) fn slot_freed(&self, namespace: &str, workflow: &str) {
+        tracing::debug!(workflow, "slot freed: the Workflow was found finished");
         let granted = self
             .index()
             .observe(namespace, workflow, false, Instant::now());
         self.wake(granted);
         self.publish_counts();
+    }
+
+    /// A resource whose reconcile found it needs no slot (its attempt runs or is over) gives up a
+    /// grant or queue place left from an earlier, stale view; a no-op when it holds none.
+    pub(crate) fn release_unneeded_slot(&self, namespace: &str, key: &ResourceKey) {
+        if self.index().is_asking(namespace, key) {
+            tracing::debug!(name = key.name, "slot request dropped: no longer needed");
+            self.release_slot(namespace, key);
+        }
     }
 
     pub(crate) fn release_slot(&self, namespace: &str, key: &ResourceKey) {
@@ -151,6 +166,12 @@ impl Context {
 
     pub(crate) fn wake(&self, granted: Vec<Grant>) {
         for grant in granted {
+            tracing::debug!(
+                namespace = grant.key.namespace,
+                name = grant.key.name,
+                waited = ?grant.waited,
+                "slot granted"
+            );
             self.metrics
                 .admission_wait
                 .observe(grant.waited.as_secs_f64());
@@ -586,8 +607,23 @@ fn observe_workflow(ctx: &Arc<Context>, meta: &kube::api::ObjectMeta, active: bo
     let (Some(namespace), Some(name)) = (meta.namespace.as_deref(), meta.name.as_deref()) else {
         return;
     };
-    let granted = ctx.index().observe(namespace, name, active, now);
-    ctx.wake(granted);
+    tracing::debug!(workflow = name, active, "Workflow observed");
+    // The first sighting of a Workflow this replica created, before Argo gave it a phase, is the
+    // echo of our own create: its resource's status already says so, and a reconcile woken now
+    // would likely read that resource from a cache the status write has not reached yet.
+    let own_echo = {
+        let mut index = ctx.index();
+        let echo = active
+            && index.is_unseen_own(namespace, name)
+            && meta
+                .labels
+                .as_ref()
+                .is_none_or(|labels| !labels.contains_key(PHASE_LABEL));
+        let granted = index.observe(namespace, name, active, now);
+        drop(index);
+        ctx.wake(granted);
+        echo
+    };
     let candidate = (namespace.to_string(), name.to_string());
     if super::orphans::worth_checking(meta, active) {
         ctx.candidates().insert(candidate.clone(), meta.clone());
@@ -602,7 +638,8 @@ fn observe_workflow(ctx: &Arc<Context>, meta: &kube::api::ObjectMeta, active: bo
         spec: Default::default(),
         status: None,
     };
-    if let Some(run) = run_of(&workflow)
+    if !own_echo
+        && let Some(run) = run_of(&workflow)
         && let Some(kind) = meta
             .labels
             .as_ref()

@@ -167,7 +167,14 @@ where
     K::Results: Send + Sync,
 {
     let status = resource.run_status().cloned().unwrap_or_default();
-    let attempts = match next_move(&status, pending_retry(&*resource, &status)) {
+    let next = next_move(&status, pending_retry(&*resource, &status));
+    if !matches!(next, Move::Start { .. }) {
+        // A reconcile on a stale view may have asked for a slot this resource no longer needs;
+        // left in the queue it would be granted one day and hold that slot for good.
+        let target = &K::target(&ctx.config.workflows).namespace;
+        ctx.release_unneeded_slot(target, &key_of(&*resource));
+    }
+    let attempts = match next {
         Move::Start { attempt, retry } => {
             return start_attempt(&*resource, &status, attempt, retry, ctx).await;
         }

@@ -314,6 +314,24 @@ impl AdmissionIndex {
         granted
     }
 
+    /// Whether `key` holds a grant or a place in the queue of `namespace`.
+    pub fn is_asking(&self, namespace: &str, key: &ResourceKey) -> bool {
+        self.namespaces
+            .get(namespace)
+            .is_some_and(|ns| ns.grants.contains_key(key) || ns.waiting_since.contains_key(key))
+    }
+
+    /// Whether `workflow` was claimed or created by this replica and the watch has not shown it
+    /// yet: its first sighting is the echo of our own create.
+    pub fn is_unseen_own(&self, namespace: &str, workflow: &str) -> bool {
+        self.namespaces.get(namespace).is_some_and(|ns| {
+            matches!(
+                ns.workflows.get(workflow),
+                Some(SlotState::Claimed | SlotState::Created)
+            )
+        })
+    }
+
     /// Whether `workflow` is counted already (claimed, created by us or seen active): a resource
     /// whose Workflow exists needs no second slot, e.g. when its status write failed after the
     /// create.
@@ -535,6 +553,8 @@ mod tests {
         index.request(NS, candidate("a", 1, 1), now);
         index.request(NS, candidate("b", 1, 2), now);
         index.request(NS, candidate("c", 1, 3), now);
+        assert!(index.is_asking(NS, &key("a")) && index.is_asking(NS, &key("b")));
+        assert!(!index.is_asking(NS, &key("d")));
         // "b" is deleted while waiting: it leaves the queue and nothing is granted.
         assert!(index.release(NS, &key("b"), now).is_empty());
         // "a" is deleted before creating its Workflow: its grant goes to "c".
@@ -580,6 +600,20 @@ mod tests {
         index.relist_done(Some("thoth-backend"), now);
         assert_eq!(index.counts()["thoth-backend"].active, 0);
         assert_eq!(index.counts()[NS].active, 1);
+    }
+
+    #[test]
+    fn a_workflow_is_our_own_unseen_one_until_the_watch_shows_it() {
+        let mut index = index(2);
+        let now = Instant::now();
+        index.request(NS, candidate("a", 1, 1), now);
+        index.claim(NS, &key("a"), "wf-a", now);
+        assert!(index.is_unseen_own(NS, "wf-a"));
+        index.created(NS, "wf-a");
+        assert!(index.is_unseen_own(NS, "wf-a"));
+        index.observe(NS, "wf-a", true, now);
+        assert!(!index.is_unseen_own(NS, "wf-a"));
+        assert!(!index.is_unseen_own(NS, "wf-other"));
     }
 
     #[test]

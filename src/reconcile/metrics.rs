@@ -104,20 +104,32 @@ impl ControllerMetrics {
     /// ([`WRITTEN_RESOURCES`]) except those in `except` (e.g. `leases`, whose renewals come with
     /// time rather than work); Events included.
     pub fn api_writes_total(&self, except: &[&str]) -> u64 {
-        let mut total = 0;
-        for resource in WRITTEN_RESOURCES.iter().filter(|r| !except.contains(r)) {
-            for method in ["POST", "PUT", "PATCH", "DELETE"] {
-                for code in ["2xx", "4xx", "429", "5xx", "other", "error"] {
-                    let labels = ApiLabels {
-                        method: method.to_string(),
-                        resource: (*resource).to_string(),
-                        code,
-                    };
-                    total += self.api_requests.get(&labels).map_or(0, |c| c.get());
+        self.api_writes_by_resource()
+            .into_iter()
+            .filter(|(resource, _)| !except.contains(resource))
+            .map(|(_, writes)| writes)
+            .sum()
+    }
+
+    /// The writes counted by [`ControllerMetrics::api_writes_total`], per resource.
+    pub fn api_writes_by_resource(&self) -> Vec<(&'static str, u64)> {
+        WRITTEN_RESOURCES
+            .iter()
+            .map(|resource| {
+                let mut total = 0;
+                for method in ["POST", "PUT", "PATCH", "DELETE"] {
+                    for code in ["2xx", "4xx", "429", "5xx", "other", "error"] {
+                        let labels = ApiLabels {
+                            method: method.to_string(),
+                            resource: (*resource).to_string(),
+                            code,
+                        };
+                        total += self.api_requests.get(&labels).map_or(0, |c| c.get());
+                    }
                 }
-            }
-        }
-        total
+                (*resource, total)
+            })
+            .collect()
     }
 
     /// Reconciles started, all kinds together.
@@ -131,6 +143,15 @@ impl ControllerMetrics {
     /// Resources waiting for a slot in `namespace`, as last published.
     pub fn queued_in(&self, namespace: &str) -> i64 {
         self.queued_resources
+            .get_or_create(&NamespaceLabels {
+                namespace: namespace.to_string(),
+            })
+            .get()
+    }
+
+    /// Workflows counted active in `namespace` (as the `active_workflows` gauge shows).
+    pub fn active_in(&self, namespace: &str) -> i64 {
+        self.active_workflows
             .get_or_create(&NamespaceLabels {
                 namespace: namespace.to_string(),
             })

@@ -362,26 +362,33 @@ where
             });
         }
     };
-    ctx.store
-        .record_attempt(&WorkflowAttempt {
-            resource_kind: K::STORE_KIND,
-            resource_namespace: key.namespace.clone(),
-            resource_name: key.name.clone(),
-            attempt,
-            workflow_namespace: target.clone(),
-            workflow_name: name.clone(),
-            phase: WorkflowPhase::Pending,
-            created_at: Some(Utc::now()),
-            started_at: None,
-            finished_at: None,
-            message: None,
-            result_document_id: None,
-        })
+    // The row of a Workflow just created is written again by every later observation of it, so
+    // its commit need not wait for the disk (the hot path of admission).
+    let failed = |source| ReconcileError::Store {
+        resource: describe(resource),
+        source,
+    };
+    let mut tx = ctx.store.begin().await.map_err(failed)?;
+    tx.commit_without_waiting_for_flush()
         .await
-        .map_err(|source| ReconcileError::Store {
-            resource: describe(resource),
-            source,
-        })?;
+        .map_err(failed)?;
+    tx.record_attempt(&WorkflowAttempt {
+        resource_kind: K::STORE_KIND,
+        resource_namespace: key.namespace.clone(),
+        resource_name: key.name.clone(),
+        attempt,
+        workflow_namespace: target.clone(),
+        workflow_name: name.clone(),
+        phase: WorkflowPhase::Pending,
+        created_at: Some(Utc::now()),
+        started_at: None,
+        finished_at: None,
+        message: None,
+        result_document_id: None,
+    })
+    .await
+    .map_err(failed)?;
+    tx.commit().await.map_err(failed)?;
     let mut next = status.clone();
     next.phase = Some(Phase::Pending);
     next.attempts = Some(attempt as i32);

@@ -79,6 +79,8 @@ pub struct Context {
     waiters: Mutex<HashMap<ResourceKey, HashSet<ResourceKey>>>,
     /// Bounds the concurrent checks for Workflows whose resource was deleted by force.
     pub(crate) orphan_checks: tokio::sync::Semaphore,
+    /// Bounds the Events published and not yet answered (see `Context::event`).
+    pub(crate) events_in_flight: Arc<tokio::sync::Semaphore>,
     /// Finished Workflows still holding our finalizer, by namespace and name, until a check
     /// settles them: seen while this replica did not lead, or whose check failed, they are
     /// checked again when it leads.
@@ -280,6 +282,9 @@ fn render(error: &dyn std::error::Error) -> String {
     out
 }
 
+/// Events published and not yet answered beyond which new ones are dropped.
+const EVENTS_IN_FLIGHT: usize = 256;
+
 /// How often setting up the Lease is tried before the operator gives up (about a minute).
 const LEASE_SETUP_ATTEMPTS: u32 = 15;
 
@@ -367,6 +372,7 @@ pub async fn run(
         failures: Mutex::new(HashMap::new()),
         waiters: Mutex::new(HashMap::new()),
         orphan_checks: tokio::sync::Semaphore::new(4),
+        events_in_flight: Arc::new(tokio::sync::Semaphore::new(EVENTS_IN_FLIGHT)),
         orphan_candidates: Mutex::new(HashMap::new()),
     });
 

@@ -1294,9 +1294,22 @@ impl Context {
             action: action.to_string(),
             secondary: None,
         };
-        if let Err(err) = self.recorder.publish(&event, &reference).await {
-            tracing::warn!(error = %err, reason, "failed to publish an Event");
-        }
+        // Published beside the reconcile rather than in it: an Event is a notice, and waiting for
+        // its write would lengthen every reconcile by a round trip. Bounded, as client-go's event
+        // broadcaster is: beyond EVENTS_IN_FLIGHT unpublished Events (an API server that does not
+        // answer) new ones are dropped.
+        let Ok(permit) = self.events_in_flight.clone().try_acquire_owned() else {
+            tracing::debug!(reason, "too many Events in flight; one dropped");
+            return;
+        };
+        let recorder = self.recorder.clone();
+        let reason = reason.to_string();
+        tokio::spawn(async move {
+            if let Err(err) = recorder.publish(&event, &reference).await {
+                tracing::warn!(error = %err, reason, "failed to publish an Event");
+            }
+            drop(permit);
+        });
     }
 
     pub(crate) fn transition<K: RunKind>(&self, phase: Phase) {

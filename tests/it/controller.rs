@@ -523,22 +523,28 @@ async fn a_solver_run_becomes_a_workflow_whose_success_reaches_status_store_outb
     assert_eq!(chained[0].spec.package_name, "pyyaml");
     assert_eq!(chained[0].spec.package_version, "5.3.1");
 
-    // Events were published on the resource.
+    // Events were published on the resource (beside the reconciles, so they may trail the status).
     let events: Api<k8s_openapi::api::events::v1::Event> =
         Api::namespaced(harness.client.clone(), "thoth");
-    let reasons: Vec<String> = events
-        .list(&Default::default())
-        .await
-        .expect("events")
-        .items
-        .into_iter()
-        .filter_map(|e| e.reason)
-        .collect();
-    assert!(
-        reasons.contains(&"WorkflowCreated".to_string()),
-        "{reasons:?}"
-    );
-    assert!(reasons.contains(&"Succeeded".to_string()), "{reasons:?}");
+    let mut reasons: Vec<String> = Vec::new();
+    let mut stream = watcher::watcher(events, watcher::Config::default())
+        .applied_objects()
+        .boxed();
+    let published = tokio::time::timeout(WAIT, async {
+        while let Some(event) = stream.next().await {
+            if let Some(reason) = event.expect("watch works").reason {
+                reasons.push(reason);
+            }
+            if ["WorkflowCreated", "Succeeded"]
+                .iter()
+                .all(|r| reasons.iter().any(|seen| seen == r))
+            {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(published.is_ok(), "{reasons:?}");
     harness.stop().await;
 }
 
@@ -1210,18 +1216,18 @@ async fn a_finished_resource_is_deleted_after_its_retention_with_its_workflow_an
     )
     .default_backoff()
     .boxed();
-    let mut finished: Option<(SolverRun, std::time::Instant)> = None;
+    let mut finished: Option<SolverRun> = None;
     let deleted = tokio::time::timeout(WAIT + RETENTION, async {
         while let Some(event) = events.next().await {
             match event.expect("watch works") {
                 watcher::Event::Apply(run) | watcher::Event::InitApply(run) => {
                     let phase = run.status.as_ref().and_then(|s| s.phase);
                     if phase == Some(Phase::Succeeded) && finished.is_none() {
-                        finished = Some((run, std::time::Instant::now()));
+                        finished = Some(run);
                     }
                 }
                 watcher::Event::Delete(run) if run.uid().as_deref() == Some(&uid) => {
-                    return std::time::Instant::now();
+                    return chrono::Utc::now();
                 }
                 _ => {}
             }
@@ -1230,13 +1236,21 @@ async fn a_finished_resource_is_deleted_after_its_retention_with_its_workflow_an
     })
     .await
     .expect("the finished resource is deleted after its retention");
-    let (finished, seen_finished) = finished.expect("seen Succeeded before its deletion");
-    // The retention runs from Argo's finishedAt, which has whole seconds: up to one second of it
-    // may have passed before the finish was seen here.
-    let kept = deleted.duration_since(seen_finished);
+    let finished = finished.expect("seen Succeeded before its deletion");
+    // The retention runs from the finish time the status shows (Argo's finishedAt, whole
+    // seconds); the deletion was seen no earlier than it happened.
+    let finish_time = finished
+        .status
+        .as_ref()
+        .and_then(|s| s.finish_time.clone())
+        .expect("finish time");
+    let finished_at =
+        chrono::DateTime::<chrono::Utc>::from_timestamp_micros(finish_time.0.as_microsecond())
+            .expect("a time");
+    let kept = (deleted - finished_at).to_std().unwrap_or_default();
     assert!(
-        kept >= RETENTION - Duration::from_secs(1),
-        "deleted {kept:?} after it was seen finished: before its retention of {RETENTION:?}"
+        kept >= RETENTION,
+        "deleted {kept:?} after its finish time: before its retention of {RETENTION:?}"
     );
     // Its Workflow went with it (the resource's finalizer deletes across namespaces)...
     let workflow_ref = finished

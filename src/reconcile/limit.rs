@@ -407,6 +407,10 @@ mod tests {
         index.created(NS, &format!("wf-{name}"));
     }
 
+    fn counted(active: usize, queued: usize) -> NamespaceCounts {
+        NamespaceCounts { active, queued }
+    }
+
     /// Claims `workflow` for `key` and has its create answered.
     fn created(index: &mut AdmissionIndex, namespace: &str, key: &ResourceKey, workflow: &str) {
         index.claim(namespace, key, workflow, Instant::now());
@@ -443,13 +447,7 @@ mod tests {
             index.request(NS, candidate("d", 1, 4), now).0,
             Admission::Queued { position: 1 }
         );
-        assert_eq!(
-            index.counts()[NS],
-            NamespaceCounts {
-                active: 2,
-                queued: 2
-            }
-        );
+        assert_eq!(index.counts()[NS], counted(2, 2));
     }
 
     #[test]
@@ -672,13 +670,7 @@ mod tests {
         index.observe(NS, "wf-b", true, now);
         assert_eq!(names(&index.observe(NS, "wf-a", false, now)), ["c"]);
         index.created(NS, "wf-b");
-        assert_eq!(
-            index.counts()[NS],
-            NamespaceCounts {
-                active: 2,
-                queued: 0
-            }
-        );
+        assert_eq!(index.counts()[NS], counted(2, 0));
     }
 
     #[test]
@@ -696,13 +688,7 @@ mod tests {
         // The create's answer arrives last: "a"'s Workflow is over and holds no slot.
         index.created(NS, "wf-a");
         assert!(!index.holds(NS, "wf-a"));
-        assert_eq!(
-            index.counts()[NS],
-            NamespaceCounts {
-                active: 1,
-                queued: 0
-            }
-        );
+        assert_eq!(index.counts()[NS], counted(1, 0));
     }
 
     #[test]
@@ -719,13 +705,7 @@ mod tests {
             index.request(NS, candidate("a", 1, 1), now).0,
             Admission::Admitted
         );
-        assert_eq!(
-            index.counts()[NS],
-            NamespaceCounts {
-                active: 1,
-                queued: 1
-            }
-        );
+        assert_eq!(index.counts()[NS], counted(1, 1));
         assert_eq!(names(&index.release(NS, &key("a"), now)), ["b"]);
     }
 
@@ -738,13 +718,7 @@ mod tests {
         index.observe(NS, "wf-a", true, now);
         index.unclaim(NS, &key("a"), "wf-a");
         assert!(index.holds(NS, "wf-a"));
-        assert_eq!(
-            index.counts()[NS],
-            NamespaceCounts {
-                active: 1,
-                queued: 0
-            }
-        );
+        assert_eq!(index.counts()[NS], counted(1, 0));
     }
 
     #[test]

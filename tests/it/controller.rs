@@ -1031,19 +1031,7 @@ async fn an_advice_with_unresolved_packages_solves_them_then_re_runs_once_with_r
         .create(&PostParams::default(), &advice_request(JOB))
         .await
         .expect("created");
-    let re_ran = |request: Option<&AdviceRequest>| {
-        request
-            .and_then(|r| r.status.as_ref())
-            .is_some_and(|s| s.attempts == Some(2) && s.phase == Some(Phase::Succeeded))
-    };
-    let done = tokio::time::timeout(
-        Duration::from_secs(60),
-        kube::runtime::wait::await_condition(advice.clone(), JOB, re_ran),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("the advice did not re-run: {:?}", harness_dump()))
-    .expect("watch works")
-    .expect("the request exists");
+    let done = await_second_attempt(&advice, JOB, Phase::Succeeded).await;
     let status = done.status.clone().expect("status");
 
     // The first run's unresolved packages, as the store recorded them...
@@ -1125,10 +1113,31 @@ async fn an_advice_with_unresolved_packages_solves_them_then_re_runs_once_with_r
         "{conditions:?}"
     );
     harness.stop().await;
+}
 
-    fn harness_dump() -> &'static str {
-        "see the operator's log (RUST_LOG=thoth_operator=debug)"
-    }
+/// Waits until the advice `job`'s second attempt (the chain's re-run) ends in `phase`.
+async fn await_second_attempt(
+    advice: &Api<AdviceRequest>,
+    job: &str,
+    phase: Phase,
+) -> AdviceRequest {
+    let reached = move |request: Option<&AdviceRequest>| {
+        request
+            .and_then(|r| r.status.as_ref())
+            .is_some_and(|s| s.attempts == Some(2) && s.phase == Some(phase))
+    };
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        kube::runtime::wait::await_condition(advice.clone(), job, reached),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "the advice's re-run did not end {phase:?} (RUST_LOG=thoth_operator=debug shows why)"
+        )
+    })
+    .expect("watch works")
+    .expect("the request exists")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1337,19 +1346,7 @@ async fn an_advice_whose_re_run_fails_records_the_failure_as_a_run_of_its_own() 
         .create(&PostParams::default(), &advice_request(JOB))
         .await
         .expect("created");
-    let re_run_failed = |request: Option<&AdviceRequest>| {
-        request
-            .and_then(|r| r.status.as_ref())
-            .is_some_and(|s| s.attempts == Some(2) && s.phase == Some(Phase::Failed))
-    };
-    let done = tokio::time::timeout(
-        Duration::from_secs(60),
-        kube::runtime::wait::await_condition(advice.clone(), JOB, re_run_failed),
-    )
-    .await
-    .expect("the re-run fails")
-    .expect("watch works")
-    .expect("the request exists");
+    let done = await_second_attempt(&advice, JOB, Phase::Failed).await;
     let re_run_workflow = done
         .status
         .as_ref()

@@ -79,6 +79,10 @@ pub struct Context {
     waiters: Mutex<HashMap<ResourceKey, HashSet<ResourceKey>>>,
     /// Bounds the concurrent checks for Workflows whose resource was deleted by force.
     pub(crate) orphan_checks: tokio::sync::Semaphore,
+    /// The attempt whose start this replica wrote into each resource's status, until a view of the
+    /// resource shows it: the "expectations" of Kubernetes' ReplicaSet controller, for one field.
+    /// Keyed by name, with the uid, so that a new resource under the same name expects nothing.
+    started: Mutex<HashMap<ResourceKey, (Option<String>, u32)>>,
     /// Bounds the Events published and not yet answered (see `Context::event`).
     pub(crate) events_in_flight: Arc<tokio::sync::Semaphore>,
     /// Finished Workflows still holding our finalizer, by namespace and name, until a check
@@ -228,6 +232,41 @@ impl Context {
             .unwrap_or_else(|p| p.into_inner())
     }
 
+    /// This replica wrote the start of `attempt` into the status of `key` (whose uid is `uid`).
+    pub(crate) fn attempt_started(&self, key: ResourceKey, uid: Option<String>, attempt: u32) {
+        self.started
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, (uid, attempt));
+    }
+
+    /// Whether `status`, as a reconcile of `key` reads it, predates the last attempt start this
+    /// replica wrote. A view that shows the start ends the expectation.
+    pub(crate) fn is_stale_view(
+        &self,
+        key: &ResourceKey,
+        uid: Option<String>,
+        status: &crate::api::RunStatus,
+    ) -> bool {
+        let mut started = self.started.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(expected) = started.get(key) else {
+            return false;
+        };
+        let stale = predates_start(expected, uid.as_deref(), status);
+        if !stale {
+            started.remove(key);
+        }
+        stale
+    }
+
+    /// The resource is gone: nothing is expected of it any more.
+    pub(crate) fn forget_started(&self, key: &ResourceKey) {
+        self.started
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+
     fn forget_failures(&self, key: &ResourceKey) {
         self.failures
             .lock()
@@ -241,6 +280,19 @@ impl Context {
         *count += 1;
         *count
     }
+}
+
+/// Whether `status` of the resource with `uid` predates the start of attempt `expected.1` written
+/// into the status of the resource whose uid was `expected.0`. A resource with another uid (deleted
+/// and created again under the name) expects nothing.
+fn predates_start(
+    expected: &(Option<String>, u32),
+    uid: Option<&str>,
+    status: &crate::api::RunStatus,
+) -> bool {
+    let (expected_uid, expected_attempt) = expected;
+    let seen = status.attempts.unwrap_or(0).max(0) as u32;
+    expected_uid.as_deref() == uid && seen < *expected_attempt
 }
 
 fn error_policy<K: RunKind>(resource: Arc<K>, error: &ReconcileError, ctx: Arc<Context>) -> Action
@@ -372,6 +424,7 @@ pub async fn run(
         failures: Mutex::new(HashMap::new()),
         waiters: Mutex::new(HashMap::new()),
         orphan_checks: tokio::sync::Semaphore::new(4),
+        started: Mutex::new(HashMap::new()),
         events_in_flight: Arc::new(tokio::sync::Semaphore::new(EVENTS_IN_FLIGHT)),
         orphan_candidates: Mutex::new(HashMap::new()),
     });
@@ -653,5 +706,42 @@ fn observe_workflow(ctx: &Arc<Context>, meta: &kube::api::ObjectMeta, active: bo
             .and_then(|k| ResourceKind::parse(k))
     {
         ctx.wakers.wake(kind, &run.namespace, &run.name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::predates_start;
+    use crate::api::RunStatus;
+
+    fn attempts(n: i32) -> RunStatus {
+        RunStatus {
+            attempts: Some(n),
+            ..RunStatus::default()
+        }
+    }
+
+    #[test]
+    fn a_view_predates_a_start_until_it_shows_that_attempt() {
+        let expected = (Some("uid-1".to_string()), 2);
+        assert!(predates_start(
+            &expected,
+            Some("uid-1"),
+            &RunStatus::default()
+        ));
+        assert!(predates_start(&expected, Some("uid-1"), &attempts(1)));
+        assert!(!predates_start(&expected, Some("uid-1"), &attempts(2)));
+        assert!(!predates_start(&expected, Some("uid-1"), &attempts(3)));
+    }
+
+    #[test]
+    fn a_new_resource_under_the_same_name_expects_nothing() {
+        let expected = (Some("uid-1".to_string()), 1);
+        assert!(!predates_start(
+            &expected,
+            Some("uid-2"),
+            &RunStatus::default()
+        ));
+        assert!(!predates_start(&expected, None, &RunStatus::default()));
     }
 }

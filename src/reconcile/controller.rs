@@ -167,6 +167,12 @@ where
     K::Results: Send + Sync,
 {
     let status = resource.run_status().cloned().unwrap_or_default();
+    if ctx.is_stale_view(&key_of(&*resource), resource.uid(), &status) {
+        // The status written when this resource's latest attempt started has not reached this
+        // view yet; its watch event brings it, and with it another reconcile. Acting on the older
+        // view would start the attempt again (a create that conflicts, a second status write).
+        return Ok(Action::requeue(Duration::from_secs(5)));
+    }
     let next = next_move(&status, pending_retry(&*resource, &status));
     if !matches!(next, Move::Start { .. }) {
         // A reconcile on a stale view may have asked for a slot this resource no longer needs;
@@ -421,6 +427,7 @@ where
         );
     }
     write_status(resource, &next, ctx).await?;
+    ctx.attempt_started(key, resource.uid(), attempt);
     ctx.event(
         resource,
         EventType::Normal,
@@ -1106,6 +1113,7 @@ where
     let key = key_of(resource);
     let target = K::target(&ctx.config.workflows).namespace.clone();
     ctx.release_slot(&target, &key);
+    ctx.forget_started(&key);
     let Some(uid) = resource.uid() else {
         return Ok(Action::await_change());
     };

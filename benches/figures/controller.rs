@@ -12,6 +12,7 @@
 //!    100,000) finished Workflows present (target < 300 MiB).
 //!
 //! Sizes: `THOTH_BENCH_QUEUED` and `THOTH_BENCH_FINISHED` shrink 4 and 5 on a slow machine;
+//! `THOTH_BENCH_CONCURRENCY` sets the operator's reconcile concurrency (default: the operator's);
 //! `THOTH_BENCH_SKIP_THROUGHPUT` skips 1 and 2. The figures then say which sizes they used.
 //!
 //! No Argo runs: Workflows stay where the operator left them. A slot is freed by putting Argo's
@@ -66,11 +67,8 @@ pub fn run() -> BenchResult {
 
 async fn bench() -> BenchResult {
     let db = TestDatabase::create().await?;
-    let store = Store::open(&StoreConfig {
-        max_connections: 8,
-        ..StoreConfig::new(db.options.clone())
-    })
-    .await?;
+    // The operator's default pool size, as `run` has it.
+    let store = Store::open(&StoreConfig::new(db.options.clone())).await?;
     if std::env::var("THOTH_BENCH_SKIP_THROUGHPUT").is_err() {
         throughput_and_latency(&store).await?;
     }
@@ -130,6 +128,12 @@ impl Operator {
             },
             finished_retention: None,
             ..OperatorConfig::default()
+        };
+        let config = OperatorConfig {
+            concurrency: size("THOTH_BENCH_CONCURRENCY", usize::from(config.concurrency))
+                .try_into()
+                .unwrap_or(u16::MAX),
+            ..config
         };
         // The default Lease timing (10 s, renewed 3 s early): a loaded machine must not make the
         // only replica lose its leadership mid-measurement.

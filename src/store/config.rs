@@ -17,7 +17,7 @@ pub const DEFAULT_PORT: u16 = 5432;
 pub const DEFAULT_USER: &str = "postgres";
 pub const DEFAULT_PASSWORD: &str = "postgres";
 pub const DEFAULT_DATABASE: &str = "thoth";
-pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 20;
 
 #[derive(Clone)]
 pub struct StoreConfig {
@@ -28,7 +28,8 @@ pub struct StoreConfig {
     pub log_stats: bool,
     /// `THOTH_STORE_MIGRATE=0` turns off migrating at start-up (the `migrate` subcommand still works).
     pub migrate_on_start: bool,
-    /// `THOTH_STORE_MAX_CONNECTIONS`, default 10.
+    /// `THOTH_STORE_MAX_CONNECTIONS`, default 20: above the default reconcile concurrency (16), so
+    /// that reconciles do not queue for a connection while the consumer writes its batches.
     pub max_connections: u32,
 }
 

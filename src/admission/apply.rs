@@ -1,6 +1,6 @@
-//! Applying a batch's decisions: create each distinct resource if absent, then
-//! write every record's ledger row and the batch's flags, artifacts and re-arms in
-//! one store transaction.
+//! Applying a batch's decisions: create each distinct resource if absent (unless
+//! admission remembers it exists, [`super::existing`]), then write every record's
+//! ledger row and the batch's flags, artifacts and re-arms in one store transaction.
 //!
 //! Idempotent under redelivery and concurrent replicas: a create that finds the
 //! name taken (409 AlreadyExists) counts as found, the ledger keeps a record's
@@ -10,6 +10,8 @@
 //! whole batch fails with nothing committed, and redoing it is safe.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
 
 use backon::Retryable;
 use chrono::{DateTime, Utc};
@@ -29,6 +31,7 @@ pub use crate::store::ResourceRef;
 
 use super::decide::{Decision, Rearm, Resource};
 use super::error::{AdmissionError, kube_is_transient, store_is_transient};
+use super::existing::{ExistingResources, Known, RecordKey};
 use super::{AdmissionConfig, Record, RecordFate};
 
 /// The field manager our creates are made under.
@@ -54,6 +57,7 @@ pub(crate) async fn apply(
     client: &kube::Client,
     store: &Store,
     config: &AdmissionConfig,
+    existing: &Mutex<ExistingResources>,
     records: &[Record],
     parsed: &[Result<Message, Decision>],
     decisions: Vec<Decision>,
@@ -74,20 +78,54 @@ pub(crate) async fn apply(
         }
     }
 
+    // Resources remembered to exist need no API call (a duplicate-heavy stream asks for the same
+    // few again and again); the others are created if absent. Only what the API server said is
+    // remembered, stamped with the time the question was asked (the resource existed after it).
+    let asked_at = Instant::now();
+    let mut outcomes: HashMap<(ResourceKind, String), Created> = HashMap::new();
+    let mut to_create: Vec<(&Resource, usize)> = Vec::new();
+    {
+        let mut memory = lock_existing(existing);
+        for (resource, position) in unique {
+            let id = (resource.kind(), resource.name().to_string());
+            match memory.lookup(&id, &record_key(&records[position]), asked_at) {
+                Known::Unknown => to_create.push((resource, position)),
+                Known::CreatedBy => {
+                    outcomes.insert(id, Created::Now);
+                }
+                Known::Exists => {
+                    outcomes.insert(id, Created::AlreadyExisted);
+                }
+            }
+        }
+    }
+
     // The futures are made before streaming them: a closure kept inside the stream would make
     // rustc unable to prove the batch future `Send` (rust-lang/rust#100013), and the consumer runs
     // batches on spawned tasks.
-    let creates: Vec<_> = unique
+    let creates: Vec<_> = to_create
         .into_iter()
-        .map(|(resource, position)| create_keyed(client, config, resource, &records[position]))
+        .map(|(resource, position)| create_keyed(client, config, resource, position, records))
         .collect();
-    let outcomes: Vec<((ResourceKind, String), Created)> = futures::stream::iter(creates)
+    let created: Vec<((ResourceKind, String), usize, Created)> = futures::stream::iter(creates)
         .buffer_unordered(config.create_concurrency.max(1))
         .collect::<Vec<_>>()
         .await
         .into_iter()
         .collect::<Result<_, _>>()?;
-    let outcomes: HashMap<(ResourceKind, String), Created> = outcomes.into_iter().collect();
+    {
+        let mut memory = lock_existing(existing);
+        for (id, position, outcome) in &created {
+            match outcome {
+                Created::Now => {
+                    memory.remember(id.clone(), Some(record_key(&records[*position])), asked_at);
+                }
+                Created::AlreadyExisted => memory.remember(id.clone(), None, asked_at),
+                Created::Refused(_) => {}
+            }
+        }
+    }
+    outcomes.extend(created.into_iter().map(|(id, _, outcome)| (id, outcome)));
 
     let mut fates = Vec::with_capacity(records.len());
     let mut flags: Vec<FlagUpdate> = Vec::new();
@@ -315,17 +353,31 @@ fn metadata(
     }
 }
 
-/// Creates one resource if absent, retrying transient failures.
-/// [`create`] keyed by the resource's identity.
+/// [`create`] for the record at `position`, keyed by the resource's identity and that position.
 async fn create_keyed(
     client: &kube::Client,
     config: &AdmissionConfig,
     resource: &Resource,
-    record: &Record,
-) -> Result<((ResourceKind, String), Created), AdmissionError> {
-    let created = create(client, config, resource, record).await?;
-    Ok(((resource.kind(), resource.name().to_string()), created))
+    position: usize,
+    records: &[Record],
+) -> Result<((ResourceKind, String), usize, Created), AdmissionError> {
+    let created = create(client, config, resource, &records[position]).await?;
+    Ok(((resource.kind(), resource.name().to_string()), position, created))
 }
+
+fn record_key(record: &Record) -> RecordKey {
+    (record.topic.clone(), record.partition, record.offset)
+}
+
+fn lock_existing(existing: &Mutex<ExistingResources>) -> MutexGuard<'_, ExistingResources> {
+    // The memory is only a shortcut past 409s: whatever a panic left in it is still something the
+    // API server said, so keep using it rather than stop admitting.
+    existing
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Creates one resource if absent, retrying transient failures.
 
 async fn create(
     client: &kube::Client,

@@ -20,6 +20,13 @@ const SECTIONS: &[(&str, Section)] = &[
 ];
 
 fn main() {
+    // RUST_LOG=thoth_operator=debug shows what the operator did during a section (to stderr).
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     // cargo passes `--bench` to harness-less benches; only bare words name sections.
     let wanted: Vec<String> = std::env::args()
         .skip(1)

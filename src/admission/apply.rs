@@ -349,6 +349,7 @@ fn metadata(
             SOURCE_ANNOTATION.to_string(),
             format!("{}/{}/{}", record.topic, record.partition, record.offset),
         )])),
+        finalizers: Some(vec![crate::api::RESOURCE_FINALIZER.to_string()]),
         ..ObjectMeta::default()
     }
 }

@@ -28,6 +28,8 @@ pub const ARGO_API_VERSION: &str = "argoproj.io/v1alpha1";
 /// (`workflows.argoproj.io/completed`). Only Argo (or its stand-in) writes it.
 pub const COMPLETED_LABEL: &str = "workflows.argoproj.io/completed";
 /// Prefix of every label and annotation Argo owns; the operator never sets one.
+/// Label Argo's controller keeps equal to the Workflow's phase (Argo's `common.LabelKeyPhase`).
+pub const PHASE_LABEL: &str = "workflows.argoproj.io/phase";
 pub const ARGO_LABEL_PREFIX: &str = "workflows.argoproj.io/";
 
 /// Fields Argo's model has and we do not type, kept verbatim so that an object

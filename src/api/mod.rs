@@ -26,6 +26,12 @@ pub const GROUP: &str = "thoth-station.ninja";
 pub const VERSION: &str = "v1alpha1";
 pub const API_VERSION: &str = "thoth-station.ninja/v1alpha1";
 
+/// Finalizer on each resource: its Workflows (in another namespace, beyond owner references) are
+/// released and deleted before the resource goes. The controller adds it to a resource that lacks
+/// it; whoever creates resources in bulk (the ingestion, the chain) sets it at creation, which
+/// saves a write and a reconcile round per resource.
+pub const RESOURCE_FINALIZER: &str = "thoth-station.ninja/delete-workflows";
+
 /// Every CustomResourceDefinition this operator owns, ordered by name so that
 /// `cat crds/*.yaml` equals `thoth-operator crd`.
 pub fn all_crds() -> Vec<CustomResourceDefinition> {

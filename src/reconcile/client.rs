@@ -1,5 +1,6 @@
 //! The Kubernetes client the controllers use: kube's default stack plus an explicit client-side
-//! rate limit (tower's `RateLimit`) and a layer counting requests by answer for the metrics.
+//! rate limit (tower's `RateLimit`) and a layer counting requests by resource and answer for the
+//! metrics.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -34,7 +35,7 @@ pub fn build_client(
     }
 }
 
-/// Counts requests by method and answer class. Hand-written: kube and tower offer no counter
+/// Counts requests by method, resource and answer class. Hand-written: kube and tower offer no counter
 /// that sees the HTTP status.
 #[derive(Clone)]
 struct CountLayer {
@@ -73,6 +74,7 @@ where
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
         let method = request.method().as_str().to_string();
+        let resource = resource_of(request.uri().path());
         let metrics = self.metrics.clone();
         let future = self.inner.call(request);
         Box::pin(async move {
@@ -89,9 +91,71 @@ where
             };
             metrics
                 .api_requests
-                .get_or_create(&ApiLabels { method, code })
+                .get_or_create(&ApiLabels {
+                    method,
+                    resource,
+                    code,
+                })
                 .inc();
             result
         })
+    }
+}
+
+/// The resource a Kubernetes API path names, with its subresource: `leases` for
+/// `/apis/coordination.k8s.io/v1/namespaces/thoth/leases/thoth-operator`, `solverruns/status` for
+/// a status write, `namespaces` for `/api/v1/namespaces/thoth`; `other` for a path outside the
+/// resource API (discovery, `/version`). The path layout is Kubernetes' API concepts
+/// ("Resource URIs", kubernetes.io/docs/reference/using-api/api-concepts/).
+pub(crate) fn resource_of(path: &str) -> String {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let rest = match segments.first() {
+        Some(&"api") if segments.len() > 2 => &segments[2..],
+        Some(&"apis") if segments.len() > 3 => &segments[3..],
+        _ => return "other".to_string(),
+    };
+    match rest {
+        ["namespaces", _, resource, _, subresource, ..] => format!("{resource}/{subresource}"),
+        ["namespaces", _, resource, ..] => (*resource).to_string(),
+        [resource, _, subresource, ..] => format!("{resource}/{subresource}"),
+        [resource, ..] => (*resource).to_string(),
+        [] => "other".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resource_of;
+
+    #[test]
+    fn the_resource_is_read_from_every_shape_of_api_path() {
+        for (path, resource) in [
+            (
+                "/apis/coordination.k8s.io/v1/namespaces/thoth/leases/thoth-operator",
+                "leases",
+            ),
+            (
+                "/apis/thoth-station.ninja/v1alpha1/namespaces/thoth/solverruns/a/status",
+                "solverruns/status",
+            ),
+            (
+                "/apis/argoproj.io/v1alpha1/namespaces/w/workflows",
+                "workflows",
+            ),
+            ("/api/v1/namespaces/thoth/events", "events"),
+            ("/api/v1/namespaces/thoth", "namespaces"),
+            ("/api/v1/namespaces", "namespaces"),
+            (
+                "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/x",
+                "customresourcedefinitions",
+            ),
+            ("/api/v1/nodes/n1/proxy", "nodes/proxy"),
+            ("/apis/argoproj.io/v1alpha1", "other"),
+            ("/api/v1", "other"),
+            ("/version", "other"),
+            ("/", "other"),
+        ] {
+            assert_eq!(resource_of(path), resource, "{path}");
+        }
     }
 }

@@ -21,8 +21,9 @@ use super::error::{ReconcileError, backoff};
 use super::kinds::RunKind;
 use super::limit::{Admission, AdmissionIndex, Candidate, Grant, Limits, ResourceKey};
 use super::metrics::{ControllerMetrics, ErrorLabels, NamespaceLabels};
+use super::observe::holds_a_slot;
 use super::workflow::{MANAGED_SELECTOR, RESOURCE_KIND_LABEL, run_of};
-use crate::api::argo::{COMPLETED_LABEL, Workflow};
+use crate::api::argo::{PHASE_LABEL, Workflow};
 use crate::api::{AdviceRequest, SecurityIndicatorRun, SolverRun};
 use crate::store::{ResourceKind, Store};
 use crate::telemetry::Readiness;
@@ -78,6 +79,12 @@ pub struct Context {
     waiters: Mutex<HashMap<ResourceKey, HashSet<ResourceKey>>>,
     /// Bounds the concurrent checks for Workflows whose resource was deleted by force.
     pub(crate) orphan_checks: tokio::sync::Semaphore,
+    /// Bounds the Events published and not yet answered (see `Context::event`).
+    pub(crate) events_in_flight: Arc<tokio::sync::Semaphore>,
+    /// Finished Workflows still holding our finalizer, by namespace and name, until a check
+    /// settles them: seen while this replica did not lead, or whose check failed, they are
+    /// checked again when it leads.
+    orphan_candidates: Mutex<HashMap<(String, String), kube::api::ObjectMeta>>,
     watched: HashSet<String>,
 }
 
@@ -101,7 +108,9 @@ impl Context {
         namespace: &str,
         candidate: Candidate,
     ) -> (Admission, Vec<Grant>) {
+        let name = candidate.key.name.clone();
         let answer = self.index().request(namespace, candidate, Instant::now());
+        tracing::debug!(name, answer = ?answer.0, "slot requested");
         self.publish_counts();
         answer
     }
@@ -110,9 +119,45 @@ impl Context {
         self.index().holds(namespace, workflow)
     }
 
-    pub(crate) fn slot_used(&self, namespace: &str, key: &ResourceKey, workflow: &str) {
-        self.index().created(namespace, key, workflow);
+    /// `key` is about to create `workflow` with its slot; see [`AdmissionIndex::claim`].
+    pub(crate) fn claim_slot(&self, namespace: &str, key: &ResourceKey, workflow: &str) {
+        tracing::debug!(name = key.name, workflow, "slot claimed");
+        let granted = self.index().claim(namespace, key, workflow, Instant::now());
+        self.wake(granted);
         self.publish_counts();
+    }
+
+    /// The create of a claimed `workflow` was answered.
+    pub(crate) fn slot_used(&self, namespace: &str, workflow: &str) {
+        tracing::debug!(workflow, "Workflow created");
+        self.index().created(namespace, workflow);
+    }
+
+    /// The create of a claimed `workflow` failed; `key` keeps a grant for its next try.
+    pub(crate) fn slot_unclaimed(&self, namespace: &str, key: &ResourceKey, workflow: &str) {
+        tracing::debug!(name = key.name, workflow, "slot unclaimed");
+        self.index().unclaim(namespace, key, workflow);
+        self.publish_counts();
+    }
+
+    /// `workflow` was found finished (or gone) outside the watch, e.g. on a create that met an
+    /// existing Workflow: its slot frees now, as the watch may have told so before it was claimed.
+    pub(crate) fn slot_freed(&self, namespace: &str, workflow: &str) {
+        tracing::debug!(workflow, "slot freed: the Workflow was found finished");
+        let granted = self
+            .index()
+            .observe(namespace, workflow, false, Instant::now());
+        self.wake(granted);
+        self.publish_counts();
+    }
+
+    /// A resource whose reconcile found it needs no slot (its attempt runs or is over) gives up a
+    /// grant or queue place left from an earlier, stale view; a no-op when it holds none.
+    pub(crate) fn release_unneeded_slot(&self, namespace: &str, key: &ResourceKey) {
+        if self.index().is_asking(namespace, key) {
+            tracing::debug!(name = key.name, "slot request dropped: no longer needed");
+            self.release_slot(namespace, key);
+        }
     }
 
     pub(crate) fn release_slot(&self, namespace: &str, key: &ResourceKey) {
@@ -123,6 +168,12 @@ impl Context {
 
     pub(crate) fn wake(&self, granted: Vec<Grant>) {
         for grant in granted {
+            tracing::debug!(
+                namespace = grant.key.namespace,
+                name = grant.key.name,
+                waited = ?grant.waited,
+                "slot granted"
+            );
             self.metrics
                 .admission_wait
                 .observe(grant.waited.as_secs_f64());
@@ -167,6 +218,14 @@ impl Context {
             self.wakers
                 .wake(waiter.kind, &waiter.namespace, &waiter.name);
         }
+    }
+
+    fn candidates(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(String, String), kube::api::ObjectMeta>> {
+        self.orphan_candidates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     fn forget_failures(&self, key: &ResourceKey) {
@@ -222,6 +281,9 @@ fn render(error: &dyn std::error::Error) -> String {
     }
     out
 }
+
+/// Events published and not yet answered beyond which new ones are dropped.
+const EVENTS_IN_FLIGHT: usize = 256;
 
 /// How often setting up the Lease is tried before the operator gives up (about a minute).
 const LEASE_SETUP_ATTEMPTS: u32 = 15;
@@ -310,6 +372,8 @@ pub async fn run(
         failures: Mutex::new(HashMap::new()),
         waiters: Mutex::new(HashMap::new()),
         orphan_checks: tokio::sync::Semaphore::new(4),
+        events_in_flight: Arc::new(tokio::sync::Semaphore::new(EVENTS_IN_FLIGHT)),
+        orphan_candidates: Mutex::new(HashMap::new()),
     });
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -330,7 +394,12 @@ pub async fn run(
             loop {
                 let is_leader = *leader.borrow_and_update();
                 ctx.metrics.leader.set(i64::from(is_leader));
-                if !is_leader {
+                if is_leader {
+                    let candidates: Vec<_> = ctx.candidates().keys().cloned().collect();
+                    for candidate in candidates {
+                        spawn_orphan_check(ctx.clone(), candidate);
+                    }
+                } else {
                     ctx.index().drop_claims();
                 }
                 tracing::info!(leader = is_leader, "leadership");
@@ -429,9 +498,9 @@ async fn run_namespace_controller<K: RunKind>(
 ) where
     K::Results: Send + Sync,
 {
-    let config = ControllerConfig::default()
-        .concurrency(ctx.config.concurrency)
-        .debounce(std::time::Duration::from_millis(50));
+    // No debounce: it would delay every reconcile, a new resource's included, by its period; a
+    // reconcile woken by the controller's own status write finds nothing to do and writes nothing.
+    let config = ControllerConfig::default().concurrency(ctx.config.concurrency);
     Controller::new(api, watcher::Config::default().any_semantic())
         .with_config(config)
         .reconcile_on(UnboundedReceiverStream::new(woken))
@@ -508,13 +577,7 @@ async fn watch_workflows(
                 }
             }
             watcher::Event::InitApply(meta) | watcher::Event::Apply(meta) => {
-                let active = meta.metadata.deletion_timestamp.is_none()
-                    && meta
-                        .metadata
-                        .labels
-                        .as_ref()
-                        .and_then(|l| l.get(COMPLETED_LABEL))
-                        .is_none_or(|v| v != "true");
+                let active = holds_a_slot(&meta.metadata);
                 observe_workflow(&ctx, &meta.metadata, active, now);
             }
             watcher::Event::Delete(meta) => observe_workflow(&ctx, &meta.metadata, false, now),
@@ -523,30 +586,66 @@ async fn watch_workflows(
     }
 }
 
+/// Checks one orphan candidate (bounded concurrency); a check that settles it drops it, one that
+/// fails leaves it for the next leadership.
+fn spawn_orphan_check(ctx: Arc<Context>, candidate: (String, String)) {
+    tokio::spawn(async move {
+        // Bounded: a relist may show many finished Workflows at once.
+        let Ok(_permit) = ctx.orphan_checks.acquire().await else {
+            return;
+        };
+        let Some(meta) = ctx.candidates().get(&candidate).cloned() else {
+            return;
+        };
+        match super::orphans::check(ctx.clone(), meta).await {
+            Ok(true) => {
+                ctx.candidates().remove(&candidate);
+            }
+            Ok(false) => {}
+            Err(err) => {
+                tracing::warn!(error = %render(&err), "failed to check a finished Workflow's resource");
+            }
+        }
+    });
+}
+
 fn observe_workflow(ctx: &Arc<Context>, meta: &kube::api::ObjectMeta, active: bool, now: Instant) {
     let (Some(namespace), Some(name)) = (meta.namespace.as_deref(), meta.name.as_deref()) else {
         return;
     };
-    let granted = ctx.index().observe(namespace, name, active, now);
-    ctx.wake(granted);
-    if super::orphans::worth_checking(meta, active) && ctx.is_leader() {
-        let (ctx, meta) = (ctx.clone(), meta.clone());
-        tokio::spawn(async move {
-            // Bounded: a relist may show many finished Workflows at once.
-            let Ok(_permit) = ctx.orphan_checks.acquire().await else {
-                return;
-            };
-            if let Err(err) = super::orphans::check(ctx.clone(), meta).await {
-                tracing::warn!(error = %render(&err), "failed to check a finished Workflow's resource");
-            }
-        });
+    tracing::debug!(workflow = name, active, "Workflow observed");
+    // The first sighting of a Workflow this replica created, before Argo gave it a phase, is the
+    // echo of our own create: its resource's status already says so, and a reconcile woken now
+    // would likely read that resource from a cache the status write has not reached yet.
+    let own_echo = {
+        let mut index = ctx.index();
+        let echo = active
+            && index.is_unseen_own(namespace, name)
+            && meta
+                .labels
+                .as_ref()
+                .is_none_or(|labels| !labels.contains_key(PHASE_LABEL));
+        let granted = index.observe(namespace, name, active, now);
+        drop(index);
+        ctx.wake(granted);
+        echo
+    };
+    let candidate = (namespace.to_string(), name.to_string());
+    if super::orphans::worth_checking(meta, active) {
+        ctx.candidates().insert(candidate.clone(), meta.clone());
+        if ctx.is_leader() {
+            spawn_orphan_check(ctx.clone(), candidate);
+        }
+    } else {
+        ctx.candidates().remove(&candidate);
     }
     let workflow = Workflow {
         metadata: meta.clone(),
         spec: Default::default(),
         status: None,
     };
-    if let Some(run) = run_of(&workflow)
+    if !own_echo
+        && let Some(run) = run_of(&workflow)
         && let Some(kind) = meta
             .labels
             .as_ref()

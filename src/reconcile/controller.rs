@@ -21,7 +21,7 @@ use super::error::ReconcileError;
 use super::kinds::{FollowUps, RunKind};
 use super::limit::{Admission, Candidate, ResourceKey};
 use super::metrics::{KindLabels, TransitionLabels};
-use super::observe::{Observation, Outcome, observe};
+use super::observe::{Observation, Outcome, holds_a_slot, observe};
 use super::workflow::{RESOURCE_UID_LABEL, WORKFLOW_FINALIZER, build_workflow, workflow_name};
 use crate::api::argo::Workflow;
 use crate::api::{
@@ -30,9 +30,7 @@ use crate::api::{
 };
 use crate::store::{WorkflowAttempt, WorkflowPhase};
 
-/// Finalizer on each resource: its Workflows (in another namespace, beyond owner references) are
-/// released and deleted before the resource goes.
-pub const RESOURCE_FINALIZER: &str = "thoth-station.ninja/delete-workflows";
+pub use crate::api::RESOURCE_FINALIZER;
 
 /// Annotation whose new value asks for a new attempt of a Failed or Errored resource.
 pub const RETRY_ANNOTATION: &str = "thoth-station.ninja/retry";
@@ -169,7 +167,14 @@ where
     K::Results: Send + Sync,
 {
     let status = resource.run_status().cloned().unwrap_or_default();
-    let attempts = match next_move(&status, pending_retry(&*resource, &status)) {
+    let next = next_move(&status, pending_retry(&*resource, &status));
+    if !matches!(next, Move::Start { .. }) {
+        // A reconcile on a stale view may have asked for a slot this resource no longer needs;
+        // left in the queue it would be granted one day and hold that slot for good.
+        let target = &K::target(&ctx.config.workflows).namespace;
+        ctx.release_unneeded_slot(target, &key_of(&*resource));
+    }
+    let attempts = match next {
         Move::Start { attempt, retry } => {
             return start_attempt(&*resource, &status, attempt, retry, ctx).await;
         }
@@ -313,6 +318,9 @@ where
         return Ok(Action::await_change());
     }
     let workflows: Api<Workflow> = Api::namespaced(ctx.client.clone(), &target);
+    // Counted under its name before the request: the watch may show the Workflow, even finished,
+    // before the create returns.
+    ctx.claim_slot(&target, &key, &name);
     // The uid goes into the status with the reference, so following the Workflow later needs
     // no status write of its own (one write fewer per admitted Workflow).
     let uid = match workflows.create(&PostParams::default(), &workflow).await {
@@ -323,10 +331,30 @@ where
                     kind: K::STORE_KIND.as_str(),
                 })
                 .inc();
+            ctx.slot_used(&target, &name);
             created.uid()
         }
-        Err(kube::Error::Api(status)) if status.code == 409 => None,
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            // Created before (a status write that failed after it): the watch may have shown it
+            // finished before this claim, and would not tell again.
+            match workflows.get_metadata_opt(&name).await {
+                Ok(Some(existing)) if holds_a_slot(&existing.metadata) => {
+                    ctx.slot_used(&target, &name);
+                }
+                Ok(_) => ctx.slot_freed(&target, &name),
+                Err(source) => {
+                    ctx.slot_unclaimed(&target, &key, &name);
+                    return Err(ReconcileError::ReadWorkflow {
+                        namespace: target,
+                        name,
+                        source,
+                    });
+                }
+            }
+            None
+        }
         Err(source) => {
+            ctx.slot_unclaimed(&target, &key, &name);
             return Err(ReconcileError::CreateWorkflow {
                 namespace: target,
                 name,
@@ -334,27 +362,33 @@ where
             });
         }
     };
-    ctx.slot_used(&target, &key, &name);
-    ctx.store
-        .record_attempt(&WorkflowAttempt {
-            resource_kind: K::STORE_KIND,
-            resource_namespace: key.namespace.clone(),
-            resource_name: key.name.clone(),
-            attempt,
-            workflow_namespace: target.clone(),
-            workflow_name: name.clone(),
-            phase: WorkflowPhase::Pending,
-            created_at: Some(Utc::now()),
-            started_at: None,
-            finished_at: None,
-            message: None,
-            result_document_id: None,
-        })
+    // The row of a Workflow just created is written again by every later observation of it, so
+    // its commit need not wait for the disk (the hot path of admission).
+    let failed = |source| ReconcileError::Store {
+        resource: describe(resource),
+        source,
+    };
+    let mut tx = ctx.store.begin().await.map_err(failed)?;
+    tx.commit_without_waiting_for_flush()
         .await
-        .map_err(|source| ReconcileError::Store {
-            resource: describe(resource),
-            source,
-        })?;
+        .map_err(failed)?;
+    tx.record_attempt(&WorkflowAttempt {
+        resource_kind: K::STORE_KIND,
+        resource_namespace: key.namespace.clone(),
+        resource_name: key.name.clone(),
+        attempt,
+        workflow_namespace: target.clone(),
+        workflow_name: name.clone(),
+        phase: WorkflowPhase::Pending,
+        created_at: Some(Utc::now()),
+        started_at: None,
+        finished_at: None,
+        message: None,
+        result_document_id: None,
+    })
+    .await
+    .map_err(failed)?;
+    tx.commit().await.map_err(failed)?;
     let mut next = status.clone();
     next.phase = Some(Phase::Pending);
     next.attempts = Some(attempt as i32);
@@ -680,7 +714,13 @@ where
     let mut tx = ctx.store.begin().await.map_err(failed)?;
     tx.record_attempt(&row).await.map_err(failed)?;
     let follow_ups = resource
-        .record_outcome(&mut tx, outcome, duration, &ctx.config.topics)
+        .record_outcome(
+            &mut tx,
+            &workflow.name_any(),
+            outcome,
+            duration,
+            &ctx.config.topics,
+        )
         .await
         .map_err(failed)?;
     tx.commit().await.map_err(failed)?;
@@ -710,7 +750,7 @@ async fn start_follow_ups<K: RunKind>(
             continue;
         }
         let name = super::names::security_indicator_run_name(key);
-        let run = SecurityIndicatorRun::new(
+        let mut run = SecurityIndicatorRun::new(
             &name,
             SecurityIndicatorRunSpec {
                 package_name: key.name.as_str().to_string(),
@@ -719,6 +759,7 @@ async fn start_follow_ups<K: RunKind>(
                 aggregation_function: "process_data".to_string(),
             },
         );
+        run.metadata.finalizers = Some(vec![RESOURCE_FINALIZER.to_string()]);
         match api.create(&PostParams::default(), &run).await {
             Ok(_) => {}
             Err(kube::Error::Api(status)) if status.code == 409 => {}
@@ -821,7 +862,8 @@ async fn await_solvers(
     if let ChainStep::Create(missing) = &step {
         for &position in missing {
             let solve = &solves[position];
-            let run = SolverRun::new(&solve.name, solve.spec.clone());
+            let mut run = SolverRun::new(&solve.name, solve.spec.clone());
+            run.metadata.finalizers = Some(vec![RESOURCE_FINALIZER.to_string()]);
             match api.create(&PostParams::default(), &run).await {
                 Ok(_) => {}
                 // Created meanwhile (by the ingestion, another replica or an earlier step).
@@ -1252,9 +1294,22 @@ impl Context {
             action: action.to_string(),
             secondary: None,
         };
-        if let Err(err) = self.recorder.publish(&event, &reference).await {
-            tracing::warn!(error = %err, reason, "failed to publish an Event");
-        }
+        // Published beside the reconcile rather than in it: an Event is a notice, and waiting for
+        // its write would lengthen every reconcile by a round trip. Bounded, as client-go's event
+        // broadcaster is: beyond EVENTS_IN_FLIGHT unpublished Events (an API server that does not
+        // answer) new ones are dropped.
+        let Ok(permit) = self.events_in_flight.clone().try_acquire_owned() else {
+            tracing::debug!(reason, "too many Events in flight; one dropped");
+            return;
+        };
+        let recorder = self.recorder.clone();
+        let reason = reason.to_string();
+        tokio::spawn(async move {
+            if let Err(err) = recorder.publish(&event, &reference).await {
+                tracing::warn!(error = %err, reason, "failed to publish an Event");
+            }
+            drop(permit);
+        });
     }
 
     pub(crate) fn transition<K: RunKind>(&self, phase: Phase) {

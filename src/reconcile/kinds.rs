@@ -37,12 +37,13 @@ pub(crate) trait RunKind:
     /// The result document id a finished Workflow published.
     fn document_id(results: &Self::Results) -> &str;
 
-    /// Writes the package-level outcome of a finished attempt into `tx`: outcomes, flags and the
-    /// follow-up messages. Returns what the chain should start next (solved versions for a
-    /// SolverRun). An operator-side problem writes nothing here.
+    /// Writes the package-level outcome of a finished attempt, run as Workflow `workflow_name`,
+    /// into `tx`: outcomes, flags and the follow-up messages. Returns what the chain should start
+    /// next (solved versions for a SolverRun). An operator-side problem writes nothing here.
     fn record_outcome(
         &self,
         tx: &mut StoreTx,
+        workflow_name: &str,
         outcome: &Outcome<Self::Results>,
         duration: Option<TimeDelta>,
         topics: &TopicPrefix,
@@ -104,6 +105,7 @@ impl RunKind for SolverRun {
     async fn record_outcome(
         &self,
         tx: &mut StoreTx,
+        _workflow_name: &str,
         outcome: &Outcome<SolverResults>,
         duration: Option<TimeDelta>,
         topics: &TopicPrefix,
@@ -191,6 +193,7 @@ impl RunKind for SecurityIndicatorRun {
     async fn record_outcome(
         &self,
         tx: &mut StoreTx,
+        _workflow_name: &str,
         outcome: &Outcome<SecurityIndicatorsResults>,
         duration: Option<TimeDelta>,
         _topics: &TopicPrefix,
@@ -251,6 +254,7 @@ impl RunKind for AdviceRequest {
     async fn record_outcome(
         &self,
         tx: &mut StoreTx,
+        workflow_name: &str,
         outcome: &Outcome<AdviceResults>,
         duration: Option<TimeDelta>,
         _topics: &TopicPrefix,
@@ -266,7 +270,13 @@ impl RunKind for AdviceRequest {
                 false,
                 results.unresolved.clone(),
             ),
-            Outcome::Failed | Outcome::BadOutput(_) => (self.spec.job_id.clone(), true, Vec::new()),
+            // The id the Workflow was given for its document: a re-run of the chain has its own,
+            // so its failure does not collide with the first run's row.
+            Outcome::Failed | Outcome::BadOutput(_) => (
+                super::workflow::adviser_job_id(&self.spec, workflow_name).to_string(),
+                true,
+                Vec::new(),
+            ),
             Outcome::OperatorSide(_) => return Ok(FollowUps::default()),
         };
         let needs_solvers = super::chain::needs_solvers(self, &unresolved);

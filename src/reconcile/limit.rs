@@ -2,10 +2,15 @@
 //! index in the manner of linkerd's policy-controller status index.
 //!
 //! The index counts, per target namespace, the Workflows the watch shows as active (admitted and not
-//! finished; Pending counts) plus those the controller created and has not seen yet, plus grants it
-//! handed out for Workflows about to be created. It is fed by the Workflow watch ([`observe`],
-//! [`relist_started`], [`relist_done`]) and by the reconcilers ([`request`], [`created`],
-//! [`release`]); it never lists anything itself. A resource beyond the limit waits in a queue ordered
+//! finished; Pending counts) plus those the controller claimed or created and has not seen yet, plus
+//! grants it handed out for resources about to claim one. It is fed by the Workflow watch
+//! ([`observe`], [`relist_started`], [`relist_done`]) and by the reconcilers ([`request`], [`claim`],
+//! [`created`], [`unclaim`], [`release`]); it never lists anything itself.
+//!
+//! A grant becomes a Workflow name *before* the create request ([`claim`]), not after its answer:
+//! the watch may show the new Workflow, and even its end, before the create call returns. Counted by
+//! name from the start, the Workflow is never counted twice (grant and watch) nor kept after the
+//! watch saw it finish — either of which would lose a slot for good while the queue waits. A resource beyond the limit waits in a queue ordered
 //! by priority (lower first) and then age; when a slot frees, the head of the queue gets a grant and
 //! the caller is told whom to wake, so admission costs no write per waiting resource.
 //!
@@ -13,7 +18,9 @@
 //! [`relist_started`]: AdmissionIndex::relist_started
 //! [`relist_done`]: AdmissionIndex::relist_done
 //! [`request`]: AdmissionIndex::request
+//! [`claim`]: AdmissionIndex::claim
 //! [`created`]: AdmissionIndex::created
+//! [`unclaim`]: AdmissionIndex::unclaim
 //! [`release`]: AdmissionIndex::release
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -41,7 +48,8 @@ pub(crate) struct Candidate {
 /// The answer to [`AdmissionIndex::request`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Admission {
-    /// A slot is held for this resource: create its Workflow, then call [`AdmissionIndex::created`].
+    /// A slot is held for this resource: [`AdmissionIndex::claim`] it for the Workflow, create the
+    /// Workflow, then call [`AdmissionIndex::created`] (or [`AdmissionIndex::unclaim`] on failure).
     Admitted,
     /// The namespace is full; `position` resources (0-based) are ahead of this one.
     Queued { position: usize },
@@ -67,7 +75,9 @@ pub(crate) struct NamespaceCounts {
 enum SlotState {
     /// The watch showed it active.
     Seen,
-    /// The controller created it; the watch has not shown it yet.
+    /// The controller is creating it (the create request may not have reached the API server).
+    Claimed,
+    /// The controller created it (or found it existing); the watch has not shown it yet.
     Created,
 }
 
@@ -192,15 +202,48 @@ impl AdmissionIndex {
         }
     }
 
-    /// The resource holding a grant created its Workflow `workflow` (or found it existing): the
-    /// grant becomes a Workflow counted until the watch shows it finished or deleted.
-    pub fn created(&mut self, namespace: &str, key: &ResourceKey, workflow: &str) {
+    /// The resource holding a grant is about to create Workflow `workflow`: from now on the slot is
+    /// counted under the Workflow's name, so the watch showing it (active, finished or deleted) is
+    /// matched even before the create call returns. Returns the resources that got a slot when the
+    /// Workflow was counted already (a re-created attempt whose Workflow the watch showed).
+    pub fn claim(
+        &mut self,
+        namespace: &str,
+        key: &ResourceKey,
+        workflow: &str,
+        now: Instant,
+    ) -> Vec<Grant> {
+        let limit = self.limits.of(namespace);
         let ns = self.namespace(namespace);
         ns.grants.remove(key);
         ns.dequeue(key);
         ns.workflows
             .entry(workflow.to_string())
-            .or_insert(SlotState::Created);
+            .or_insert(SlotState::Claimed);
+        let mut granted = Vec::new();
+        ns.fill(limit, now, &mut granted);
+        granted
+    }
+
+    /// The create of a claimed `workflow` was answered (created, or it existed already). A
+    /// Workflow the watch showed meanwhile stays as the watch showed it.
+    pub fn created(&mut self, namespace: &str, workflow: &str) {
+        let ns = self.namespace(namespace);
+        if let Some(state) = ns.workflows.get_mut(workflow)
+            && *state == SlotState::Claimed
+        {
+            *state = SlotState::Created;
+        }
+    }
+
+    /// The create of a claimed `workflow` failed: the slot goes back to the resource as a grant,
+    /// which it keeps for its next try (or gives up with [`AdmissionIndex::release`]).
+    pub fn unclaim(&mut self, namespace: &str, key: &ResourceKey, workflow: &str) {
+        let ns = self.namespace(namespace);
+        if ns.workflows.get(workflow) == Some(&SlotState::Claimed) {
+            ns.workflows.remove(workflow);
+            ns.grants.insert(key.clone(), ());
+        }
     }
 
     /// The resource no longer wants a slot (deleted, or found not to need a Workflow): drops its
@@ -251,7 +294,8 @@ impl AdmissionIndex {
     }
 
     /// The relist is complete; returns the resources that got a freed slot. `scope` is the one
-    /// namespace a per-namespace watch relisted, `None` all of them.
+    /// namespace a per-namespace watch relisted, `None` all of them. A Workflow still being created
+    /// ([`AdmissionIndex::claim`]) stays counted: the list may have been taken before it existed.
     pub fn relist_done(&mut self, scope: Option<&str>, now: Instant) -> Vec<Grant> {
         let mut granted = Vec::new();
         for (name, ns) in &mut self.namespaces {
@@ -260,7 +304,9 @@ impl AdmissionIndex {
             }
             if let Some(stale) = ns.stale.take() {
                 for workflow in stale {
-                    ns.workflows.remove(&workflow);
+                    if ns.workflows.get(&workflow) != Some(&SlotState::Claimed) {
+                        ns.workflows.remove(&workflow);
+                    }
                 }
                 ns.fill(self.limits.of(name), now, &mut granted);
             }
@@ -268,8 +314,27 @@ impl AdmissionIndex {
         granted
     }
 
-    /// Whether `workflow` is counted already (created by us or seen active): a resource whose
-    /// Workflow exists needs no second slot, e.g. when its status write failed after the create.
+    /// Whether `key` holds a grant or a place in the queue of `namespace`.
+    pub fn is_asking(&self, namespace: &str, key: &ResourceKey) -> bool {
+        self.namespaces
+            .get(namespace)
+            .is_some_and(|ns| ns.grants.contains_key(key) || ns.waiting_since.contains_key(key))
+    }
+
+    /// Whether `workflow` was claimed or created by this replica and the watch has not shown it
+    /// yet: its first sighting is the echo of our own create.
+    pub fn is_unseen_own(&self, namespace: &str, workflow: &str) -> bool {
+        self.namespaces.get(namespace).is_some_and(|ns| {
+            matches!(
+                ns.workflows.get(workflow),
+                Some(SlotState::Claimed | SlotState::Created)
+            )
+        })
+    }
+
+    /// Whether `workflow` is counted already (claimed, created by us or seen active): a resource
+    /// whose Workflow exists needs no second slot, e.g. when its status write failed after the
+    /// create.
     pub fn holds(&self, namespace: &str, workflow: &str) -> bool {
         self.namespaces
             .get(namespace)
@@ -331,6 +396,27 @@ mod tests {
         })
     }
 
+    /// Admits `name` (asserting it gets a slot) and creates its Workflow `wf-<name>`.
+    fn create(index: &mut AdmissionIndex, name: &str) {
+        let now = Instant::now();
+        assert_eq!(
+            index.request(NS, candidate(name, 1, 0), now).0,
+            Admission::Admitted
+        );
+        index.claim(NS, &key(name), &format!("wf-{name}"), now);
+        index.created(NS, &format!("wf-{name}"));
+    }
+
+    fn counted(active: usize, queued: usize) -> NamespaceCounts {
+        NamespaceCounts { active, queued }
+    }
+
+    /// Claims `workflow` for `key` and has its create answered.
+    fn created(index: &mut AdmissionIndex, namespace: &str, key: &ResourceKey, workflow: &str) {
+        index.claim(namespace, key, workflow, Instant::now());
+        index.created(namespace, workflow);
+    }
+
     fn names(grants: &[Grant]) -> Vec<&str> {
         grants.iter().map(|g| g.key.name.as_str()).collect()
     }
@@ -343,7 +429,7 @@ mod tests {
             index.request(NS, candidate("a", 1, 1), now).0,
             Admission::Admitted
         );
-        index.created(NS, &key("a"), "wf-a");
+        created(&mut index, NS, &key("a"), "wf-a");
         assert_eq!(
             index.request(NS, candidate("b", 1, 2), now).0,
             Admission::Admitted
@@ -361,13 +447,7 @@ mod tests {
             index.request(NS, candidate("d", 1, 4), now).0,
             Admission::Queued { position: 1 }
         );
-        assert_eq!(
-            index.counts()[NS],
-            NamespaceCounts {
-                active: 2,
-                queued: 2
-            }
-        );
+        assert_eq!(index.counts()[NS], counted(2, 2));
     }
 
     #[test]
@@ -395,7 +475,7 @@ mod tests {
         let mut index = index(1);
         let t0 = Instant::now();
         index.request(NS, candidate("a", 1, 1), t0);
-        index.created(NS, &key("a"), "wf-a");
+        created(&mut index, NS, &key("a"), "wf-a");
         index.request(NS, candidate("b", 1, 2), t0);
         // Seen active: still counted, nothing freed.
         assert!(index.observe(NS, "wf-a", true, t0).is_empty());
@@ -415,7 +495,7 @@ mod tests {
         let mut index = index(1);
         let now = Instant::now();
         index.request(NS, candidate("running", 1, 0), now);
-        index.created(NS, &key("running"), "wf-running");
+        created(&mut index, NS, &key("running"), "wf-running");
         index.request(NS, candidate("old-solver", 1, 10), now);
         index.request(NS, candidate("new-solver", 1, 20), now);
         index.request(NS, candidate("advice", 0, 30), now);
@@ -427,7 +507,7 @@ mod tests {
             assert_eq!(granted.len(), 1, "one slot frees, one resource is admitted");
             let name = granted[0].key.name.clone();
             finished = format!("wf-{name}");
-            index.created(NS, &granted[0].key, &finished);
+            created(&mut index, NS, &granted[0].key, &finished);
             order.push(name);
         }
         assert_eq!(order, ["advice", "old-solver", "same-age-b", "new-solver"]);
@@ -438,7 +518,7 @@ mod tests {
         let mut index = index(1);
         let now = Instant::now();
         index.request(NS, candidate("a", 1, 1), now);
-        index.created(NS, &key("a"), "wf-a");
+        created(&mut index, NS, &key("a"), "wf-a");
         index.request(NS, candidate("waiting", 1, 2), now);
         // The slot frees and the waiting resource is told before a newcomer asks.
         let granted = index.observe(NS, "wf-a", false, now);
@@ -454,7 +534,7 @@ mod tests {
         let mut index = index(1);
         let now = Instant::now();
         index.request(NS, candidate("a", 1, 1), now);
-        index.created(NS, &key("a"), "wf-a");
+        created(&mut index, NS, &key("a"), "wf-a");
         index.request(NS, candidate("first", 1, 2), now);
         // Without the watch telling us, a deletion we saw frees the slot silently... then a
         // later request admits the head of the queue, not the requester, and says so.
@@ -471,6 +551,8 @@ mod tests {
         index.request(NS, candidate("a", 1, 1), now);
         index.request(NS, candidate("b", 1, 2), now);
         index.request(NS, candidate("c", 1, 3), now);
+        assert!(index.is_asking(NS, &key("a")) && index.is_asking(NS, &key("b")));
+        assert!(!index.is_asking(NS, &key("d")));
         // "b" is deleted while waiting: it leaves the queue and nothing is granted.
         assert!(index.release(NS, &key("b"), now).is_empty());
         // "a" is deleted before creating its Workflow: its grant goes to "c".
@@ -483,7 +565,7 @@ mod tests {
         let now = Instant::now();
         for name in ["a", "b", "w1"] {
             index.request(NS, candidate(name, 1, 1), now);
-            index.created(NS, &key(name), &format!("wf-{name}"));
+            created(&mut index, NS, &key(name), &format!("wf-{name}"));
         }
         index.observe(NS, "wf-a", true, now);
         assert_eq!(
@@ -496,7 +578,7 @@ mod tests {
         // Only wf-a is listed; wf-b and wf-w1 vanished while the watch was down.
         index.observe(NS, "wf-a", true, now);
         // Created after the list was taken: must stay counted.
-        index.created(NS, &key("late"), "wf-late");
+        created(&mut index, NS, &key("late"), "wf-late");
         let granted = index.relist_done(None, now);
         assert_eq!(names(&granted), ["w2", "w3"]);
         assert_eq!(index.counts()[NS].active, 4);
@@ -508,7 +590,7 @@ mod tests {
         let now = Instant::now();
         for (namespace, name) in [(NS, "a"), ("thoth-backend", "b")] {
             index.request(namespace, candidate(name, 1, 1), now);
-            index.created(namespace, &key(name), &format!("wf-{name}"));
+            created(&mut index, namespace, &key(name), &format!("wf-{name}"));
             index.observe(namespace, &format!("wf-{name}"), true, now);
         }
         // The backend watch relists and lists nothing; middletier's count is untouched.
@@ -519,11 +601,25 @@ mod tests {
     }
 
     #[test]
+    fn a_workflow_is_our_own_unseen_one_until_the_watch_shows_it() {
+        let mut index = index(2);
+        let now = Instant::now();
+        index.request(NS, candidate("a", 1, 1), now);
+        index.claim(NS, &key("a"), "wf-a", now);
+        assert!(index.is_unseen_own(NS, "wf-a"));
+        index.created(NS, "wf-a");
+        assert!(index.is_unseen_own(NS, "wf-a"));
+        index.observe(NS, "wf-a", true, now);
+        assert!(!index.is_unseen_own(NS, "wf-a"));
+        assert!(!index.is_unseen_own(NS, "wf-other"));
+    }
+
+    #[test]
     fn a_workflow_already_counted_is_held_and_needs_no_second_slot() {
         let mut index = index(1);
         let now = Instant::now();
         index.request(NS, candidate("a", 1, 1), now);
-        index.created(NS, &key("a"), "wf-a");
+        created(&mut index, NS, &key("a"), "wf-a");
         assert!(index.holds(NS, "wf-a"));
         assert!(!index.holds(NS, "wf-b"));
         index.observe(NS, "wf-a", false, now);
@@ -556,9 +652,108 @@ mod tests {
     }
 
     #[test]
-    fn never_more_than_the_limit_under_any_interleaving() {
-        // A deterministic pseudo-random walk over requests, creations, observations and releases.
-        let mut index = index(3);
+    fn a_workflow_seen_before_its_create_returns_is_counted_once() {
+        // The stall of issue 9's benchmark: the watch showed "b"'s Workflow before its create
+        // returned, the grant and the Workflow were both counted, and "a" finishing then found the
+        // namespace full; once the create returned the count fell below the limit with nobody
+        // told, and the queue waited for good.
+        let mut index = index(2);
+        let now = Instant::now();
+        create(&mut index, "a");
+        index.observe(NS, "wf-a", true, now);
+        assert_eq!(
+            index.request(NS, candidate("b", 1, 2), now).0,
+            Admission::Admitted
+        );
+        assert!(index.request(NS, candidate("c", 1, 3), now).0 != Admission::Admitted);
+        assert!(index.claim(NS, &key("b"), "wf-b", now).is_empty());
+        index.observe(NS, "wf-b", true, now);
+        assert_eq!(names(&index.observe(NS, "wf-a", false, now)), ["c"]);
+        index.created(NS, "wf-b");
+        assert_eq!(index.counts()[NS], counted(2, 0));
+    }
+
+    #[test]
+    fn a_workflow_that_finished_before_its_create_returned_is_not_counted_again() {
+        let mut index = index(1);
+        let now = Instant::now();
+        assert_eq!(
+            index.request(NS, candidate("a", 1, 1), now).0,
+            Admission::Admitted
+        );
+        index.request(NS, candidate("b", 1, 2), now);
+        index.claim(NS, &key("a"), "wf-a", now);
+        index.observe(NS, "wf-a", true, now);
+        assert_eq!(names(&index.observe(NS, "wf-a", false, now)), ["b"]);
+        // The create's answer arrives last: "a"'s Workflow is over and holds no slot.
+        index.created(NS, "wf-a");
+        assert!(!index.holds(NS, "wf-a"));
+        assert_eq!(index.counts()[NS], counted(1, 0));
+    }
+
+    #[test]
+    fn a_failed_create_gives_the_slot_back_to_its_resource_until_released() {
+        let mut index = index(1);
+        let now = Instant::now();
+        index.request(NS, candidate("a", 1, 1), now);
+        index.request(NS, candidate("b", 1, 2), now);
+        index.claim(NS, &key("a"), "wf-a", now);
+        index.unclaim(NS, &key("a"), "wf-a");
+        assert!(!index.holds(NS, "wf-a"));
+        // "a" tries again with its grant; "b" still waits.
+        assert_eq!(
+            index.request(NS, candidate("a", 1, 1), now).0,
+            Admission::Admitted
+        );
+        assert_eq!(index.counts()[NS], counted(1, 1));
+        assert_eq!(names(&index.release(NS, &key("a"), now)), ["b"]);
+    }
+
+    #[test]
+    fn unclaiming_a_workflow_the_watch_has_shown_changes_nothing() {
+        let mut index = index(1);
+        let now = Instant::now();
+        index.request(NS, candidate("a", 1, 1), now);
+        index.claim(NS, &key("a"), "wf-a", now);
+        index.observe(NS, "wf-a", true, now);
+        index.unclaim(NS, &key("a"), "wf-a");
+        assert!(index.holds(NS, "wf-a"));
+        assert_eq!(index.counts()[NS], counted(1, 0));
+    }
+
+    #[test]
+    fn a_relist_keeps_a_workflow_whose_create_is_in_flight() {
+        let mut index = index(2);
+        let now = Instant::now();
+        index.request(NS, candidate("a", 1, 1), now);
+        index.claim(NS, &key("a"), "wf-a", now);
+        index.relist_started(None);
+        // The list was taken before the create reached the server.
+        index.relist_done(None, now);
+        assert!(index.holds(NS, "wf-a"));
+        index.created(NS, "wf-a");
+        // Once created, a relist that does not list it means it is gone.
+        index.relist_started(None);
+        index.relist_done(None, now);
+        assert!(!index.holds(NS, "wf-a"));
+    }
+
+    /// A model of the controller and the watch driven by a deterministic pseudo-random walk:
+    /// requests, claims, create answers (some failing), watch events in any order relative to the
+    /// create answers, and releases. After every step the count is exact, never above the limit,
+    /// and never below it while anybody waits (a slot lost for good is a stall).
+    #[test]
+    fn the_count_is_exact_and_no_slot_is_lost_under_any_interleaving() {
+        const LIMIT: usize = 3;
+        #[derive(Debug)]
+        struct Flight {
+            name: String,
+            workflow: String,
+            answered: bool,
+            seen: bool,
+            finished: bool,
+        }
+        let mut index = index(LIMIT);
         let now = Instant::now();
         let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut next = || {
@@ -567,32 +762,94 @@ mod tests {
             state ^= state << 17;
             state
         };
-        let mut created: Vec<String> = Vec::new();
-        for step in 0..5_000 {
+        let mut admitted: BTreeSet<String> = BTreeSet::new();
+        let mut flights: Vec<Flight> = Vec::new();
+        let mut granted_total = 0usize;
+        for step in 0..20_000i64 {
             let name = format!("r{}", next() % 40);
-            match next() % 4 {
-                0 => {
-                    let (answer, _) =
+            let pick = next() as usize;
+            match next() % 7 {
+                0 if !flights.iter().any(|f| f.name == name && !f.finished) => {
+                    let (answer, others) =
                         index.request(NS, candidate(&name, (next() % 2) as u8, step), now);
+                    granted_total += others.len();
+                    admitted.extend(others.into_iter().map(|g| g.key.name));
                     if answer == Admission::Admitted {
-                        let wf = format!("wf-{name}-{step}");
-                        index.created(NS, &key(&name), &wf);
-                        created.push(wf);
+                        admitted.insert(name);
                     }
                 }
-                1 if !created.is_empty() => {
-                    let wf = created.swap_remove((next() as usize) % created.len());
-                    index.observe(NS, &wf, false, now);
+                1 if !admitted.is_empty() => {
+                    let name = admitted.iter().nth(pick % admitted.len()).cloned();
+                    let name = name.unwrap_or_default();
+                    admitted.remove(&name);
+                    let workflow = format!("wf-{name}-{step}");
+                    let others = index.claim(NS, &key(&name), &workflow, now);
+                    admitted.extend(others.into_iter().map(|g| g.key.name));
+                    flights.push(Flight {
+                        name,
+                        workflow,
+                        answered: false,
+                        seen: false,
+                        finished: false,
+                    });
                 }
-                2 if !created.is_empty() => {
-                    let wf = &created[(next() as usize) % created.len()];
-                    index.observe(NS, wf, true, now);
+                2 => {
+                    let open: Vec<usize> = (0..flights.len())
+                        .filter(|&i| !flights[i].answered)
+                        .collect();
+                    if let Some(&i) = open.get(pick % open.len().max(1)) {
+                        let flight = &mut flights[i];
+                        flight.answered = true;
+                        if !flight.seen && next() % 5 == 0 {
+                            // The create failed: never seen, the grant goes back.
+                            index.unclaim(NS, &key(&flight.name), &flight.workflow);
+                            admitted.insert(flight.name.clone());
+                            flights.swap_remove(i);
+                        } else {
+                            index.created(NS, &flight.workflow);
+                        }
+                    }
                 }
-                _ => {
-                    index.release(NS, &key(&name), now);
+                3 | 4 => {
+                    let live: Vec<usize> = (0..flights.len())
+                        .filter(|&i| {
+                            !flights[i].finished && (flights[i].answered || next() % 2 == 0)
+                        })
+                        .collect();
+                    if let Some(&i) = live.get(pick % live.len().max(1)) {
+                        let flight = &mut flights[i];
+                        let active = next() % 3 == 0;
+                        flight.seen = true;
+                        flight.finished = !active;
+                        let others = index.observe(NS, &flight.workflow, active, now);
+                        granted_total += others.len();
+                        admitted.extend(others.into_iter().map(|g| g.key.name));
+                    }
                 }
+                5 => {
+                    admitted.remove(&name);
+                    let others = index.release(NS, &key(&name), now);
+                    admitted.extend(others.into_iter().map(|g| g.key.name));
+                }
+                _ => {}
             }
-            assert!(index.counts()[NS].active <= 3, "step {step}");
+            flights.retain(|f| !(f.finished && f.answered));
+            let live = flights.iter().filter(|f| !f.finished).count();
+            let counts = index.counts()[NS];
+            assert_eq!(
+                counts.active,
+                admitted.len() + live,
+                "step {step}: {flights:?}"
+            );
+            assert!(counts.active <= LIMIT, "step {step}");
+            assert!(
+                counts.active == LIMIT || counts.queued == 0,
+                "step {step}: {counts:?} — a free slot while resources wait"
+            );
         }
+        assert!(
+            granted_total > 100,
+            "the walk exercised freed slots: {granted_total}"
+        );
     }
 }

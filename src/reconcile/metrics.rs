@@ -32,9 +32,25 @@ pub(crate) struct TransitionLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct ApiLabels {
     pub method: String,
+    /// The resource requested, with its subresource (`workflows`, `solverruns/status`, `leases`).
+    pub resource: String,
     /// HTTP status class of the answer (`2xx`, `4xx`, `429`, `5xx`) or `error` without one.
     pub code: &'static str,
 }
+
+/// Every resource (with subresource) the operator writes, as the `resource` label of
+/// `thoth_operator_api_requests_total` names it; the chart's Roles grant exactly these verbs.
+pub const WRITTEN_RESOURCES: &[&str] = &[
+    "solverruns",
+    "solverruns/status",
+    "securityindicatorruns",
+    "securityindicatorruns/status",
+    "advicerequests",
+    "advicerequests/status",
+    "workflows",
+    "events",
+    "leases",
+];
 
 /// Every metric the controllers export.
 #[derive(Debug)]
@@ -84,21 +100,36 @@ impl ControllerMetrics {
     }
 
     /// API requests that write (POST, PUT, PATCH, DELETE) this replica sent through a client made
-    /// by `build_client`, whatever their answer; Events included.
-    pub fn api_writes_total(&self) -> u64 {
-        let mut total = 0;
-        for method in ["POST", "PUT", "PATCH", "DELETE"] {
-            for code in ["2xx", "4xx", "429", "5xx", "other", "error"] {
-                total += self
-                    .api_requests
-                    .get_or_create(&ApiLabels {
-                        method: method.to_string(),
-                        code,
-                    })
-                    .get();
-            }
-        }
-        total
+    /// by `build_client`, whatever their answer, to every resource the operator writes
+    /// ([`WRITTEN_RESOURCES`]) except those in `except` (e.g. `leases`, whose renewals come with
+    /// time rather than work); Events included.
+    pub fn api_writes_total(&self, except: &[&str]) -> u64 {
+        self.api_writes_by_resource()
+            .into_iter()
+            .filter(|(resource, _)| !except.contains(resource))
+            .map(|(_, writes)| writes)
+            .sum()
+    }
+
+    /// The writes counted by [`ControllerMetrics::api_writes_total`], per resource.
+    pub fn api_writes_by_resource(&self) -> Vec<(&'static str, u64)> {
+        WRITTEN_RESOURCES
+            .iter()
+            .map(|resource| {
+                let mut total = 0;
+                for method in ["POST", "PUT", "PATCH", "DELETE"] {
+                    for code in ["2xx", "4xx", "429", "5xx", "other", "error"] {
+                        let labels = ApiLabels {
+                            method: method.to_string(),
+                            resource: (*resource).to_string(),
+                            code,
+                        };
+                        total += self.api_requests.get(&labels).map_or(0, |c| c.get());
+                    }
+                }
+                (*resource, total)
+            })
+            .collect()
     }
 
     /// Reconciles started, all kinds together.
@@ -112,6 +143,15 @@ impl ControllerMetrics {
     /// Resources waiting for a slot in `namespace`, as last published.
     pub fn queued_in(&self, namespace: &str) -> i64 {
         self.queued_resources
+            .get_or_create(&NamespaceLabels {
+                namespace: namespace.to_string(),
+            })
+            .get()
+    }
+
+    /// Workflows counted active in `namespace` (as the `active_workflows` gauge shows).
+    pub fn active_in(&self, namespace: &str) -> i64 {
+        self.active_workflows
             .get_or_create(&NamespaceLabels {
                 namespace: namespace.to_string(),
             })

@@ -9,7 +9,7 @@
 //! typed [`OutputProblem`] or [`OperatorProblem`].
 
 use chrono::{DateTime, TimeDelta, Utc};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 
 use super::contract::{
     self, SecurityIndicatorsOutcome, SolverVersionResult, SolverVersionStatus,
@@ -17,7 +17,7 @@ use super::contract::{
 };
 use super::workflow::WorkflowKind;
 use crate::api::Phase;
-use crate::api::argo::{ArgoPhase, Workflow};
+use crate::api::argo::{ArgoPhase, COMPLETED_LABEL, Workflow};
 use crate::package::{IndexUrl, PackageError, PackageName, PackageVersion};
 use crate::store::limits;
 use crate::store::{SecurityIndicatorStatus, SolverStatus, UnresolvedPackage};
@@ -217,6 +217,19 @@ fn quoted_before_not_found(message: &str, resource: &str) -> Option<String> {
         rest = &message[offset..];
     }
     None
+}
+
+/// Whether a Workflow with `metadata` holds a slot of its namespace's admission limit: admitted and
+/// not finished (Pending counts). Finished means Argo's `workflows.argoproj.io/completed` label is
+/// `"true"`, which Argo's controller sets with the final phase (Argo's `workflow/common` labels);
+/// a Workflow being deleted is finished too, whatever its phase.
+pub fn holds_a_slot(metadata: &ObjectMeta) -> bool {
+    metadata.deletion_timestamp.is_none()
+        && metadata
+            .labels
+            .as_ref()
+            .and_then(|labels| labels.get(COMPLETED_LABEL))
+            .is_none_or(|value| value != "true")
 }
 
 /// Looks at `workflow` as a Workflow of kind `K`.
@@ -547,6 +560,27 @@ pub fn advice_results(workflow: &Workflow) -> Result<Option<AdviceResults>, Outp
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_workflow_holds_a_slot_until_completed_or_deleted() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+        use std::collections::BTreeMap;
+        let labelled = |value: &str| ObjectMeta {
+            labels: Some(BTreeMap::from([(
+                COMPLETED_LABEL.to_string(),
+                value.to_string(),
+            )])),
+            ..ObjectMeta::default()
+        };
+        assert!(holds_a_slot(&ObjectMeta::default()));
+        assert!(holds_a_slot(&labelled("false")));
+        assert!(!holds_a_slot(&labelled("true")));
+        let deleting = ObjectMeta {
+            deletion_timestamp: Some(Time(k8s_openapi::jiff::Timestamp::now())),
+            ..ObjectMeta::default()
+        };
+        assert!(!holds_a_slot(&deleting));
+    }
+
     use serde_json::{Value, json};
 
     use super::*;

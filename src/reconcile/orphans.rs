@@ -41,10 +41,12 @@ pub(crate) fn resource_is_gone(run: &RunRef, current_uid: Option<Option<String>>
     }
 }
 
-/// Checks one Workflow and adopts it when its resource is gone. Only the leader writes.
-pub(crate) async fn check(ctx: Arc<Context>, meta: ObjectMeta) -> Result<(), ReconcileError> {
+/// Checks one Workflow and adopts it when its resource is gone. Only the leader writes: `Ok(false)`
+/// when this replica does not lead and nothing was checked, `Ok(true)` once the Workflow is settled
+/// (adopted, or its resource is there to finish it).
+pub(crate) async fn check(ctx: Arc<Context>, meta: ObjectMeta) -> Result<bool, ReconcileError> {
     if !ctx.is_leader() {
-        return Ok(());
+        return Ok(false);
     }
     let shell = Workflow {
         metadata: meta,
@@ -52,10 +54,10 @@ pub(crate) async fn check(ctx: Arc<Context>, meta: ObjectMeta) -> Result<(), Rec
         status: None,
     };
     let Some(run) = run_of(&shell) else {
-        return Ok(());
+        return Ok(true);
     };
     let Some(kind) = ResourceKind::parse(&run.kind) else {
-        return Ok(());
+        return Ok(true);
     };
     let current = match kind {
         ResourceKind::SolverRun => current_uid::<SolverRun>(&ctx, &run).await?,
@@ -65,14 +67,14 @@ pub(crate) async fn check(ctx: Arc<Context>, meta: ObjectMeta) -> Result<(), Rec
         ResourceKind::AdviceRequest => current_uid::<AdviceRequest>(&ctx, &run).await?,
     };
     if !resource_is_gone(&run, current) {
-        return Ok(());
+        return Ok(true);
     }
     let namespace = shell.namespace().unwrap_or_default();
     let name = shell.name_any();
     let api: Api<Workflow> = Api::namespaced(ctx.client.clone(), &namespace);
     let workflow = match api.get_opt(&name).await {
         Ok(Some(workflow)) => workflow,
-        Ok(None) => return Ok(()),
+        Ok(None) => return Ok(true),
         Err(source) => {
             return Err(ReconcileError::ReadWorkflow {
                 namespace,
@@ -118,7 +120,7 @@ pub(crate) async fn check(ctx: Arc<Context>, meta: ObjectMeta) -> Result<(), Rec
         resource = %format!("{} {}/{}", run.kind, run.namespace, run.name),
         "released a Workflow whose resource was deleted by force"
     );
-    release_workflow(&workflow, &ctx).await
+    release_workflow(&workflow, &ctx).await.map(|()| true)
 }
 
 /// `None` when the resource is absent, else its uid.

@@ -471,7 +471,10 @@ impl WorkflowKind for AdviceRequest {
 
 /// The adviser's job id (its result document's id): the request's own, or for the chain's re-run
 /// of this request the Workflow's name.
-fn adviser_job_id<'a>(spec: &'a crate::api::AdviceRequestSpec, workflow_name: &'a str) -> &'a str {
+pub(crate) fn adviser_job_id<'a>(
+    spec: &'a crate::api::AdviceRequestSpec,
+    workflow_name: &'a str,
+) -> &'a str {
     if spec.re_run_adviser_id.as_deref() == Some(spec.job_id.as_str()) {
         workflow_name
     } else {

@@ -46,7 +46,7 @@ use crate::reconcile::contract::{
 use crate::reconcile::workflow::{MANAGED_SELECTOR, RESOURCE_KIND_LABEL};
 
 /// Argo's label giving the Workflow's phase (`workflows.argoproj.io/phase`).
-pub const PHASE_LABEL: &str = "workflows.argoproj.io/phase";
+pub use crate::api::argo::PHASE_LABEL;
 
 /// How a Workflow ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

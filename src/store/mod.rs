@@ -111,6 +111,10 @@ const COMMIT: Sql = Sql {
     name: "commit",
     text: "COMMIT",
 };
+const ASYNCHRONOUS_COMMIT: Sql = Sql {
+    name: "asynchronous_commit",
+    text: "SET LOCAL synchronous_commit = off",
+};
 const ROLLBACK: Sql = Sql {
     name: "rollback",
     text: "ROLLBACK",
@@ -199,6 +203,22 @@ impl StoreTx {
             return Err(StoreError::TransactionAborted { query });
         }
         observer.observer.run(COMMIT, tx.commit()).await
+    }
+
+    /// Lets this transaction's commit return before its WAL record is flushed to disk
+    /// (`synchronous_commit = off` for this transaction only; PostgreSQL manual, "Asynchronous
+    /// Commit"): a server crash within about three times `wal_writer_delay` after the commit may
+    /// lose it, never corrupt anything. Only for writes that are re-derived when lost — the row of
+    /// a Workflow just created, which every later observation of that Workflow writes again — so
+    /// that they do not wait on a disk flush (milliseconds, on the operator's hot path).
+    pub async fn commit_without_waiting_for_flush(&mut self) -> StoreResult<()> {
+        self.observer
+            .run(
+                ASYNCHRONOUS_COMMIT,
+                sqlx::query(ASYNCHRONOUS_COMMIT.text).execute(&mut *self.tx),
+            )
+            .await
+            .map(|_| ())
     }
 
     pub async fn rollback(self) -> StoreResult<()> {

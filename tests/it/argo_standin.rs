@@ -133,14 +133,23 @@ impl Cluster {
         workflow: &Workflow,
         condition: impl Condition<Workflow>,
     ) -> Option<Workflow> {
+        self.until_within(workflow, condition, WAIT).await
+    }
+
+    async fn until_within(
+        &self,
+        workflow: &Workflow,
+        condition: impl Condition<Workflow>,
+        wait: Duration,
+    ) -> Option<Workflow> {
         let namespace = workflow.namespace().expect("namespaced");
         let name = workflow.name_any();
         tokio::time::timeout(
-            WAIT,
+            wait,
             await_condition(self.workflows(&namespace), &name, condition),
         )
         .await
-        .unwrap_or_else(|_| panic!("{name} did not reach the condition within {WAIT:?}"))
+        .unwrap_or_else(|_| panic!("{name} did not reach the condition within {wait:?}"))
         .expect("watch works")
     }
 
@@ -645,8 +654,19 @@ async fn workflows_finish_through_throttling_server_errors_and_cut_watches() {
         .await
         .expect("the stand-in met faults");
     cluster.server.faults().clear();
+    // A watch that failed several times in a row waits before it watches again, up to 30 s
+    // (kube's default backoff, client-go's reflector's too): a Workflow created while the
+    // stand-in's watch was down is seen only then.
+    let after_faults = WAIT + Duration::from_secs(30);
     for workflow in &workflows {
-        let done = cluster.until_completed(workflow).await;
+        let done = cluster
+            .until_within(
+                workflow,
+                |w: Option<&Workflow>| w.is_some_and(Workflow::is_labelled_completed),
+                after_faults,
+            )
+            .await
+            .expect("the Workflow exists");
         assert!(matches!(
             observe::<SolverRun>(&done).outcome,
             Some(Outcome::Results(_))

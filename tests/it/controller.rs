@@ -523,22 +523,28 @@ async fn a_solver_run_becomes_a_workflow_whose_success_reaches_status_store_outb
     assert_eq!(chained[0].spec.package_name, "pyyaml");
     assert_eq!(chained[0].spec.package_version, "5.3.1");
 
-    // Events were published on the resource.
+    // Events were published on the resource (beside the reconciles, so they may trail the status).
     let events: Api<k8s_openapi::api::events::v1::Event> =
         Api::namespaced(harness.client.clone(), "thoth");
-    let reasons: Vec<String> = events
-        .list(&Default::default())
-        .await
-        .expect("events")
-        .items
-        .into_iter()
-        .filter_map(|e| e.reason)
-        .collect();
-    assert!(
-        reasons.contains(&"WorkflowCreated".to_string()),
-        "{reasons:?}"
-    );
-    assert!(reasons.contains(&"Succeeded".to_string()), "{reasons:?}");
+    let mut reasons: Vec<String> = Vec::new();
+    let mut stream = watcher::watcher(events, watcher::Config::default())
+        .applied_objects()
+        .boxed();
+    let published = tokio::time::timeout(WAIT, async {
+        while let Some(event) = stream.next().await {
+            if let Some(reason) = event.expect("watch works").reason {
+                reasons.push(reason);
+            }
+            if ["WorkflowCreated", "Succeeded"]
+                .iter()
+                .all(|r| reasons.iter().any(|seen| seen == r))
+            {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(published.is_ok(), "{reasons:?}");
     harness.stop().await;
 }
 
@@ -1022,43 +1028,10 @@ async fn an_advice_with_unresolved_packages_solves_them_then_re_runs_once_with_r
 
     let advice: Api<AdviceRequest> = Api::namespaced(harness.client.clone(), "thoth");
     advice
-        .create(
-            &PostParams::default(),
-            &AdviceRequest::new(
-                JOB,
-                AdviceRequestSpec {
-                    job_id: JOB.into(),
-                    recommendation_type: RecommendationType::Stable,
-                    origin: None,
-                    source_type: None,
-                    count: None,
-                    limit: None,
-                    limit_latest_versions: None,
-                    dev: false,
-                    debug: false,
-                    authenticated: false,
-                    re_run_adviser_id: None,
-                    kebechet_metadata: None,
-                    justification: None,
-                    stack_info: None,
-                },
-            ),
-        )
+        .create(&PostParams::default(), &advice_request(JOB))
         .await
         .expect("created");
-    let re_ran = |request: Option<&AdviceRequest>| {
-        request
-            .and_then(|r| r.status.as_ref())
-            .is_some_and(|s| s.attempts == Some(2) && s.phase == Some(Phase::Succeeded))
-    };
-    let done = tokio::time::timeout(
-        Duration::from_secs(60),
-        kube::runtime::wait::await_condition(advice.clone(), JOB, re_ran),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("the advice did not re-run: {:?}", harness_dump()))
-    .expect("watch works")
-    .expect("the request exists");
+    let done = await_second_attempt(&advice, JOB, Phase::Succeeded).await;
     let status = done.status.clone().expect("status");
 
     // The first run's unresolved packages, as the store recorded them...
@@ -1140,22 +1113,45 @@ async fn an_advice_with_unresolved_packages_solves_them_then_re_runs_once_with_r
         "{conditions:?}"
     );
     harness.stop().await;
+}
 
-    fn harness_dump() -> &'static str {
-        "see the operator's log (RUST_LOG=thoth_operator=debug)"
-    }
+/// Waits until the advice `job`'s second attempt (the chain's re-run) ends in `phase`.
+async fn await_second_attempt(
+    advice: &Api<AdviceRequest>,
+    job: &str,
+    phase: Phase,
+) -> AdviceRequest {
+    let reached = move |request: Option<&AdviceRequest>| {
+        request
+            .and_then(|r| r.status.as_ref())
+            .is_some_and(|s| s.attempts == Some(2) && s.phase == Some(phase))
+    };
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        kube::runtime::wait::await_condition(advice.clone(), job, reached),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "the advice's re-run did not end {phase:?} (RUST_LOG=thoth_operator=debug shows why)"
+        )
+    })
+    .expect("watch works")
+    .expect("the request exists")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_workflow_whose_resource_was_deleted_by_force_is_recorded_and_released() {
-    let harness = Harness::start(10).await;
+    let mut harness = Harness::start(10).await;
     let runs: Api<SolverRun> = Api::namespaced(harness.client.clone(), "thoth");
     // "hold": this file's stand-in leaves the Workflow alone; the test finishes it.
     runs.create(&PostParams::default(), &solver_run("orphan-hold", "9.0.0"))
         .await
         .expect("created");
     let (namespace, workflow_name) = await_workflow_ref(&runs, "orphan-hold").await;
-    // Deleted by force: our finalizer is stripped, so the operator's cleanup never runs.
+    // Deleted by force while the operator is down (as it happens: nobody is there to remove the
+    // finalizer): it is stripped, so the operator's cleanup never runs.
+    harness.stop_operator().await;
     runs.delete("orphan-hold", &Default::default())
         .await
         .expect("deleted");
@@ -1178,6 +1174,7 @@ async fn a_workflow_whose_resource_was_deleted_by_force_is_recorded_and_released
         )
         .await
         .expect("finished");
+    harness.restart_operator(10);
     let released = |workflow: Option<&Workflow>| {
         workflow.is_some_and(|w| !w.finalizers().contains(&WORKFLOW_FINALIZER.to_string()))
     };
@@ -1202,5 +1199,175 @@ async fn a_workflow_whose_resource_was_deleted_by_force_is_recorded_and_released
             .is_some_and(|m| m.contains("deleted by force")),
         "{attempts:?}"
     );
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_finished_resource_is_deleted_after_its_retention_with_its_workflow_and_its_outcome_stays()
+ {
+    const RETENTION: Duration = Duration::from_secs(2);
+    let mut config = operator_config(10);
+    config.finished_retention = Some(RETENTION);
+    let harness = Harness::start_with(config, None).await;
+    let runs: Api<SolverRun> = Api::namespaced(harness.client.clone(), "thoth");
+    let created = runs
+        .create(
+            &PostParams::default(),
+            &solver_run("pyyaml-retained", "5.3.1"),
+        )
+        .await
+        .expect("created");
+    let uid = created.uid().expect("uid");
+    // Watched from its creation, so neither its end nor its deletion can be missed.
+    let mut events = watcher::watcher(
+        runs.clone(),
+        watcher::Config::default().fields("metadata.name=pyyaml-retained"),
+    )
+    .default_backoff()
+    .boxed();
+    let mut finished: Option<SolverRun> = None;
+    let deleted = tokio::time::timeout(WAIT + RETENTION, async {
+        while let Some(event) = events.next().await {
+            match event.expect("watch works") {
+                watcher::Event::Apply(run) | watcher::Event::InitApply(run) => {
+                    let phase = run.status.as_ref().and_then(|s| s.phase);
+                    if phase == Some(Phase::Succeeded) && finished.is_none() {
+                        finished = Some(run);
+                    }
+                }
+                watcher::Event::Delete(run) if run.uid().as_deref() == Some(&uid) => {
+                    return chrono::Utc::now();
+                }
+                _ => {}
+            }
+        }
+        panic!("the watch ended");
+    })
+    .await
+    .expect("the finished resource is deleted after its retention");
+    let finished = finished.expect("seen Succeeded before its deletion");
+    // The retention runs from the finish time the status shows (Argo's finishedAt, whole
+    // seconds); the deletion was seen no earlier than it happened.
+    let finish_time = finished
+        .status
+        .as_ref()
+        .and_then(|s| s.finish_time.clone())
+        .expect("finish time");
+    let finished_at =
+        chrono::DateTime::<chrono::Utc>::from_timestamp_micros(finish_time.0.as_microsecond())
+            .expect("a time");
+    let kept = (deleted - finished_at).to_std().unwrap_or_default();
+    assert!(
+        kept >= RETENTION,
+        "deleted {kept:?} after its finish time: before its retention of {RETENTION:?}"
+    );
+    // Its Workflow went with it (the resource's finalizer deletes across namespaces)...
+    let workflow_ref = finished
+        .status
+        .as_ref()
+        .and_then(|s| s.workflow.clone())
+        .expect("workflow reference");
+    let workflows: Api<Workflow> = Api::namespaced(harness.client.clone(), &workflow_ref.namespace);
+    let gone = kube::runtime::wait::await_condition(
+        workflows,
+        &workflow_ref.name,
+        |w: Option<&Workflow>| w.is_none(),
+    );
+    tokio::time::timeout(WAIT, gone)
+        .await
+        .expect("the Workflow is deleted with its resource")
+        .expect("watch works");
+    // ...and the outcome stays in the store.
+    let key = thoth_operator::store::VersionKey::new(
+        thoth_operator::package::PackageName::parse("PyYAML").expect("name"),
+        thoth_operator::package::PackageVersion::parse("5.3.1").expect("version"),
+        thoth_operator::package::IndexUrl::parse("https://pypi.org/simple").expect("index"),
+    );
+    let outcome = harness
+        .store
+        .solver_outcome(&key, "solver-rhel-8-py38")
+        .await
+        .expect("outcome read")
+        .expect("the outcome outlives its resource");
+    assert_eq!(outcome.status, SolverStatus::Success);
+    let attempts = harness
+        .store
+        .attempts(ResourceKind::SolverRun, "thoth", "pyyaml-retained")
+        .await
+        .expect("attempts");
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].phase, WorkflowPhase::Succeeded);
+    harness.stop().await;
+}
+
+/// An AdviceRequest for `job` as the ingestion makes one from an AdviserTrigger.
+fn advice_request(job: &str) -> AdviceRequest {
+    AdviceRequest::new(
+        job,
+        AdviceRequestSpec {
+            job_id: job.into(),
+            recommendation_type: RecommendationType::Stable,
+            origin: None,
+            source_type: None,
+            count: None,
+            limit: None,
+            limit_latest_versions: None,
+            dev: false,
+            debug: false,
+            authenticated: false,
+            re_run_adviser_id: None,
+            kebechet_metadata: None,
+            justification: None,
+            stack_info: None,
+        },
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_advice_whose_re_run_fails_records_the_failure_as_a_run_of_its_own() {
+    const JOB: &str = "adviser-210312182025-0f1e2d3c4b5a6978";
+    let mut config = operator_config(10);
+    config.solvers = vec!["solver-rhel-8-py38".into()];
+    // The first run reports unresolved packages; the chain's re-run (attempt 2) fails.
+    let stand_in = ArgoStandInConfig {
+        pending_for: Duration::from_millis(20),
+        running_for: Duration::from_millis(50),
+        unresolved_share: 1.0,
+        finish_override: Some(Arc::new(|workflow: &Workflow| {
+            let name = workflow.name_any();
+            (name.starts_with("adviser-") && name.ends_with("-2"))
+                .then_some(thoth_operator::sandbox::argo::Finish::Failed)
+        })),
+        ..ArgoStandInConfig::default()
+    };
+    let harness = Harness::start_with(config, Some(stand_in)).await;
+    let advice: Api<AdviceRequest> = Api::namespaced(harness.client.clone(), "thoth");
+    advice
+        .create(&PostParams::default(), &advice_request(JOB))
+        .await
+        .expect("created");
+    let done = await_second_attempt(&advice, JOB, Phase::Failed).await;
+    let re_run_workflow = done
+        .status
+        .as_ref()
+        .and_then(|s| s.workflow.clone())
+        .expect("workflow")
+        .name;
+    // The first run keeps its row; the failed re-run has its own, under the id its Workflow had.
+    let first = harness
+        .store
+        .advice_run(JOB)
+        .await
+        .expect("read")
+        .expect("the first run is recorded");
+    assert!(!first.error);
+    assert!(first.need_re_run);
+    let second = harness
+        .store
+        .advice_run(&re_run_workflow)
+        .await
+        .expect("read")
+        .expect("the failed re-run is recorded");
+    assert!(second.error);
     harness.stop().await;
 }

@@ -209,6 +209,21 @@ fn key(name: &str, version: &str, index: &str) -> VersionKey {
     )
 }
 
+/// The sum of the samples of metric `name` (OpenMetrics text) whose labels include every one of
+/// `labels` (`key="value"`).
+fn sum_of(metrics: &str, name: &str, labels: &[&str]) -> f64 {
+    metrics
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (metric, rest) = series.split_once('{').unwrap_or((series, ""));
+            (metric == name && labels.iter().all(|l| rest.contains(l)))
+                .then(|| value.parse::<f64>().ok())?
+        })
+        .sum()
+}
+
 fn port_of(address: &str) -> String {
     address
         .trim_start_matches("http://")
@@ -420,6 +435,60 @@ async fn an_outside_client_drives_the_whole_loop_and_sigterm_leaves_nothing_behi
         assert!(store.is_analysed(&key).await.unwrap(), "{}", run.name_any());
     }
     store.close().await;
+
+    // The operator's HTTP endpoint tells the same story.
+    let endpoint = format!("http://{}", env["THOTH_METRICS_LISTEN"]);
+    let http = reqwest::Client::new();
+    for (path, body) in [("/healthz", "ok"), ("/readyz", "ready")] {
+        let answer = http.get(format!("{endpoint}{path}")).send().await.unwrap();
+        assert_eq!(answer.status(), 200, "{path}");
+        assert_eq!(answer.text().await.unwrap(), body, "{path}");
+    }
+    let answer = http
+        .get(format!("{endpoint}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert!(
+        answer.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text"),
+        "{:?}",
+        answer.headers()
+    );
+    let metrics = answer.text().await.unwrap();
+    let sum = |name: &str, labels: &[&str]| sum_of(&metrics, name, labels);
+    assert_eq!(sum("thoth_operator_leader", &[]), 1.0, "{metrics}");
+    assert!(
+        sum(
+            "thoth_operator_workflows_created_total",
+            &["kind=\"SolverRun\""]
+        ) >= 6.0,
+        "{metrics}"
+    );
+    assert!(
+        sum(
+            "thoth_operator_api_requests_total",
+            &["method=\"POST\"", "resource=\"workflows\"", "code=\"2xx\""]
+        ) >= 6.0,
+        "{metrics}"
+    );
+    assert!(
+        sum(
+            "thoth_operator_ingest_messages_total",
+            &["fate=\"created\""]
+        ) >= 2.0,
+        "{metrics}"
+    );
+    assert!(
+        sum(
+            "thoth_operator_phase_transitions_total",
+            &["kind=\"SolverRun\"", "phase=\"Succeeded\""]
+        ) >= 6.0,
+        "{metrics}"
+    );
 
     // SIGTERM: a clean exit, and nothing of the sandbox left but --dir's two files.
     let pid = running.pid().to_string();

@@ -31,7 +31,7 @@ pub use crate::store::ResourceRef;
 
 use super::decide::{Decision, Rearm, Resource};
 use super::error::{AdmissionError, kube_is_transient, store_is_transient};
-use super::existing::{ExistingResources, Known, RecordKey};
+use super::existing::ExistingResources;
 use super::{AdmissionConfig, Record, RecordFate};
 
 /// The field manager our creates are made under.
@@ -88,14 +88,10 @@ pub(crate) async fn apply(
         let mut memory = lock_existing(existing);
         for (resource, position) in unique {
             let id = (resource.kind(), resource.name().to_string());
-            match memory.lookup(&id, &record_key(&records[position]), asked_at) {
-                Known::Unknown => to_create.push((resource, position)),
-                Known::CreatedBy => {
-                    outcomes.insert(id, Created::Now);
-                }
-                Known::Exists => {
-                    outcomes.insert(id, Created::AlreadyExisted);
-                }
+            if memory.exists(&id, asked_at) {
+                outcomes.insert(id, Created::AlreadyExisted);
+            } else {
+                to_create.push((resource, position));
             }
         }
     }
@@ -105,9 +101,9 @@ pub(crate) async fn apply(
     // batches on spawned tasks.
     let creates: Vec<_> = to_create
         .into_iter()
-        .map(|(resource, position)| create_keyed(client, config, resource, position, records))
+        .map(|(resource, position)| create_keyed(client, config, resource, &records[position]))
         .collect();
-    let created: Vec<((ResourceKind, String), usize, Created)> = futures::stream::iter(creates)
+    let created: Vec<((ResourceKind, String), Created)> = futures::stream::iter(creates)
         .buffer_unordered(config.create_concurrency.max(1))
         .collect::<Vec<_>>()
         .await
@@ -115,17 +111,13 @@ pub(crate) async fn apply(
         .collect::<Result<_, _>>()?;
     {
         let mut memory = lock_existing(existing);
-        for (id, position, outcome) in &created {
-            match outcome {
-                Created::Now => {
-                    memory.remember(id.clone(), Some(record_key(&records[*position])), asked_at);
-                }
-                Created::AlreadyExisted => memory.remember(id.clone(), None, asked_at),
-                Created::Refused(_) => {}
+        for (id, outcome) in &created {
+            if matches!(outcome, Created::Now | Created::AlreadyExisted) {
+                memory.remember(id.clone(), asked_at);
             }
         }
     }
-    outcomes.extend(created.into_iter().map(|(id, _, outcome)| (id, outcome)));
+    outcomes.extend(created);
 
     let mut fates = Vec::with_capacity(records.len());
     let mut flags: Vec<FlagUpdate> = Vec::new();
@@ -354,20 +346,15 @@ fn metadata(
     }
 }
 
-/// [`create`] for the record at `position`, keyed by the resource's identity and that position.
+/// [`create`] keyed by the resource's identity.
 async fn create_keyed(
     client: &kube::Client,
     config: &AdmissionConfig,
     resource: &Resource,
-    position: usize,
-    records: &[Record],
-) -> Result<((ResourceKind, String), usize, Created), AdmissionError> {
-    let created = create(client, config, resource, &records[position]).await?;
-    Ok(((resource.kind(), resource.name().to_string()), position, created))
-}
-
-fn record_key(record: &Record) -> RecordKey {
-    (record.topic.clone(), record.partition, record.offset)
+    record: &Record,
+) -> Result<((ResourceKind, String), Created), AdmissionError> {
+    let created = create(client, config, resource, record).await?;
+    Ok(((resource.kind(), resource.name().to_string()), created))
 }
 
 fn lock_existing(existing: &Mutex<ExistingResources>) -> MutexGuard<'_, ExistingResources> {

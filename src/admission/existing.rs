@@ -26,9 +26,9 @@
 //! The ledger keeps a row for every message either way (invariant 1): this memory only saves the
 //! API round trip that would have answered 409.
 //!
-//! A resource remembers which record created it, so that the same record admitted again (its batch
-//! failed after the create, e.g. in the store transaction, and the consumer retried it) is still
-//! recorded as `created` rather than as a duplicate of itself.
+//! A record admitted again (redelivery, or its batch retried after the store failed) finds its
+//! resource here and is a `duplicate`, exactly as the 409 made it before this memory: the ledger
+//! keeps a message's first fate, and `created` replaces `duplicate` (see the store's ledger).
 
 use std::time::{Duration, Instant};
 
@@ -38,9 +38,6 @@ use crate::store::ResourceKind;
 
 /// A resource's identity within admission's namespace: its kind and name.
 pub(crate) type ResourceId = (ResourceKind, String);
-
-/// A Kafka record's position: (topic, partition, offset).
-pub(crate) type RecordKey = (String, i32, i64);
 
 /// How much this memory holds and for how long it is believed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +50,7 @@ pub struct ExistingConfig {
 }
 
 impl Default for ExistingConfig {
-    /// 100,000 resources (about 15 MB: a name, a kind and a record key each) for 10 minutes.
+    /// 100,000 resources (about 10 MB: a name, a kind and a time each) for 10 minutes.
     fn default() -> Self {
         Self {
             capacity: 100_000,
@@ -62,29 +59,11 @@ impl Default for ExistingConfig {
     }
 }
 
-/// What this memory says of a resource a record asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Known {
-    /// Not remembered (never seen, expired or evicted): ask the API server.
-    Unknown,
-    /// It exists, created by this very record (a retried batch).
-    CreatedBy,
-    /// It exists, created by another record or found existing.
-    Exists,
-}
-
-#[derive(Debug, Clone)]
-struct Entry {
-    /// When the API server last said it exists.
-    seen_at: Instant,
-    /// The record whose create made it, when that was ours.
-    creator: Option<RecordKey>,
-}
-
-/// The memory itself; pure (time is given), shared behind a mutex by the [`super::Admitter`].
+/// The memory itself: resource → when the API server last said it exists. Pure (time is given);
+/// shared behind a mutex by the [`super::Admitter`].
 #[derive(Debug)]
 pub(crate) struct ExistingResources {
-    entries: LruCache<ResourceId, Entry>,
+    entries: LruCache<ResourceId, Instant>,
     ttl: Duration,
 }
 
@@ -96,44 +75,24 @@ impl ExistingResources {
         }
     }
 
-    /// What is known of `id`, for the record at `record`; marks it recently used. An entry older
-    /// than the ttl is forgotten here.
-    pub(crate) fn lookup(&mut self, id: &ResourceId, record: &RecordKey, now: Instant) -> Known {
-        let fresh = match self.entries.get(id) {
-            None => return Known::Unknown,
-            Some(entry) => now.saturating_duration_since(entry.seen_at) < self.ttl,
+    /// Whether `id` is known to exist at `now`; marks it recently used. An entry as old as the
+    /// ttl is forgotten here (the resource may have been deleted since: ask again).
+    pub(crate) fn exists(&mut self, id: &ResourceId, now: Instant) -> bool {
+        let Some(seen_at) = self.entries.get(id) else {
+            return false;
         };
-        if !fresh {
-            self.entries.remove(id);
-            return Known::Unknown;
+        if now.saturating_duration_since(*seen_at) < self.ttl {
+            return true;
         }
-        match self.entries.peek(id) {
-            Some(Entry {
-                creator: Some(creator),
-                ..
-            }) if creator == record => Known::CreatedBy,
-            Some(_) => Known::Exists,
-            None => Known::Unknown,
-        }
+        self.entries.remove(id);
+        false
     }
 
-    /// The API server said `id` exists at `now`: created by `creator`'s create (`Some`), or found
-    /// (`None`: a 409, which keeps the creator remembered before, if any).
-    pub(crate) fn remember(&mut self, id: ResourceId, creator: Option<RecordKey>, now: Instant) {
-        if self.entries.capacity() == 0 {
-            return;
+    /// The API server said at `seen_at` that `id` exists (a create answered 201 or 409).
+    pub(crate) fn remember(&mut self, id: ResourceId, seen_at: Instant) {
+        if self.entries.capacity() > 0 {
+            self.entries.insert(id, seen_at);
         }
-        let creator = match creator {
-            Some(creator) => Some(creator),
-            None => self.entries.peek(&id).and_then(|entry| entry.creator.clone()),
-        };
-        self.entries.insert(
-            id,
-            Entry {
-                seen_at: now,
-                creator,
-            },
-        );
     }
 
     /// How many resources are remembered (expired ones included until looked up or evicted).
@@ -151,10 +110,6 @@ mod tests {
         (ResourceKind::SolverRun, name.to_string())
     }
 
-    fn record(offset: i64) -> RecordKey {
-        ("topic".to_string(), 0, offset)
-    }
-
     fn memory(capacity: usize, ttl_secs: u64) -> ExistingResources {
         ExistingResources::new(ExistingConfig {
             capacity,
@@ -166,78 +121,50 @@ mod tests {
     fn a_resource_seen_created_or_found_is_known_to_exist_until_its_ttl() {
         let mut existing = memory(10, 60);
         let t0 = Instant::now();
-        assert_eq!(existing.lookup(&id("a"), &record(1), t0), Known::Unknown);
-        existing.remember(id("a"), Some(record(1)), t0);
-        existing.remember(id("b"), None, t0);
-        assert_eq!(
-            existing.lookup(&id("a"), &record(2), t0 + Duration::from_secs(59)),
-            Known::Exists
-        );
-        assert_eq!(
-            existing.lookup(&id("b"), &record(2), t0 + Duration::from_secs(59)),
-            Known::Exists
-        );
+        assert!(!existing.exists(&id("a"), t0));
+        existing.remember(id("a"), t0);
+        assert!(existing.exists(&id("a"), t0 + Duration::from_secs(59)));
         // Past the ttl it is asked for again (it may have been deleted), and forgotten.
-        assert_eq!(
-            existing.lookup(&id("a"), &record(2), t0 + Duration::from_secs(60)),
-            Known::Unknown
-        );
-        assert_eq!(existing.lookup(&id("a"), &record(2), t0), Known::Unknown);
+        assert!(!existing.exists(&id("a"), t0 + Duration::from_secs(60)));
+        assert_eq!(existing.len(), 0);
+        assert!(!existing.exists(&id("a"), t0));
     }
 
     #[test]
-    fn the_record_that_created_a_resource_is_told_so_again_and_a_later_409_keeps_it() {
+    fn seeing_a_resource_again_renews_its_ttl() {
         let mut existing = memory(10, 60);
         let t0 = Instant::now();
-        existing.remember(id("a"), Some(record(7)), t0);
-        assert_eq!(existing.lookup(&id("a"), &record(7), t0), Known::CreatedBy);
-        assert_eq!(existing.lookup(&id("a"), &record(8), t0), Known::Exists);
-        // A 409 seen later (another batch racing) refreshes the entry, not its creator.
-        let t1 = t0 + Duration::from_secs(50);
-        existing.remember(id("a"), None, t1);
-        assert_eq!(
-            existing.lookup(&id("a"), &record(7), t1 + Duration::from_secs(30)),
-            Known::CreatedBy
-        );
-        // A record on another partition at the same offset is another record.
-        assert_eq!(
-            existing.lookup(&id("a"), &("topic".to_string(), 1, 7), t1),
-            Known::Exists
-        );
+        existing.remember(id("a"), t0);
+        existing.remember(id("a"), t0 + Duration::from_secs(50));
+        assert!(existing.exists(&id("a"), t0 + Duration::from_secs(100)));
+        assert!(!existing.exists(&id("a"), t0 + Duration::from_secs(110)));
     }
 
     #[test]
     fn the_least_recently_used_resource_is_forgotten_at_capacity_and_zero_remembers_nothing() {
         let mut existing = memory(2, 60);
         let t0 = Instant::now();
-        existing.remember(id("a"), None, t0);
-        existing.remember(id("b"), None, t0);
+        existing.remember(id("a"), t0);
+        existing.remember(id("b"), t0);
         // Using `a` makes `b` the least recently used.
-        assert_eq!(existing.lookup(&id("a"), &record(1), t0), Known::Exists);
-        existing.remember(id("c"), None, t0);
+        assert!(existing.exists(&id("a"), t0));
+        existing.remember(id("c"), t0);
         assert_eq!(existing.len(), 2);
-        assert_eq!(existing.lookup(&id("b"), &record(1), t0), Known::Unknown);
-        assert_eq!(existing.lookup(&id("a"), &record(1), t0), Known::Exists);
-        assert_eq!(existing.lookup(&id("c"), &record(1), t0), Known::Exists);
+        assert!(!existing.exists(&id("b"), t0));
+        assert!(existing.exists(&id("a"), t0));
+        assert!(existing.exists(&id("c"), t0));
 
         let mut off = memory(0, 60);
-        off.remember(id("a"), Some(record(1)), t0);
+        off.remember(id("a"), t0);
         assert_eq!(off.len(), 0);
-        assert_eq!(off.lookup(&id("a"), &record(1), t0), Known::Unknown);
+        assert!(!off.exists(&id("a"), t0));
     }
 
     #[test]
     fn the_same_name_of_another_kind_is_another_resource() {
         let mut existing = memory(10, 60);
         let t0 = Instant::now();
-        existing.remember(id("a"), None, t0);
-        assert_eq!(
-            existing.lookup(
-                &(ResourceKind::SecurityIndicatorRun, "a".to_string()),
-                &record(1),
-                t0
-            ),
-            Known::Unknown
-        );
+        existing.remember(id("a"), t0);
+        assert!(!existing.exists(&(ResourceKind::SecurityIndicatorRun, "a".to_string()), t0));
     }
 }

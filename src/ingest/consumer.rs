@@ -9,8 +9,8 @@
 //! synchronously.
 //!
 //! Back-pressure: a batch the sink fails pauses its partitions and is retried with exponential
-//! backoff until it succeeds; then they resume. While every batch slot is busy and the next batch
-//! is full, every assigned partition is paused too. In both cases the loop goes on polling, so the
+//! backoff until it succeeds; then they resume. While every batch slot is busy and a full round of
+//! batches is buffered besides, every assigned partition is paused too. In both cases the loop goes on polling, so the
 //! consumer stays in its group and hears rebalances. Nothing is stored meanwhile.
 //!
 //! Rebalance: partitions being revoked first store what is durable, then lose their pending state;
@@ -47,7 +47,9 @@ use crate::messages::TopicPrefix;
 /// Batching, concurrency and retry settings of the consumer loop.
 #[derive(Debug, Clone)]
 pub struct ConsumerSettings {
-    /// Most records handed to the sink in one call (one store transaction).
+    /// Most records handed to the sink in one call (one store transaction). While every batch
+    /// slot is busy, up to `max_batch × max_in_flight` more records are buffered before the
+    /// assigned partitions are paused.
     pub max_batch: usize,
     /// How long the first record of a batch waits for more before the batch goes anyway.
     pub linger: Duration,
@@ -63,7 +65,9 @@ pub struct ConsumerSettings {
 impl Default for ConsumerSettings {
     fn default() -> Self {
         Self {
-            max_batch: 500,
+            // Only reached when the consumer is behind (the linger sends what came sooner): the
+            // batch's store round trips and transaction are then shared by more records.
+            max_batch: 2_000,
             linger: Duration::from_millis(20),
             max_in_flight: 4,
             backoff_min: Duration::from_millis(100),
@@ -490,6 +494,7 @@ pub async fn run_consumer<S: Sink>(
     };
     let max_batch = settings.max_batch.max(1);
     let max_in_flight = settings.max_in_flight.max(1);
+    let max_buffered = max_batch.saturating_mul(max_in_flight);
     let mut batches: JoinSet<BatchOutcome> = JoinSet::new();
     let mut task_batches: HashMap<tokio::task::Id, u64> = HashMap::new();
     let mut records: Vec<Record> = Vec::new();
@@ -516,7 +521,11 @@ pub async fn run_consumer<S: Sink>(
             linger_until = (!records.is_empty()).then(|| Instant::now() + settings.linger);
         }
 
-        let saturated = batches.len() >= max_in_flight && records.len() >= max_batch;
+        // Pausing is not free: librdkafka drops what it prefetched for a paused partition and
+        // fetches again only some hundreds of milliseconds after the resume (the duplicates bench
+        // of issue 10 spent most of its time in those gaps). So a round of batches is buffered here
+        // before anything is paused; memory stays bounded by `max_buffered` records.
+        let saturated = batches.len() >= max_in_flight && records.len() >= max_buffered;
         let wanted = paused_wanted(&assigned, &failing, saturated);
         let to_pause: BTreeSet<PartitionKey> = wanted.difference(&paused).cloned().collect();
         let to_resume: BTreeSet<PartitionKey> = paused.difference(&wanted).cloned().collect();

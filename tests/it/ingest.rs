@@ -736,6 +736,43 @@ mod with_admission {
         assert_eq!(letters[0].original_offset, 1);
     }
 
+    /// The writes (anything but reads) the API server was asked for on `resource`: verb and answer.
+    fn writes(server: &apiserver::RunningApiServer, resource: &str) -> Vec<(String, u16)> {
+        server
+            .audit_log()
+            .into_iter()
+            .filter(|r| {
+                r.resource == resource && !matches!(r.verb.as_str(), "get" | "list" | "watch")
+            })
+            .map(|r| (r.verb, r.code))
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stream_of_duplicates_makes_no_api_write_after_the_first_create() {
+        let base = harness::Harness::start_with(true).await;
+        let admitter = base.admitter(base.config(&["solver-fedora-38-py311"], prefix()));
+        let harness = Harness::around(base, admitter);
+        let kafka = KafkaHost::start(prefix(), 1, PARTITIONS).unwrap();
+        let running = harness.run(&kafka, "admission-remembered");
+        // The first copy alone, so that its create has been answered before any copy is admitted
+        // (batches run side by side: copies in the first round would each ask).
+        produce(&kafka, &released_topic(), None, &[release("same")]).await;
+        harness.wait_for_durable(1).await;
+        produce(&kafka, &released_topic(), None, &vec![release("same"); 500]).await;
+        harness.wait_for_durable(501).await;
+        running.stop().await;
+
+        assert_eq!(
+            writes(&harness.server, "solverruns"),
+            vec![("create".to_string(), 201)]
+        );
+        let fates = harness.sink.fates.lock().unwrap();
+        let created = fates.values().filter(|f| f.label() == "created").count();
+        let duplicates = fates.values().filter(|f| f.label() == "duplicate").count();
+        assert_eq!((created, duplicates), (1, 500));
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_thousand_copies_of_one_release_give_one_solver_run() {
         let harness = Harness::start().await;
@@ -1086,6 +1123,9 @@ mod with_admission {
                     // A killed member holds its partitions until its session times out.
                     "--kafka-consumer-session-timeout-ms",
                     "3000",
+                    // Several batches in the stream, so that a kill falls between two of them.
+                    "--ingest-max-batch",
+                    "200",
                 ])
                 .env("DATABASE_URL", harness.database_url())
                 .env("THOTH_DEPLOYMENT_NAME", prefix().deployment_name().unwrap())

@@ -388,6 +388,14 @@ pub async fn serve(
         }
     };
     let readiness = crate::telemetry::Readiness::default();
+    if ingestion.is_some() {
+        // Not ready until the consumer says it is in its group (before `/readyz` first answers).
+        readiness.not_ready(
+            crate::telemetry::KAFKA_CONSUMER,
+            "has not joined its consumer group yet",
+        );
+    }
+    let consumer_readiness = readiness.clone();
     let endpoint =
         crate::telemetry::Endpoint::bind(args.metrics_listen, registry, readiness.clone()).await?;
 
@@ -435,6 +443,7 @@ pub async fn serve(
             ingest_metrics,
             ConsumerSettings {
                 max_batch: usize::try_from(args.ingest_max_batch).unwrap_or(usize::MAX),
+                readiness: Some(consumer_readiness),
                 ..ConsumerSettings::default()
             },
             stopped(),

@@ -10,8 +10,8 @@
 //!
 //! Back-pressure: a batch the sink fails pauses its partitions and is retried with exponential
 //! backoff until it succeeds; then they resume. While every batch slot is busy and a full round of
-//! batches is buffered besides, every assigned partition is paused too. In both cases the loop goes on polling, so the
-//! consumer stays in its group and hears rebalances. Nothing is stored meanwhile.
+//! batches is buffered besides, every assigned partition is paused too. In both cases the loop goes
+//! on polling, so the consumer stays in its group and hears rebalances. Nothing is stored meanwhile.
 //!
 //! Rebalance: partitions being revoked first store what is durable, then lose their pending state;
 //! work still running for them finishes into nothing and their next owner repeats it from the
@@ -43,6 +43,7 @@ use super::metrics::{
 use super::offsets::{OffsetTracker, PartitionKey, Ticket};
 use super::sink::{Record, Sink, SinkError, SinkFate};
 use crate::messages::TopicPrefix;
+use crate::telemetry::{KAFKA_CONSUMER, Readiness};
 
 /// Batching, concurrency and retry settings of the consumer loop.
 #[derive(Debug, Clone)]
@@ -60,6 +61,11 @@ pub struct ConsumerSettings {
     pub backoff_max: Duration,
     /// On shutdown, how long to wait for batches already with the sink.
     pub drain_timeout: Duration,
+    /// Where to report whether the consumer is in its group (part
+    /// [`crate::telemetry::KAFKA_CONSUMER`]): not ready from the start until the group assigns it
+    /// partitions (none is an assignment too), again from a revocation until the next assignment,
+    /// and once it stopped.
+    pub readiness: Option<Readiness>,
 }
 
 impl Default for ConsumerSettings {
@@ -73,6 +79,7 @@ impl Default for ConsumerSettings {
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(10),
+            readiness: None,
         }
     }
 }
@@ -155,6 +162,15 @@ struct IngestContext {
     stored: Arc<Mutex<HashMap<PartitionKey, i64>>>,
     events: mpsc::UnboundedSender<RebalanceEvent>,
     metrics: IngestMetrics,
+    readiness: Option<Readiness>,
+}
+
+impl IngestContext {
+    fn not_ready(&self, why: &str) {
+        if let Some(readiness) = &self.readiness {
+            readiness.not_ready(KAFKA_CONSUMER, why);
+        }
+    }
 }
 
 impl ClientContext for IngestContext {
@@ -214,6 +230,9 @@ impl ConsumerContext for IngestContext {
                         partition: key.partition.to_string(),
                     });
                 }
+                self.not_ready(
+                    "rebalancing: partitions revoked, waiting for the group's assignment",
+                );
                 tracing::info!(partitions = keys.len(), "partitions revoked");
                 let _ = self.events.send(RebalanceEvent::Revoked(keys));
             }
@@ -229,6 +248,9 @@ impl ConsumerContext for IngestContext {
                 tracing::debug!(error = %error, "cannot resume newly assigned partitions");
             }
             let keys = keys_of(tpl);
+            if let Some(readiness) = &self.readiness {
+                readiness.ready(KAFKA_CONSUMER);
+            }
             tracing::info!(partitions = keys.len(), "partitions assigned");
             let _ = self.events.send(RebalanceEvent::Assigned(keys));
         }
@@ -469,7 +491,9 @@ pub async fn run_consumer<S: Sink>(
         stored: stored.clone(),
         events: rebalance_tx,
         metrics: metrics.clone(),
+        readiness: settings.readiness.clone(),
     };
+    context.not_ready("has not joined its consumer group yet");
     let consumer: StreamConsumer<IngestContext> = config
         .consumer_config()
         .create_with_context(context)
@@ -679,6 +703,9 @@ pub async fn run_consumer<S: Sink>(
     }
     // Closing leaves the group and waits for librdkafka's threads: keep it off the async workers.
     let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
+    if let Some(readiness) = &settings.readiness {
+        readiness.not_ready(KAFKA_CONSUMER, "stopped");
+    }
     tracing::info!("consumer stopped");
     Ok(())
 }

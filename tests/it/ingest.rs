@@ -187,6 +187,7 @@ fn settings() -> ConsumerSettings {
         backoff_min: Duration::from_millis(20),
         backoff_max: Duration::from_millis(200),
         drain_timeout: Duration::from_secs(10),
+        readiness: None,
     }
 }
 
@@ -573,6 +574,64 @@ async fn transient_sink_errors_pause_the_partitions_and_resume_with_nothing_lost
 }
 
 // With the real admission: in-memory API server with our CRDs, a PostgreSQL database of its own.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_names_the_consumer_until_its_group_assigns_it_partitions_and_once_it_stopped() {
+    use thoth_operator::telemetry::{KAFKA_CONSUMER, Readiness};
+    let consume = |config: KafkaConfig, readiness: Readiness| {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            run_consumer(
+                &config,
+                &prefix(),
+                Arc::new(Tagged(FakeSink::new(), "readiness")),
+                IngestMetrics::new(),
+                ConsumerSettings {
+                    readiness: Some(readiness),
+                    ..settings()
+                },
+                async {
+                    let _ = stopped.await;
+                },
+            )
+            .await
+            .unwrap();
+        });
+        Running { stop, task }
+    };
+
+    // No broker answers: the consumer never joins a group, and says so.
+    let readiness = Readiness::default();
+    readiness.set_ready();
+    let running = consume(
+        KafkaConfig::plaintext("127.0.0.1:1", "readiness-nowhere"),
+        readiness.clone(),
+    );
+    tokio::time::timeout(WAIT, readiness.wait_for_part(KAFKA_CONSUMER, false))
+        .await
+        .expect("the consumer reports itself");
+    assert_eq!(
+        readiness.why_not().as_deref(),
+        Some("kafka consumer: has not joined its consumer group yet")
+    );
+    running.stop().await;
+    assert_eq!(
+        readiness.why_not().as_deref(),
+        Some("kafka consumer: stopped")
+    );
+
+    // A cluster: ready once assigned, not ready once stopped.
+    let kafka = KafkaHost::start(prefix(), 1, PARTITIONS).unwrap();
+    let readiness = Readiness::default();
+    readiness.set_ready();
+    let running = consume(config(&kafka, "readiness"), readiness.clone());
+    tokio::time::timeout(WAIT, readiness.wait_ready())
+        .await
+        .expect("ready once the group assigned the consumer its partitions");
+    assert_eq!(readiness.why_not(), None);
+    running.stop().await;
+    assert!(!readiness.is_ready());
+}
 
 mod with_admission {
     use super::*;

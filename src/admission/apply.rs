@@ -32,7 +32,7 @@ pub use crate::store::ResourceRef;
 use super::decide::{Decision, Rearm, Resource};
 use super::error::{AdmissionError, kube_is_transient, store_is_transient};
 use super::existing::ExistingResources;
-use super::{AdmissionConfig, Record, RecordFate};
+use super::{AdmissionConfig, Admitter, Record, RecordFate};
 
 /// The field manager our creates are made under.
 pub const FIELD_MANAGER: &str = "thoth-operator";
@@ -54,15 +54,14 @@ enum Created {
 
 /// Decisions + records → fates, durable on `Ok`.
 pub(crate) async fn apply(
-    client: &kube::Client,
-    store: &Store,
-    config: &AdmissionConfig,
-    existing: &Mutex<ExistingResources>,
+    admitter: &Admitter,
     records: &[Record],
     parsed: &[Result<Message, Decision>],
     decisions: Vec<Decision>,
     now: DateTime<Utc>,
 ) -> Result<Vec<RecordFate>, AdmissionError> {
+    let (client, store, config) = (&admitter.client, &admitter.store, &admitter.config);
+    let existing: &Mutex<ExistingResources> = &admitter.existing;
     // Each distinct resource once, attributed to the first record that asks for it.
     let mut first_user: BTreeMap<(ResourceKind, String), usize> = BTreeMap::new();
     let mut unique: Vec<(&Resource, usize)> = Vec::new();
@@ -366,7 +365,6 @@ fn lock_existing(existing: &Mutex<ExistingResources>) -> MutexGuard<'_, Existing
 }
 
 /// Creates one resource if absent, retrying transient failures.
-
 async fn create(
     client: &kube::Client,
     config: &AdmissionConfig,

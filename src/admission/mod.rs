@@ -256,17 +256,7 @@ impl Admitter {
                 Err(dead) => dead.clone(),
             })
             .collect();
-        apply::apply(
-            &self.client,
-            &self.store,
-            &self.config,
-            &self.existing,
-            records,
-            &parsed,
-            decisions,
-            now,
-        )
-        .await
+        apply::apply(self, records, &parsed, decisions, now).await
     }
 }
 

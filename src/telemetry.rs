@@ -1,12 +1,13 @@
 //! Metrics (Prometheus text format, `thoth_operator_` prefix) and the operator's HTTP endpoint:
-//! `/metrics`, `/healthz` (the process answers) and `/readyz` (the controllers' caches are warm).
+//! `/metrics`, `/healthz` (the process answers) and `/readyz` (the controllers' caches are warm and
+//! the Kafka consumer is in its group; otherwise 503 naming each part that is not ready and why).
 //!
 //! Each component owns a metrics struct with a `register(&mut Registry)`; the registry is built
 //! once at start-up and served read-only.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::extract::State;
@@ -28,17 +29,74 @@ pub enum TelemetryError {
     Serve(#[source] std::io::Error),
 }
 
-/// Whether the operator is ready: set once every controller's watch has listed its objects.
-#[derive(Debug, Clone, Default)]
-pub struct Readiness(Arc<AtomicBool>);
+/// The part of the operator [`Readiness::set_ready`] reports on.
+pub const CONTROLLERS: &str = "controllers";
+/// The part the Kafka consumer reports on ([`crate::ingest::ConsumerSettings::readiness`]).
+pub const KAFKA_CONSUMER: &str = "kafka consumer";
+
+/// Whether the operator is ready, and if not, why: each part that must be ready (the controllers'
+/// caches, the Kafka consumer's group membership) with the reason it is not, if it is not. Ready
+/// when every part is; `/readyz` names the parts that are not. Starts with the controllers not
+/// ready; other parts count from their first [`Readiness::not_ready`]. Cheap to clone (shared).
+#[derive(Debug, Clone)]
+pub struct Readiness(Arc<tokio::sync::watch::Sender<BTreeMap<&'static str, Option<String>>>>);
+
+impl Default for Readiness {
+    fn default() -> Self {
+        let parts = BTreeMap::from([(CONTROLLERS, Some("caches not yet synced".to_string()))]);
+        Self(Arc::new(tokio::sync::watch::channel(parts).0))
+    }
+}
 
 impl Readiness {
+    /// The controllers' caches are synced (every watch has listed its objects).
     pub fn set_ready(&self) {
-        self.0.store(true, Ordering::Release);
+        self.ready(CONTROLLERS);
+    }
+
+    /// `part` is ready.
+    pub fn ready(&self, part: &'static str) {
+        self.0
+            .send_if_modified(|parts| parts.insert(part, None).is_none_or(|was| was.is_some()));
+    }
+
+    /// `part` is not ready, because of `why` (shown by `/readyz`).
+    pub fn not_ready(&self, part: &'static str, why: impl Into<String>) {
+        let why = why.into();
+        self.0.send_if_modified(|parts| {
+            parts.insert(part, Some(why.clone())).as_ref() != Some(&Some(why))
+        });
     }
 
     pub fn is_ready(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        self.0.borrow().values().all(Option::is_none)
+    }
+
+    /// `part: why` for each part that is not ready, joined by `; `; `None` when ready.
+    pub fn why_not(&self) -> Option<String> {
+        let parts = self.0.borrow();
+        let reasons: Vec<String> = parts
+            .iter()
+            .filter_map(|(part, why)| why.as_ref().map(|why| format!("{part}: {why}")))
+            .collect();
+        (!reasons.is_empty()).then(|| reasons.join("; "))
+    }
+
+    /// Resolves once `part` has reported, and is ready (`ready`) or not (`!ready`).
+    pub async fn wait_for_part(&self, part: &str, ready: bool) {
+        let mut parts = self.0.subscribe();
+        let _ = parts
+            .wait_for(|parts| parts.get(part).is_some_and(|why| why.is_none() == ready))
+            .await;
+    }
+
+    /// Resolves once every part is ready.
+    pub async fn wait_ready(&self) {
+        let mut parts = self.0.subscribe();
+        // The sender lives as long as `self`, so waiting cannot fail.
+        let _ = parts
+            .wait_for(|parts| parts.values().all(Option::is_none))
+            .await;
     }
 }
 
@@ -116,9 +174,35 @@ async fn metrics(State(state): State<EndpointState>) -> impl IntoResponse {
 }
 
 async fn ready(State(state): State<EndpointState>) -> impl IntoResponse {
-    if state.readiness.is_ready() {
-        (StatusCode::OK, "ready")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "caches not yet synced")
+    match state.readiness.why_not() {
+        None => (StatusCode::OK, "ready".to_string()),
+        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_only_when_every_part_is_and_each_part_not_ready_is_named() {
+        let readiness = Readiness::default();
+        assert!(!readiness.is_ready());
+        assert_eq!(
+            readiness.why_not().as_deref(),
+            Some("controllers: caches not yet synced")
+        );
+        readiness.not_ready(KAFKA_CONSUMER, "has not joined its consumer group yet");
+        readiness.set_ready();
+        assert!(!readiness.is_ready());
+        assert_eq!(
+            readiness.why_not().as_deref(),
+            Some("kafka consumer: has not joined its consumer group yet")
+        );
+        readiness.ready(KAFKA_CONSUMER);
+        assert!(readiness.is_ready());
+        assert_eq!(readiness.why_not(), None);
+        readiness.not_ready(KAFKA_CONSUMER, "stopped");
+        assert!(!readiness.is_ready());
     }
 }

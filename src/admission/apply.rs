@@ -1,6 +1,6 @@
-//! Applying a batch's decisions: create each distinct resource if absent, then
-//! write every record's ledger row and the batch's flags, artifacts and re-arms in
-//! one store transaction.
+//! Applying a batch's decisions: create each distinct resource if absent (unless
+//! admission remembers it exists, [`super::existing`]), then write every record's
+//! ledger row and the batch's flags, artifacts and re-arms in one store transaction.
 //!
 //! Idempotent under redelivery and concurrent replicas: a create that finds the
 //! name taken (409 AlreadyExists) counts as found, the ledger keeps a record's
@@ -10,6 +10,8 @@
 //! whole batch fails with nothing committed, and redoing it is safe.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
 
 use backon::Retryable;
 use chrono::{DateTime, Utc};
@@ -29,7 +31,8 @@ pub use crate::store::ResourceRef;
 
 use super::decide::{Decision, Rearm, Resource};
 use super::error::{AdmissionError, kube_is_transient, store_is_transient};
-use super::{AdmissionConfig, Record, RecordFate};
+use super::existing::ExistingResources;
+use super::{AdmissionConfig, Admitter, Record, RecordFate};
 
 /// The field manager our creates are made under.
 pub const FIELD_MANAGER: &str = "thoth-operator";
@@ -51,14 +54,14 @@ enum Created {
 
 /// Decisions + records → fates, durable on `Ok`.
 pub(crate) async fn apply(
-    client: &kube::Client,
-    store: &Store,
-    config: &AdmissionConfig,
+    admitter: &Admitter,
     records: &[Record],
     parsed: &[Result<Message, Decision>],
     decisions: Vec<Decision>,
     now: DateTime<Utc>,
 ) -> Result<Vec<RecordFate>, AdmissionError> {
+    let (client, store, config) = (&admitter.client, &admitter.store, &admitter.config);
+    let existing: &Mutex<ExistingResources> = &admitter.existing;
     // Each distinct resource once, attributed to the first record that asks for it.
     let mut first_user: BTreeMap<(ResourceKind, String), usize> = BTreeMap::new();
     let mut unique: Vec<(&Resource, usize)> = Vec::new();
@@ -74,20 +77,46 @@ pub(crate) async fn apply(
         }
     }
 
+    // Resources remembered to exist need no API call (a duplicate-heavy stream asks for the same
+    // few again and again); the others are created if absent. Only what the API server said is
+    // remembered, stamped with the time the question was asked (the resource existed after it).
+    let asked_at = Instant::now();
+    let mut outcomes: HashMap<(ResourceKind, String), Created> = HashMap::new();
+    let mut to_create: Vec<(&Resource, usize)> = Vec::new();
+    {
+        let mut memory = lock_existing(existing);
+        for (resource, position) in unique {
+            let id = (resource.kind(), resource.name().to_string());
+            if memory.exists(&id, asked_at) {
+                outcomes.insert(id, Created::AlreadyExisted);
+            } else {
+                to_create.push((resource, position));
+            }
+        }
+    }
+
     // The futures are made before streaming them: a closure kept inside the stream would make
     // rustc unable to prove the batch future `Send` (rust-lang/rust#100013), and the consumer runs
     // batches on spawned tasks.
-    let creates: Vec<_> = unique
+    let creates: Vec<_> = to_create
         .into_iter()
         .map(|(resource, position)| create_keyed(client, config, resource, &records[position]))
         .collect();
-    let outcomes: Vec<((ResourceKind, String), Created)> = futures::stream::iter(creates)
+    let created: Vec<((ResourceKind, String), Created)> = futures::stream::iter(creates)
         .buffer_unordered(config.create_concurrency.max(1))
         .collect::<Vec<_>>()
         .await
         .into_iter()
         .collect::<Result<_, _>>()?;
-    let outcomes: HashMap<(ResourceKind, String), Created> = outcomes.into_iter().collect();
+    {
+        let mut memory = lock_existing(existing);
+        for (id, outcome) in &created {
+            if matches!(outcome, Created::Now | Created::AlreadyExisted) {
+                memory.remember(id.clone(), asked_at);
+            }
+        }
+    }
+    outcomes.extend(created);
 
     let mut fates = Vec::with_capacity(records.len());
     let mut flags: Vec<FlagUpdate> = Vec::new();
@@ -316,7 +345,6 @@ fn metadata(
     }
 }
 
-/// Creates one resource if absent, retrying transient failures.
 /// [`create`] keyed by the resource's identity.
 async fn create_keyed(
     client: &kube::Client,
@@ -328,6 +356,15 @@ async fn create_keyed(
     Ok(((resource.kind(), resource.name().to_string()), created))
 }
 
+fn lock_existing(existing: &Mutex<ExistingResources>) -> MutexGuard<'_, ExistingResources> {
+    // The memory is only a shortcut past 409s: whatever a panic left in it is still something the
+    // API server said, so keep using it rather than stop admitting.
+    existing
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Creates one resource if absent, retrying transient failures.
 async fn create(
     client: &kube::Client,
     config: &AdmissionConfig,

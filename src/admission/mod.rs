@@ -13,10 +13,12 @@
 pub mod apply;
 pub mod decide;
 mod error;
+mod existing;
 pub mod expand;
 mod known;
 pub mod names;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -24,6 +26,7 @@ use chrono::{DateTime, Utc};
 pub use apply::ResourceRef;
 pub use decide::{Decision, Known, Plan, Resource, VersionState, decide};
 pub use error::AdmissionError;
+pub use existing::ExistingConfig;
 pub use expand::{IndexClient, IndexClientConfig, IndexClientError, Listing};
 
 use crate::messages::{ParseConfig, SolverName};
@@ -150,6 +153,9 @@ pub struct AdmissionConfig {
     /// Index listings fetched at once per batch.
     pub listing_concurrency: usize,
     pub retry: RetryPolicy,
+    /// How many resources admission remembers having seen exist, and for how long, so that
+    /// duplicates need no API call (see [`ExistingConfig`] for what a stale entry may cost).
+    pub existing: ExistingConfig,
 }
 
 /// A configuration admission cannot work with.
@@ -178,17 +184,20 @@ impl AdmissionConfig {
             create_concurrency: 16,
             listing_concurrency: 4,
             retry: RetryPolicy::default(),
+            existing: ExistingConfig::default(),
         }
     }
 }
 
-/// Decides and applies batches of records. Cheap to clone; share one per process.
+/// Decides and applies batches of records. Cheap to clone; clones share one memory of existing
+/// resources, so share one per process.
 #[derive(Clone)]
 pub struct Admitter {
     client: kube::Client,
     store: Store,
     config: AdmissionConfig,
     index: IndexClient,
+    existing: Arc<Mutex<existing::ExistingResources>>,
 }
 
 impl std::fmt::Debug for Admitter {
@@ -208,11 +217,15 @@ impl Admitter {
         config: AdmissionConfig,
         index: IndexClient,
     ) -> Self {
+        let existing = Arc::new(Mutex::new(existing::ExistingResources::new(
+            config.existing,
+        )));
         Self {
             client,
             store,
             config,
             index,
+            existing,
         }
     }
 
@@ -243,16 +256,7 @@ impl Admitter {
                 Err(dead) => dead.clone(),
             })
             .collect();
-        apply::apply(
-            &self.client,
-            &self.store,
-            &self.config,
-            records,
-            &parsed,
-            decisions,
-            now,
-        )
-        .await
+        apply::apply(self, records, &parsed, decisions, now).await
     }
 }
 

@@ -144,6 +144,11 @@ pub struct RunArgs {
     /// take, body included; connecting is given at most 5 s of it.
     #[arg(long, env = "THOTH_INDEX_TIMEOUT_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub index_timeout_seconds: u64,
+    /// Most Kafka records admitted in one batch (one store transaction), reached only when the
+    /// consumer is behind; smaller batches make a crash redo less, bigger ones share each
+    /// batch's store round trips among more records.
+    #[arg(long, env = "THOTH_INGEST_MAX_BATCH", default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub ingest_max_batch: u64,
     /// Prefix of every topic name (`NAME.thoth.…`), as Thoth's deployments set it; none when empty.
     #[arg(long, env = crate::messages::DEPLOYMENT_NAME_ENV, default_value = "")]
     pub deployment_name: String,
@@ -383,6 +388,14 @@ pub async fn serve(
         }
     };
     let readiness = crate::telemetry::Readiness::default();
+    if ingestion.is_some() {
+        // Not ready until the consumer says it is in its group (before `/readyz` first answers).
+        readiness.not_ready(
+            crate::telemetry::KAFKA_CONSUMER,
+            "has not joined its consumer group yet",
+        );
+    }
+    let consumer_readiness = readiness.clone();
     let endpoint =
         crate::telemetry::Endpoint::bind(args.metrics_listen, registry, readiness.clone()).await?;
 
@@ -428,7 +441,11 @@ pub async fn serve(
             &topics,
             Arc::new(admitter),
             ingest_metrics,
-            ConsumerSettings::default(),
+            ConsumerSettings {
+                max_batch: usize::try_from(args.ingest_max_batch).unwrap_or(usize::MAX),
+                readiness: Some(consumer_readiness),
+                ..ConsumerSettings::default()
+            },
             stopped(),
         );
         let publish = publisher.run(stopped());

@@ -9,9 +9,9 @@
 //! synchronously.
 //!
 //! Back-pressure: a batch the sink fails pauses its partitions and is retried with exponential
-//! backoff until it succeeds; then they resume. While every batch slot is busy and the next batch
-//! is full, every assigned partition is paused too. In both cases the loop goes on polling, so the
-//! consumer stays in its group and hears rebalances. Nothing is stored meanwhile.
+//! backoff until it succeeds; then they resume. While every batch slot is busy and a full round of
+//! batches is buffered besides, every assigned partition is paused too. In both cases the loop goes
+//! on polling, so the consumer stays in its group and hears rebalances. Nothing is stored meanwhile.
 //!
 //! Rebalance: partitions being revoked first store what is durable, then lose their pending state;
 //! work still running for them finishes into nothing and their next owner repeats it from the
@@ -43,11 +43,14 @@ use super::metrics::{
 use super::offsets::{OffsetTracker, PartitionKey, Ticket};
 use super::sink::{Record, Sink, SinkError, SinkFate};
 use crate::messages::TopicPrefix;
+use crate::telemetry::{KAFKA_CONSUMER, Readiness};
 
 /// Batching, concurrency and retry settings of the consumer loop.
 #[derive(Debug, Clone)]
 pub struct ConsumerSettings {
-    /// Most records handed to the sink in one call (one store transaction).
+    /// Most records handed to the sink in one call (one store transaction). While every batch
+    /// slot is busy, up to `max_batch × max_in_flight` more records are buffered before the
+    /// assigned partitions are paused.
     pub max_batch: usize,
     /// How long the first record of a batch waits for more before the batch goes anyway.
     pub linger: Duration,
@@ -58,17 +61,25 @@ pub struct ConsumerSettings {
     pub backoff_max: Duration,
     /// On shutdown, how long to wait for batches already with the sink.
     pub drain_timeout: Duration,
+    /// Where to report whether the consumer is in its group (part
+    /// [`crate::telemetry::KAFKA_CONSUMER`]): not ready from the start until the group assigns it
+    /// partitions (none is an assignment too), again from a revocation until the next assignment,
+    /// and once it stopped.
+    pub readiness: Option<Readiness>,
 }
 
 impl Default for ConsumerSettings {
     fn default() -> Self {
         Self {
-            max_batch: 500,
+            // Only reached when the consumer is behind (the linger sends what came sooner): the
+            // batch's store round trips and transaction are then shared by more records.
+            max_batch: 2_000,
             linger: Duration::from_millis(20),
             max_in_flight: 4,
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(10),
+            readiness: None,
         }
     }
 }
@@ -151,6 +162,15 @@ struct IngestContext {
     stored: Arc<Mutex<HashMap<PartitionKey, i64>>>,
     events: mpsc::UnboundedSender<RebalanceEvent>,
     metrics: IngestMetrics,
+    readiness: Option<Readiness>,
+}
+
+impl IngestContext {
+    fn not_ready(&self, why: &str) {
+        if let Some(readiness) = &self.readiness {
+            readiness.not_ready(KAFKA_CONSUMER, why);
+        }
+    }
 }
 
 impl ClientContext for IngestContext {
@@ -210,6 +230,9 @@ impl ConsumerContext for IngestContext {
                         partition: key.partition.to_string(),
                     });
                 }
+                self.not_ready(
+                    "rebalancing: partitions revoked, waiting for the group's assignment",
+                );
                 tracing::info!(partitions = keys.len(), "partitions revoked");
                 let _ = self.events.send(RebalanceEvent::Revoked(keys));
             }
@@ -225,6 +248,9 @@ impl ConsumerContext for IngestContext {
                 tracing::debug!(error = %error, "cannot resume newly assigned partitions");
             }
             let keys = keys_of(tpl);
+            if let Some(readiness) = &self.readiness {
+                readiness.ready(KAFKA_CONSUMER);
+            }
             tracing::info!(partitions = keys.len(), "partitions assigned");
             let _ = self.events.send(RebalanceEvent::Assigned(keys));
         }
@@ -465,7 +491,9 @@ pub async fn run_consumer<S: Sink>(
         stored: stored.clone(),
         events: rebalance_tx,
         metrics: metrics.clone(),
+        readiness: settings.readiness.clone(),
     };
+    context.not_ready("has not joined its consumer group yet");
     let consumer: StreamConsumer<IngestContext> = config
         .consumer_config()
         .create_with_context(context)
@@ -490,6 +518,7 @@ pub async fn run_consumer<S: Sink>(
     };
     let max_batch = settings.max_batch.max(1);
     let max_in_flight = settings.max_in_flight.max(1);
+    let max_buffered = max_batch.saturating_mul(max_in_flight);
     let mut batches: JoinSet<BatchOutcome> = JoinSet::new();
     let mut task_batches: HashMap<tokio::task::Id, u64> = HashMap::new();
     let mut records: Vec<Record> = Vec::new();
@@ -516,7 +545,11 @@ pub async fn run_consumer<S: Sink>(
             linger_until = (!records.is_empty()).then(|| Instant::now() + settings.linger);
         }
 
-        let saturated = batches.len() >= max_in_flight && records.len() >= max_batch;
+        // Pausing is not free: librdkafka drops what it prefetched for a paused partition and
+        // fetches again only some hundreds of milliseconds after the resume (the duplicates bench
+        // of issue 10 spent most of its time in those gaps). So a round of batches is buffered here
+        // before anything is paused; memory stays bounded by `max_buffered` records.
+        let saturated = batches.len() >= max_in_flight && records.len() >= max_buffered;
         let wanted = paused_wanted(&assigned, &failing, saturated);
         let to_pause: BTreeSet<PartitionKey> = wanted.difference(&paused).cloned().collect();
         let to_resume: BTreeSet<PartitionKey> = paused.difference(&wanted).cloned().collect();
@@ -670,6 +703,9 @@ pub async fn run_consumer<S: Sink>(
     }
     // Closing leaves the group and waits for librdkafka's threads: keep it off the async workers.
     let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
+    if let Some(readiness) = &settings.readiness {
+        readiness.not_ready(KAFKA_CONSUMER, "stopped");
+    }
     tracing::info!("consumer stopped");
     Ok(())
 }

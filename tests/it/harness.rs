@@ -44,6 +44,12 @@ impl Harness {
     /// the API server with the CRDs and the namespaces `thoth` and `default` (the operator's Lease),
     /// and PyPI enabled.
     pub async fn start() -> Self {
+        Self::start_with(false).await
+    }
+
+    /// [`Harness::start`], with the API server's audit log on when `audit` (read it with
+    /// `server.audit_log()`).
+    pub async fn start_with(audit: bool) -> Self {
         let db = TestDatabase::create().await.unwrap();
         let store = Store::open(&StoreConfig {
             max_connections: 4,
@@ -52,6 +58,7 @@ impl Harness {
         .await
         .unwrap();
         let server = thoth_operator::sandbox::apiserver_with_crds()
+            .audit_log(audit)
             .build()
             .start("127.0.0.1:0")
             .await

@@ -187,6 +187,7 @@ fn settings() -> ConsumerSettings {
         backoff_min: Duration::from_millis(20),
         backoff_max: Duration::from_millis(200),
         drain_timeout: Duration::from_secs(10),
+        readiness: None,
     }
 }
 
@@ -574,6 +575,64 @@ async fn transient_sink_errors_pause_the_partitions_and_resume_with_nothing_lost
 
 // With the real admission: in-memory API server with our CRDs, a PostgreSQL database of its own.
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_names_the_consumer_until_its_group_assigns_it_partitions_and_once_it_stopped() {
+    use thoth_operator::telemetry::{KAFKA_CONSUMER, Readiness};
+    let consume = |config: KafkaConfig, readiness: Readiness| {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            run_consumer(
+                &config,
+                &prefix(),
+                Arc::new(Tagged(FakeSink::new(), "readiness")),
+                IngestMetrics::new(),
+                ConsumerSettings {
+                    readiness: Some(readiness),
+                    ..settings()
+                },
+                async {
+                    let _ = stopped.await;
+                },
+            )
+            .await
+            .unwrap();
+        });
+        Running { stop, task }
+    };
+
+    // No broker answers: the consumer never joins a group, and says so.
+    let readiness = Readiness::default();
+    readiness.set_ready();
+    let running = consume(
+        KafkaConfig::plaintext("127.0.0.1:1", "readiness-nowhere"),
+        readiness.clone(),
+    );
+    tokio::time::timeout(WAIT, readiness.wait_for_part(KAFKA_CONSUMER, false))
+        .await
+        .expect("the consumer reports itself");
+    assert_eq!(
+        readiness.why_not().as_deref(),
+        Some("kafka consumer: has not joined its consumer group yet")
+    );
+    running.stop().await;
+    assert_eq!(
+        readiness.why_not().as_deref(),
+        Some("kafka consumer: stopped")
+    );
+
+    // A cluster: ready once assigned, not ready once stopped.
+    let kafka = KafkaHost::start(prefix(), 1, PARTITIONS).unwrap();
+    let readiness = Readiness::default();
+    readiness.set_ready();
+    let running = consume(config(&kafka, "readiness"), readiness.clone());
+    tokio::time::timeout(WAIT, readiness.wait_ready())
+        .await
+        .expect("ready once the group assigned the consumer its partitions");
+    assert_eq!(readiness.why_not(), None);
+    running.stop().await;
+    assert!(!readiness.is_ready());
+}
+
 mod with_admission {
     use super::*;
     use crate::harness::{self, PYPI};
@@ -734,6 +793,43 @@ mod with_admission {
             Some(&b"{\"package_name\": 3"[..])
         );
         assert_eq!(letters[0].original_offset, 1);
+    }
+
+    /// The writes (anything but reads) the API server was asked for on `resource`: verb and answer.
+    fn writes(server: &apiserver::RunningApiServer, resource: &str) -> Vec<(String, u16)> {
+        server
+            .audit_log()
+            .into_iter()
+            .filter(|r| {
+                r.resource == resource && !matches!(r.verb.as_str(), "get" | "list" | "watch")
+            })
+            .map(|r| (r.verb, r.code))
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stream_of_duplicates_makes_no_api_write_after_the_first_create() {
+        let base = harness::Harness::start_with(true).await;
+        let admitter = base.admitter(base.config(&["solver-fedora-38-py311"], prefix()));
+        let harness = Harness::around(base, admitter);
+        let kafka = KafkaHost::start(prefix(), 1, PARTITIONS).unwrap();
+        let running = harness.run(&kafka, "admission-remembered");
+        // The first copy alone, so that its create has been answered before any copy is admitted
+        // (batches run side by side: copies in the first round would each ask).
+        produce(&kafka, &released_topic(), None, &[release("same")]).await;
+        harness.wait_for_durable(1).await;
+        produce(&kafka, &released_topic(), None, &vec![release("same"); 500]).await;
+        harness.wait_for_durable(501).await;
+        running.stop().await;
+
+        assert_eq!(
+            writes(&harness.server, "solverruns"),
+            vec![("create".to_string(), 201)]
+        );
+        let fates = harness.sink.fates.lock().unwrap();
+        let created = fates.values().filter(|f| f.label() == "created").count();
+        let duplicates = fates.values().filter(|f| f.label() == "duplicate").count();
+        assert_eq!((created, duplicates), (1, 500));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1086,6 +1182,9 @@ mod with_admission {
                     // A killed member holds its partitions until its session times out.
                     "--kafka-consumer-session-timeout-ms",
                     "3000",
+                    // Several batches in the stream, so that a kill falls between two of them.
+                    "--ingest-max-batch",
+                    "200",
                 ])
                 .env("DATABASE_URL", harness.database_url())
                 .env("THOTH_DEPLOYMENT_NAME", prefix().deployment_name().unwrap())

@@ -803,4 +803,104 @@ mod tests {
         assert_eq!(schema.get("maxLength").unwrap(), 63);
         assert_eq!(schema.get("minLength").unwrap(), 1);
     }
+
+    /// A domain without a normal form of its own (origins, solver names, ids) keeps the value
+    /// exactly as sent: the default normalisation is the identity, not some other string.
+    #[test]
+    fn a_value_without_a_normal_form_is_its_spelling() {
+        for raw in [
+            "https://GitHub.com/Thoth-Station/ps-ip/",
+            "http://10.0.0.1:8080/x?y=1#z",
+        ] {
+            let origin = OriginUrl::parse(raw).unwrap();
+            assert_eq!(origin.as_str(), raw);
+        }
+        assert_eq!(
+            SolverName::parse("solver-rhel-8.0-py36").unwrap().as_str(),
+            "solver-rhel-8.0-py36"
+        );
+    }
+
+    /// `max_len` is the longest value accepted, not the first refused one.
+    #[test]
+    fn a_value_of_exactly_the_longest_length_is_accepted() {
+        let longest = "a".repeat(MAX_PACKAGE_NAME_LEN);
+        assert_eq!(PackageName::parse(&longest).unwrap().as_str(), longest);
+        let job = "j".repeat(JobIdRule::RULE.max_len);
+        assert!(JobId::parse(&job).is_ok());
+    }
+
+    /// Logs (`{:?}`) show the normal form, the value an identity is made of.
+    #[test]
+    fn debug_prints_the_normal_form() {
+        let name = PackageName::parse("Ruamel.YAML").unwrap();
+        assert_eq!(format!("{name:?}"), "\"ruamel-yaml\"");
+    }
+
+    /// Hash agrees with equality: spellings of one value hash alike (they are one key of a
+    /// map), and the hash is that of the normal form, so different values spread out.
+    #[test]
+    fn spellings_of_one_value_hash_alike_and_as_their_normal_form() {
+        use std::collections::hash_map::DefaultHasher;
+        fn hash_of(value: &impl Hash) -> u64 {
+            let mut hasher = DefaultHasher::new();
+            value.hash(&mut hasher);
+            hasher.finish()
+        }
+        let a = PackageName::parse("Ruamel.YAML").unwrap();
+        let b = PackageName::parse("ruamel_yaml").unwrap();
+        let c = PackageName::parse("django").unwrap();
+        assert_eq!(hash_of(&a), hash_of(&b));
+        assert_eq!(hash_of(&a), hash_of(&"ruamel-yaml".to_string()));
+        assert_ne!(hash_of(&a), hash_of(&c));
+    }
+
+    /// `<` and `>` compare normal forms, as `Ord` does: `B` sorts after `a` although the
+    /// spelling `B` is before `a` in ASCII.
+    #[test]
+    fn comparison_operators_order_by_the_normal_form() {
+        let upper_b = PackageName::parse("B").unwrap();
+        let a = PackageName::parse("a").unwrap();
+        assert!(a < upper_b);
+        assert!(upper_b > a);
+        assert_eq!(a.partial_cmp(&upper_b), Some(Ordering::Less));
+        assert_eq!(
+            a.partial_cmp(&PackageName::parse("A").unwrap()),
+            Some(Ordering::Equal)
+        );
+    }
+
+    /// A CRD field of a constrained type carries its rule inline (the API server's
+    /// structural schemas have no `$ref`); a list field carries its size limit and the rule
+    /// of its items.
+    #[test]
+    fn crd_fields_of_constrained_types_carry_their_rule_inline() {
+        #[derive(JsonSchema)]
+        #[allow(dead_code)]
+        struct Spec {
+            name: PackageName,
+            #[schemars(schema_with = "list_schema::<IndexUrlRule, 3>")]
+            indexes: Vec<String>,
+        }
+        let schema = schemars::schema_for!(Spec).to_value();
+        let name = &schema["properties"]["name"];
+        assert_eq!(name["pattern"], PackageNameRule::RULE.pattern, "{schema}");
+        assert_eq!(name["maxLength"], MAX_PACKAGE_NAME_LEN);
+        assert!(name.get("$ref").is_none(), "{schema}");
+        let indexes = &schema["properties"]["indexes"];
+        assert_eq!(indexes["type"], "array");
+        assert_eq!(indexes["maxItems"], 3);
+        assert_eq!(indexes["items"]["pattern"], IndexUrlRule::RULE.pattern);
+        assert_eq!(indexes["items"]["maxLength"], MAX_INDEX_URL_LEN);
+    }
+
+    /// Releases are ordered as PEP 440 orders them (`1.10` after `1.9`), from the parsed
+    /// version of every accepted spelling.
+    #[test]
+    fn versions_order_as_pep_440_releases() {
+        let v = |s: &str| PackageVersion::parse(s).unwrap().pep440().unwrap();
+        assert!(v("1.10") > v("1.9"));
+        assert!(v("1.0b2") < v("1.0"));
+        assert_eq!(v("1.0beta2"), v("1.0b2"));
+    }
 }

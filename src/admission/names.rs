@@ -246,4 +246,25 @@ mod tests {
     fn identity_hash_parts_cannot_run_together() {
         assert_ne!(identity_hash(&["ab", "c"]), identity_hash(&["a", "bc"]));
     }
+
+    /// `is_dns_label` is the check the other tests lean on: it must refuse each way a name
+    /// can fail to be a DNS-1123 label, and accept the longest one.
+    #[test]
+    fn is_dns_label_refuses_every_non_label_and_accepts_the_longest() {
+        for good in ["a", "0", "a-b", "a--b", &"a".repeat(MAX_NAME_LEN)] {
+            assert!(is_dns_label(good), "{good:?}");
+        }
+        for bad in [
+            "",
+            &"a".repeat(MAX_NAME_LEN + 1),
+            "A",
+            "a_b",
+            "a.b",
+            "-a",
+            "a-",
+            "é",
+        ] {
+            assert!(!is_dns_label(bad), "{bad:?}");
+        }
+    }
 }

@@ -39,3 +39,6 @@ pub use trigger_messages::{
     KebechetRunUrlTrigger, KebechetTrigger, PackageExtractTrigger, ProvenanceCheckerTrigger,
     ThothRepoInit,
 };
+
+#[cfg(test)]
+mod tests;

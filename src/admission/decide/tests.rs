@@ -935,3 +935,51 @@ fn the_same_message_decides_the_same_way() {
         decide(&message, &config(), &known())
     );
 }
+
+/// The dead letter for an unconfigured solver tells the producer which solvers are: the
+/// configured list, or "none" when there is none.
+#[test]
+fn an_unconfigured_solver_dead_letter_lists_the_configured_solvers() {
+    let message = unresolved(Some("4.2.0"), Some(vec![PYPI]), Some("solver-ubi-9-py39"));
+    let Decision::DeadLetter { detail, .. } = decide(&message, &config(), &known()) else {
+        panic!("expected a dead letter");
+    };
+    assert!(
+        detail.ends_with(&format!("(configured: {RHEL}, {FEDORA})")),
+        "{detail}"
+    );
+    let none = AdmissionConfig::new("thoth", Vec::new());
+    let Decision::DeadLetter { detail, .. } = decide(&message, &none, &known()) else {
+        panic!("expected a dead letter");
+    };
+    assert!(detail.ends_with("(configured: none)"), "{detail}");
+}
+
+/// Every message about one release asks the gatherer for that release's state: without
+/// it `known` would say "never seen" and work the store already holds would be redone.
+#[test]
+fn every_release_message_asks_for_the_state_of_its_release() {
+    let released = |kind: MessageKind| {
+        release(
+            kind.base_topic(),
+            "Click",
+            "7.1.2",
+            "https://pypi.python.org/simple/",
+        )
+    };
+    for message in [
+        released(MessageKind::SolvedPackage),
+        released(MessageKind::SiUnanalyzedPackage),
+        released(MessageKind::MissingVersion),
+        released(MessageKind::UpdateProvidesSourceDistro),
+        released(MessageKind::PackageReleased),
+        mismatch(&[SHA_A], &[]),
+    ] {
+        assert_eq!(
+            versions_needed(&message, &known()),
+            (vec![key("click", "7.1.2", PYPI)], None),
+            "{:?}",
+            message.kind()
+        );
+    }
+}

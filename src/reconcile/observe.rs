@@ -651,6 +651,7 @@ mod tests {
             false,
         ));
         assert_eq!(running.phase, Phase::Running);
+        assert!(!running.is_finished());
         assert_eq!(
             running.started_at.map(|t| t.0.to_string()),
             Some("2026-11-30T12:00:00Z".to_string())
@@ -693,6 +694,7 @@ mod tests {
             ],
         );
         let observation = observe::<SolverRun>(&workflow);
+        assert!(observation.is_finished());
         assert_eq!(observation.phase, Phase::Succeeded);
         assert_eq!(observation.store_phase(), WorkflowPhase::Succeeded);
         assert_eq!(observation.duration(), Some(TimeDelta::minutes(5)));

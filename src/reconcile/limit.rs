@@ -514,6 +514,25 @@ mod tests {
     }
 
     #[test]
+    fn a_changed_priority_requeues_under_the_new_order_keeping_the_wait() {
+        let mut index = index(1);
+        let t0 = Instant::now();
+        created(&mut index, NS, &key("a"), "wf-a");
+        index.request(NS, candidate("b", 1, 1), t0);
+        index.request(NS, candidate("c", 1, 2), t0);
+        // "c" is asked again with a higher priority (a configuration reload): it goes first.
+        let t1 = t0 + Duration::from_millis(100);
+        assert_eq!(
+            index.request(NS, candidate("c", 0, 2), t1).0,
+            Admission::Queued { position: 0 }
+        );
+        let granted = index.observe(NS, "wf-a", false, t1);
+        assert_eq!(names(&granted), ["c"]);
+        // Its wait counts from its first request, not from the change.
+        assert_eq!(granted[0].waited, Duration::from_millis(100));
+    }
+
+    #[test]
     fn a_newcomer_does_not_overtake_the_queue_when_a_slot_frees() {
         let mut index = index(1);
         let now = Instant::now();

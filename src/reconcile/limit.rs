@@ -533,6 +533,21 @@ mod tests {
     }
 
     #[test]
+    fn losing_leadership_drops_grants_and_queue_but_keeps_what_the_watch_shows() {
+        let mut index = index(2);
+        let now = Instant::now();
+        created(&mut index, NS, &key("a"), "wf-a");
+        index.observe(NS, "wf-a", true, now);
+        index.request(NS, candidate("b", 1, 1), now);
+        index.request(NS, candidate("c", 1, 2), now);
+        assert_eq!(index.counts()[NS], counted(2, 1));
+        index.drop_claims();
+        assert_eq!(index.counts()[NS], counted(1, 0));
+        assert!(index.holds(NS, "wf-a"));
+        assert!(!index.is_asking(NS, &key("b")) && !index.is_asking(NS, &key("c")));
+    }
+
+    #[test]
     fn a_newcomer_does_not_overtake_the_queue_when_a_slot_frees() {
         let mut index = index(1);
         let now = Instant::now();

@@ -307,6 +307,21 @@ impl Harness {
     }
 }
 
+/// What the store recorded for PyYAML `version` on PyPI solved by `solver-rhel-8-py38`, the
+/// identity `solver_run` gives every run of this file.
+async fn solver_outcome(store: &Store, version: &str) -> Option<SolverStatus> {
+    let key = thoth_operator::store::VersionKey::new(
+        thoth_operator::package::PackageName::parse("PyYAML").expect("name"),
+        thoth_operator::package::PackageVersion::parse(version).expect("version"),
+        thoth_operator::package::IndexUrl::parse("https://pypi.org/simple").expect("index"),
+    );
+    store
+        .solver_outcome(&key, "solver-rhel-8-py38")
+        .await
+        .expect("outcome read")
+        .map(|outcome| outcome.status)
+}
+
 fn solver_run(name: &str, version: &str) -> SolverRun {
     SolverRun::new(
         name,
@@ -487,18 +502,10 @@ async fn a_solver_run_becomes_a_workflow_whose_success_reaches_status_store_outb
     assert_eq!(attempts.len(), 1);
     assert_eq!(attempts[0].phase, WorkflowPhase::Succeeded);
     assert_eq!(attempts[0].workflow_name, workflow_ref.name);
-    let key = thoth_operator::store::VersionKey::new(
-        thoth_operator::package::PackageName::parse("PyYAML").expect("name"),
-        thoth_operator::package::PackageVersion::parse("5.3.1").expect("version"),
-        thoth_operator::package::IndexUrl::parse("https://pypi.org/simple").expect("index"),
+    assert_eq!(
+        solver_outcome(&harness.store, "5.3.1").await,
+        Some(SolverStatus::Success)
     );
-    let outcome = harness
-        .store
-        .solver_outcome(&key, "solver-rhel-8-py38")
-        .await
-        .expect("outcome read")
-        .expect("outcome recorded");
-    assert_eq!(outcome.status, SolverStatus::Success);
 
     // The follow-up message is in the outbox (same transaction as the outcome)...
     let outbox = harness
@@ -1278,18 +1285,11 @@ async fn a_finished_resource_is_deleted_after_its_retention_with_its_workflow_an
         .expect("the Workflow is deleted with its resource")
         .expect("watch works");
     // ...and the outcome stays in the store.
-    let key = thoth_operator::store::VersionKey::new(
-        thoth_operator::package::PackageName::parse("PyYAML").expect("name"),
-        thoth_operator::package::PackageVersion::parse("5.3.1").expect("version"),
-        thoth_operator::package::IndexUrl::parse("https://pypi.org/simple").expect("index"),
+    assert_eq!(
+        solver_outcome(&harness.store, "5.3.1").await,
+        Some(SolverStatus::Success),
+        "the outcome outlives its resource"
     );
-    let outcome = harness
-        .store
-        .solver_outcome(&key, "solver-rhel-8-py38")
-        .await
-        .expect("outcome read")
-        .expect("the outcome outlives its resource");
-    assert_eq!(outcome.status, SolverStatus::Success);
     let attempts = harness
         .store
         .attempts(ResourceKind::SolverRun, "thoth", "pyyaml-retained")

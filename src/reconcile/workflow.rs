@@ -1393,4 +1393,18 @@ mod tests {
             "service account"
         );
     }
+
+    #[test]
+    fn the_target_namespaces_are_each_kinds_once_and_sorted() {
+        let mut config = WorkflowConfig::default();
+        assert_eq!(
+            config.target_namespaces(),
+            ["thoth-backend", "thoth-middletier"]
+        );
+        config.security_indicators.namespace = "thoth-amun".into();
+        assert_eq!(
+            config.target_namespaces(),
+            ["thoth-amun", "thoth-backend", "thoth-middletier"]
+        );
+    }
 }

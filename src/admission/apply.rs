@@ -32,6 +32,7 @@ pub use crate::store::ResourceRef;
 use super::decide::{Decision, Rearm, Resource};
 use super::error::{AdmissionError, kube_is_transient, store_is_transient};
 use super::existing::ExistingResources;
+use super::known::Parsed;
 use super::{AdmissionConfig, Admitter, Record, RecordFate};
 
 /// The field manager our creates are made under.
@@ -56,8 +57,8 @@ enum Created {
 pub(crate) async fn apply(
     admitter: &Admitter,
     records: &[Record],
-    parsed: &[Result<Message, Decision>],
-    decisions: Vec<Decision>,
+    parsed: &Parsed,
+    decisions: &[Decision],
     now: DateTime<Utc>,
 ) -> Result<Vec<RecordFate>, AdmissionError> {
     let (client, store, config) = (&admitter.client, &admitter.store, &admitter.config);
@@ -65,7 +66,15 @@ pub(crate) async fn apply(
     // Each distinct resource once, attributed to the first record that asks for it.
     let mut first_user: BTreeMap<(ResourceKind, String), usize> = BTreeMap::new();
     let mut unique: Vec<(&Resource, usize)> = Vec::new();
-    for (position, decision) in decisions.iter().enumerate() {
+    // The decision of each record: one per distinct content, shared by its repeats. (`parse_all`
+    // makes every index valid; were one not, the fates would not match the batch, which the
+    // consumer refuses rather than commit.)
+    let per_record: Vec<&Decision> = parsed
+        .of_record
+        .iter()
+        .filter_map(|distinct| decisions.get(*distinct))
+        .collect();
+    for (position, decision) in per_record.iter().enumerate() {
         if let Decision::Apply(plan) = decision {
             for resource in &plan.resources {
                 let id = (resource.kind(), resource.name().to_string());
@@ -122,7 +131,7 @@ pub(crate) async fn apply(
     let mut flags: Vec<FlagUpdate> = Vec::new();
     let mut artifacts: Vec<ArtifactUpdate> = Vec::new();
     let mut rearms: Vec<&Rearm> = Vec::new();
-    for (position, decision) in decisions.iter().enumerate() {
+    for (position, decision) in per_record.iter().enumerate() {
         let fate = match decision {
             Decision::Apply(plan) => {
                 let mut created = Vec::new();
@@ -199,9 +208,11 @@ pub(crate) async fn apply(
 
     let ledger: Vec<LedgerEntry> = records
         .iter()
-        .zip(parsed)
         .zip(&fates)
-        .map(|((record, message), fate)| ledger_entry(config, record, message, fate, now))
+        .enumerate()
+        .map(|(position, (record, fate))| {
+            ledger_entry(config, record, parsed.of(position), fate, now)
+        })
         .collect();
     let write = || record(store, &ledger, &flags, &artifacts, &rearms);
     write
@@ -295,16 +306,16 @@ pub(crate) fn ledger_fate(fate: &RecordFate) -> Fate {
 fn ledger_entry(
     config: &AdmissionConfig,
     record: &Record,
-    message: &Result<Message, Decision>,
+    message: Option<&Result<Message, Decision>>,
     fate: &RecordFate,
     now: DateTime<Utc>,
 ) -> LedgerEntry {
     let (message_type, message_version) = match message {
-        Ok(message) => (
+        Some(Ok(message)) => (
             Some(message.kind().name().to_string()),
             Some(message.envelope.version.clone()),
         ),
-        Err(_) => match config.parse.topic_prefix.resolve(&record.topic) {
+        Some(Err(_)) | None => match config.parse.topic_prefix.resolve(&record.topic) {
             TopicMatch::Live(kind) => (Some(kind.name().to_string()), None),
             TopicMatch::Retired(kind) => (Some(kind.name().to_string()), None),
             TopicMatch::Unknown => (None, None),

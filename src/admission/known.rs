@@ -3,7 +3,7 @@
 //! the batch's messages name. One store round trip per kind of question, whatever
 //! the batch size; duplicates in the batch are asked about once.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use futures::StreamExt;
 
@@ -15,29 +15,64 @@ use super::error::AdmissionError;
 use super::expand::IndexClient;
 use super::{AdmissionConfig, Record};
 
-/// Each record parsed, or the dead-letter decision for it.
-pub(crate) fn parse_all(
-    records: &[Record],
-    config: &ParseConfig,
-) -> Vec<Result<Message, Decision>> {
-    records
-        .iter()
-        .map(|record| {
-            let Some(payload) = &record.payload else {
-                return Err(Decision::DeadLetter {
-                    reason: "empty_body",
-                    detail: format!(
-                        "topic {:?}: the record has no value (a tombstone)",
-                        record.topic
-                    ),
-                });
-            };
-            parse(&record.topic, payload, config).map_err(|err| Decision::DeadLetter {
-                reason: err.reason(),
-                detail: err.report(),
-            })
-        })
-        .collect()
+/// A batch's records parsed once per distinct content.
+///
+/// A duplicate-heavy stream (a producer's repeats, graph refreshes sending the same release a
+/// thousand times) brings the same bytes on the same topic again and again. Parsing and deciding
+/// are pure functions of the topic, the bytes, the configuration and the store's knowledge, so
+/// records with identical topic and value share one parse and one decision; only their ledger rows
+/// and fates (first user `created`, the others `duplicate`) stay per record.
+#[derive(Debug)]
+pub(crate) struct Parsed {
+    /// Each distinct (topic, value) parsed, or the dead-letter decision for it, in order of first
+    /// appearance.
+    pub(crate) distinct: Vec<Result<Message, Decision>>,
+    /// For each record of the batch, in order, its index in `distinct`.
+    pub(crate) of_record: Vec<usize>,
+}
+
+impl Parsed {
+    /// The parse result of the record at `position` in the batch.
+    pub(crate) fn of(&self, position: usize) -> Option<&Result<Message, Decision>> {
+        self.distinct.get(*self.of_record.get(position)?)
+    }
+}
+
+/// Parses each distinct (topic, value) of `records` once; see [`Parsed`].
+pub(crate) fn parse_all(records: &[Record], config: &ParseConfig) -> Parsed {
+    let mut first_seen: HashMap<(&str, Option<&[u8]>), usize> = HashMap::new();
+    let mut distinct = Vec::new();
+    let mut of_record = Vec::with_capacity(records.len());
+    for record in records {
+        let content = (record.topic.as_str(), record.payload.as_deref());
+        let index = *first_seen.entry(content).or_insert_with(|| {
+            distinct.push(parse_one(record, config));
+            distinct.len() - 1
+        });
+        of_record.push(index);
+    }
+    Parsed {
+        distinct,
+        of_record,
+    }
+}
+
+/// One record parsed, or the dead-letter decision for it. Depends only on the record's topic and
+/// value (not its partition or offset), which is what lets [`parse_all`] share it.
+fn parse_one(record: &Record, config: &ParseConfig) -> Result<Message, Decision> {
+    let Some(payload) = &record.payload else {
+        return Err(Decision::DeadLetter {
+            reason: "empty_body",
+            detail: format!(
+                "topic {:?}: the record has no value (a tombstone)",
+                record.topic
+            ),
+        });
+    };
+    parse(&record.topic, payload, config).map_err(|err| Decision::DeadLetter {
+        reason: err.reason(),
+        detail: err.report(),
+    })
 }
 
 /// Reads what `messages` need to be decided.
@@ -128,4 +163,71 @@ where
         })
         .await
         .map_err(AdmissionError::Knowledge)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messages::{MessageKind, TopicPrefix};
+
+    fn record(topic: &str, offset: i64, payload: Option<&str>) -> Record {
+        Record {
+            topic: topic.to_string(),
+            partition: 0,
+            offset,
+            payload: payload.map(|p| p.as_bytes().to_vec()),
+            timestamp_ms: None,
+        }
+    }
+
+    #[test]
+    fn records_with_the_same_topic_and_value_share_one_parse() {
+        let released = TopicPrefix::none().topic_for(MessageKind::PackageReleased);
+        let unresolved = TopicPrefix::none().topic_for(MessageKind::UnresolvedPackage);
+        let body = r#"{"component_name": "c", "service_version": "1", "version": "v1",
+            "index_url": "https://pypi.org/simple", "package_name": "flask",
+            "package_version": "2.0.0"}"#;
+        let other = body.replace("2.0.0", "2.0.1");
+        let records = [
+            record(&released, 0, Some(body)),
+            record(&released, 1, Some(&other)),
+            record(&released, 2, Some(body)),
+            // The same bytes on another topic are another message.
+            record(&unresolved, 3, Some(body)),
+            record(&released, 4, None),
+            record(&released, 5, None),
+            record(&released, 6, Some("{not json")),
+        ];
+        let parsed = parse_all(&records, &ParseConfig::default());
+        assert_eq!(parsed.of_record, vec![0, 1, 0, 2, 3, 3, 4]);
+        assert_eq!(parsed.distinct.len(), 5);
+        let parse_alone = |position: usize| {
+            parse_all(&records[position..=position], &ParseConfig::default())
+                .distinct
+                .remove(0)
+        };
+        // Each record's shared parse is what parsing it alone gives.
+        for position in 0..records.len() {
+            assert_eq!(
+                parsed.of(position),
+                Some(&parse_alone(position)),
+                "record {position}"
+            );
+        }
+        assert!(matches!(parsed.of(0), Some(Ok(m)) if m.kind() == MessageKind::PackageReleased));
+        assert!(matches!(parsed.of(3), Some(Ok(m)) if m.kind() == MessageKind::UnresolvedPackage));
+        assert_ne!(parsed.of(0), parsed.of(1));
+        assert!(matches!(
+            parsed.of(4),
+            Some(Err(Decision::DeadLetter {
+                reason: "empty_body",
+                ..
+            }))
+        ));
+        assert!(matches!(
+            parsed.of(6),
+            Some(Err(Decision::DeadLetter { .. }))
+        ));
+        assert!(parsed.of(7).is_none());
+    }
 }

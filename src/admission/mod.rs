@@ -248,15 +248,16 @@ impl Admitter {
     pub async fn admit(&self, records: &[Record]) -> Result<Vec<RecordFate>, AdmissionError> {
         let now = Utc::now();
         let parsed = known::parse_all(records, &self.config.parse);
-        let known = known::gather(&self.store, &self.index, &self.config, &parsed).await?;
+        let known = known::gather(&self.store, &self.index, &self.config, &parsed.distinct).await?;
         let decisions: Vec<Decision> = parsed
+            .distinct
             .iter()
             .map(|message| match message {
                 Ok(message) => decide(message, &self.config, &known),
                 Err(dead) => dead.clone(),
             })
             .collect();
-        apply::apply(self, records, &parsed, decisions, now).await
+        apply::apply(self, records, &parsed, &decisions, now).await
     }
 }
 

@@ -9,9 +9,10 @@
 //! synchronously.
 //!
 //! Back-pressure: a batch the sink fails pauses its partitions and is retried with exponential
-//! backoff until it succeeds; then they resume. While every batch slot is busy and a full round of
-//! batches is buffered besides, every assigned partition is paused too. In both cases the loop goes
-//! on polling, so the consumer stays in its group and hears rebalances. Nothing is stored meanwhile.
+//! backoff until it succeeds; then they resume. When admission is slower than Kafka and
+//! [`ConsumerSettings::max_buffered`] records wait for a batch slot, every assigned partition is
+//! paused too, until the wait is down to a quarter of that. In both cases the loop goes on polling,
+//! so the consumer stays in its group and hears rebalances. Nothing is stored meanwhile.
 //!
 //! Rebalance: partitions being revoked first store what is durable, then lose their pending state;
 //! work still running for them finishes into nothing and their next owner repeats it from the
@@ -48,14 +49,17 @@ use crate::telemetry::{KAFKA_CONSUMER, Readiness};
 /// Batching, concurrency and retry settings of the consumer loop.
 #[derive(Debug, Clone)]
 pub struct ConsumerSettings {
-    /// Most records handed to the sink in one call (one store transaction). While every batch
-    /// slot is busy, up to `max_batch × max_in_flight` more records are buffered before the
-    /// assigned partitions are paused.
+    /// Most records handed to the sink in one call (one store transaction).
     pub max_batch: usize,
     /// How long the first record of a batch waits for more before the batch goes anyway.
     pub linger: Duration,
     /// Batches with the sink at once.
     pub max_in_flight: usize,
+    /// Records received and waiting for a batch slot at which every assigned partition is paused;
+    /// they resume when a quarter of that is left. Bounds the consumer's memory (a record of
+    /// Thoth's is a few hundred bytes: 32,000 are about 13 MB) and keeps pauses rare, since each
+    /// costs a refetch (see the loop).
+    pub max_buffered: usize,
     /// First retry delay after a failed batch; doubles per attempt up to `backoff_max`.
     pub backoff_min: Duration,
     pub backoff_max: Duration,
@@ -76,6 +80,7 @@ impl Default for ConsumerSettings {
             max_batch: 2_000,
             linger: Duration::from_millis(20),
             max_in_flight: 4,
+            max_buffered: 32_000,
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(10),
@@ -444,6 +449,20 @@ impl<S: Sink> BatchEnv<S> {
     }
 }
 
+/// Whether the loop holds every partition paused because admission is behind: from the moment
+/// `buffered` records wait for a batch slot (`max_buffered` or more) until at most a quarter of
+/// `max_buffered` is left (`was`: whether it held them until now). The gap between the two levels
+/// makes pauses rare: each one costs a refetch.
+fn holding_back(was: bool, buffered: usize, max_buffered: usize) -> bool {
+    if buffered >= max_buffered {
+        true
+    } else if buffered <= max_buffered / 4 {
+        false
+    } else {
+        was
+    }
+}
+
 /// Partitions to hold paused, from what the loop knows.
 fn paused_wanted(
     assigned: &BTreeSet<PartitionKey>,
@@ -518,7 +537,8 @@ pub async fn run_consumer<S: Sink>(
     };
     let max_batch = settings.max_batch.max(1);
     let max_in_flight = settings.max_in_flight.max(1);
-    let max_buffered = max_batch.saturating_mul(max_in_flight);
+    let max_buffered = settings.max_buffered.max(max_batch);
+    let mut saturated = false;
     let mut batches: JoinSet<BatchOutcome> = JoinSet::new();
     let mut task_batches: HashMap<tokio::task::Id, u64> = HashMap::new();
     let mut records: Vec<Record> = Vec::new();
@@ -547,9 +567,10 @@ pub async fn run_consumer<S: Sink>(
 
         // Pausing is not free: librdkafka drops what it prefetched for a paused partition and
         // fetches again only some hundreds of milliseconds after the resume (the duplicates bench
-        // of issue 10 spent most of its time in those gaps). So a round of batches is buffered here
-        // before anything is paused; memory stays bounded by `max_buffered` records.
-        let saturated = batches.len() >= max_in_flight && records.len() >= max_buffered;
+        // of issue 10 spent most of its time in those gaps, at twice the rate once the pauses
+        // were rare). So many batches' worth is buffered here before anything is paused, and the
+        // partitions resume only once most of it has gone to the sink.
+        saturated = holding_back(saturated, records.len(), max_buffered);
         let wanted = paused_wanted(&assigned, &failing, saturated);
         let to_pause: BTreeSet<PartitionKey> = wanted.difference(&paused).cloned().collect();
         let to_resume: BTreeSet<PartitionKey> = paused.difference(&wanted).cloned().collect();
@@ -764,6 +785,17 @@ mod tests {
         assert_eq!(paused_wanted(&assigned, &failing, false), [key(1)].into());
         assert_eq!(paused_wanted(&assigned, &failing, true), assigned);
         assert!(paused_wanted(&assigned, &HashMap::new(), false).is_empty());
+    }
+
+    #[test]
+    fn a_full_buffer_holds_partitions_back_until_three_quarters_of_it_went_to_the_sink() {
+        assert!(!holding_back(false, 999, 1_000));
+        assert!(holding_back(false, 1_000, 1_000));
+        // Between the levels, the state stays what it was.
+        assert!(holding_back(true, 251, 1_000));
+        assert!(!holding_back(false, 251, 1_000));
+        assert!(!holding_back(true, 250, 1_000));
+        assert!(!holding_back(true, 0, 1_000));
     }
 
     #[test]

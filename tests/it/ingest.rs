@@ -184,6 +184,7 @@ fn settings() -> ConsumerSettings {
         max_batch: 50,
         linger: Duration::from_millis(5),
         max_in_flight: 3,
+        max_buffered: 150,
         backoff_min: Duration::from_millis(20),
         backoff_max: Duration::from_millis(200),
         drain_timeout: Duration::from_secs(10),

@@ -808,6 +808,7 @@ mod tests {
     use super::fixtures::{advice_request, meta, security_indicator_run, solver_run};
     use super::*;
     use crate::api::SourceType;
+    use crate::reconcile::contract::SecurityIndicatorsOutcome;
     use testkit::reference_data::shared_dir;
 
     fn parameters(workflow: &Workflow) -> BTreeMap<String, String> {
@@ -1391,6 +1392,139 @@ mod tests {
         assert_eq!(
             bad.validate().expect_err("refused").field,
             "service account"
+        );
+    }
+
+    /// The name is the idempotency key of an attempt: a sanitiser that spelt the same stem
+    /// differently (`a--b` for `a__b`) would name an attempt in flight anew after an upgrade.
+    #[test]
+    fn sanitize_makes_each_run_of_other_characters_one_dash_and_trims_the_ends() {
+        for (raw, expected) in [
+            ("..Foo__Bar..", "foo-bar"),
+            ("PyYAML 5.3.1", "pyyaml-5-3-1"),
+            ("a-.-b", "a-b"),
+            ("-_.", ""),
+            ("ruamel.yaml", "ruamel-yaml"),
+        ] {
+            assert_eq!(sanitize(raw), expected, "{raw:?}");
+        }
+        // PEP 508 allows runs of `-`, `_` and `.` inside a name.
+        let name = workflow_name(&solver_run("Flask__Login", Some("0.6.2")), 1).expect("named");
+        assert!(
+            name.starts_with("solver-rhel-8-py38-flask-login-0-6-2-"),
+            "{name}"
+        );
+    }
+
+    /// The aggregation function is passed on to a Python module by name.
+    #[test]
+    fn the_aggregation_function_must_be_a_lower_case_python_identifier() {
+        let longest = "a".repeat(63);
+        for accepted in ["process_data", "_private", "f2", longest.as_str()] {
+            assert!(is_function_name(accepted), "{accepted:?} refused");
+        }
+        let too_long = "a".repeat(64);
+        for refused in [
+            "",
+            too_long.as_str(),
+            "Process_data",
+            "process-data",
+            "process data",
+            "2nd",
+            "{{inputs.parameters.x}}",
+        ] {
+            assert!(!is_function_name(refused), "{refused:?} accepted");
+        }
+        let mut run = security_indicator_run("crossbar", "0.10.0");
+        run.spec.aggregation_function = "Process-Data".into();
+        let error = build_workflow(&run, 1, &WorkflowConfig::default()).expect_err("refused");
+        assert!(
+            matches!(&error, BuildError::UnsafeValue { field, .. } if *field == "spec.aggregationFunction"),
+            "{error:?}"
+        );
+    }
+
+    /// `workflow` as Argo leaves it once finished, with these global output parameters.
+    fn with_outputs(mut workflow: Workflow, outputs: &[(&str, &str)]) -> Workflow {
+        let parameters: Vec<Value> = outputs
+            .iter()
+            .map(|(name, value)| json!({"name": name, "value": value}))
+            .collect();
+        workflow.status = Some(
+            serde_json::from_value(json!({
+                "phase": "Succeeded",
+                "outputs": {"parameters": parameters},
+            }))
+            .expect("a Workflow status"),
+        );
+        workflow
+    }
+
+    #[test]
+    fn each_kind_reads_the_results_its_own_workflow_published() {
+        let config = WorkflowConfig::default();
+        let solver =
+            build_workflow(&solver_run("flask", Some("2.0.1")), 1, &config).expect("solver builds");
+        let si = build_workflow(&security_indicator_run("crossbar", "0.10.0"), 1, &config)
+            .expect("security indicators build");
+        let advice =
+            build_workflow(&advice_request("adviser-1"), 1, &config).expect("advice builds");
+        for workflow in [&solver, &si, &advice] {
+            assert_eq!(SolverRun::published_results(workflow), Ok(None));
+            assert_eq!(SecurityIndicatorRun::published_results(workflow), Ok(None));
+            assert_eq!(AdviceRequest::published_results(workflow), Ok(None));
+        }
+
+        let solver = with_outputs(
+            solver,
+            &[
+                ("document-id", "solver-doc"),
+                (
+                    "solver-results",
+                    r#"[{"version":"2.0.1","status":"solved"}]"#,
+                ),
+            ],
+        );
+        let results = SolverRun::published_results(&solver)
+            .expect("valid outputs")
+            .expect("published");
+        assert_eq!(results.document_id, "solver-doc");
+        assert_eq!(results.versions.len(), 1);
+        assert_eq!(results.versions[0].version.as_str(), "2.0.1");
+
+        let si = with_outputs(
+            si,
+            &[
+                ("document-id", "si-doc"),
+                ("security-indicators-result", "done"),
+            ],
+        );
+        let results = SecurityIndicatorRun::published_results(&si)
+            .expect("valid outputs")
+            .expect("published");
+        assert_eq!(results.document_id, "si-doc");
+        assert_eq!(results.outcome, SecurityIndicatorsOutcome::Done);
+
+        let advice = with_outputs(
+            advice,
+            &[
+                ("document-id", "adviser-1"),
+                ("unresolved-packages", r#"[{"name":"six"}]"#),
+            ],
+        );
+        let results = AdviceRequest::published_results(&advice)
+            .expect("valid outputs")
+            .expect("published");
+        assert_eq!(results.document_id, "adviser-1");
+        assert_eq!(results.unresolved.len(), 1);
+        assert_eq!(results.unresolved[0].name.as_str(), "six");
+
+        // Another kind's outputs are not this kind's: its own parameter is missing.
+        assert_eq!(
+            SolverRun::published_results(&si),
+            Err(OutputProblem::Missing {
+                parameter: "solver-results"
+            })
         );
     }
 

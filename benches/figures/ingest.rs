@@ -3,6 +3,11 @@
 //! unique PackageReleased messages (each one a SolverRun and a ledger row) and for a stream that is
 //! 99% duplicates, beside a bare rdkafka consumer reading the same topic (the ceiling).
 //!
+//! Beside them, the same-writes ceiling: the rate at which the store records one ledger row per
+//! record and nothing else (what admission must write for every record, duplicates included:
+//! invariant 1), in the consumer's batch size and concurrency. The duplicate-heavy stream cannot
+//! be faster than the slower of that and the bare consumer.
+//!
 //! Both clocks start when the consumer group assigns the consumer its partitions and stop at the
 //! last record's durable fate (for the ceiling: its receipt), so both rates are of the same work
 //! window: fetching included, the group join (a fixed cost of 0.1–1 s on the mock cluster,
@@ -13,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use apiserver::ApiServer;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ListParams, PostParams};
 use rdkafka::ClientConfig;
@@ -32,7 +38,9 @@ use thoth_operator::ingest::{
 use thoth_operator::messages::{MessageKind, ParseConfig, SolverName, TopicPrefix};
 use thoth_operator::package::IndexUrl;
 use thoth_operator::sandbox::kafka::KafkaHost;
-use thoth_operator::store::{Store, StoreConfig};
+use thoth_operator::store::{
+    Fate, LedgerEntry, ResourceKind, ResourceRef, Store, StoreConfig, StoreError,
+};
 use thoth_operator::telemetry::{KAFKA_CONSUMER, Readiness};
 use tokio::sync::watch;
 
@@ -177,6 +185,55 @@ async fn bare(kafka: &KafkaHost, topic: &str, count: usize) -> BenchResult<Measu
     })
 }
 
+/// The same-writes ceiling: `count` ledger rows (a duplicate's row: fate, resource, message type)
+/// recorded in transactions of the consumer's batch size, as many at once as it has batches in
+/// flight, into a fresh database. Returns rows per second; checks the store recorded each one.
+async fn ledger_only(topic: &str, count: usize) -> BenchResult<f64> {
+    let db = TestDatabase::create().await?;
+    // The pool `thoth-operator run` has by default.
+    let store = Store::open(&StoreConfig::new(db.options.clone())).await?;
+    let settings = ConsumerSettings::default();
+    let resource = ResourceRef {
+        kind: ResourceKind::SolverRun,
+        namespace: "thoth".into(),
+        name: "bench-package-0-1-0-0-solver-fedora-38-py311-0123456789".into(),
+    };
+    let partitions = usize::from(PARTITIONS);
+    let received_at = chrono::Utc::now();
+    let entries: Vec<LedgerEntry> = (0..count)
+        .map(|i| LedgerEntry {
+            topic: topic.to_string(),
+            partition: i32::try_from(i % partitions).unwrap_or(0),
+            offset: i64::try_from(i / partitions).unwrap_or(0),
+            message_type: Some("PackageReleased".into()),
+            message_version: Some("v1".into()),
+            received_at,
+            fate: Fate::Duplicate(resource.clone()),
+        })
+        .collect();
+    let started = Instant::now();
+    let written: Vec<u64> = futures::stream::iter(entries.chunks(settings.max_batch))
+        .map(|chunk| {
+            let store = &store;
+            async move {
+                let mut tx = store.begin().await?;
+                let written = tx.record_ledger(chunk).await?;
+                tx.commit().await?;
+                Ok::<u64, StoreError>(written)
+            }
+        })
+        .buffer_unordered(settings.max_in_flight)
+        .try_collect()
+        .await?;
+    let rate = count as f64 / started.elapsed().as_secs_f64();
+    store.close().await;
+    let recorded: u64 = written.iter().sum();
+    if recorded != count as u64 {
+        return Err(format!("the store recorded {recorded} of {count} ledger rows").into());
+    }
+    Ok(rate)
+}
+
 /// Kafka → consumer → admission → durable fate, for `payloads` on a fresh cluster, database and
 /// API server, then checks the ledger and the SolverRuns; also returns the bare consumer's rate on
 /// the same topic (measured first, on its own).
@@ -193,11 +250,8 @@ async fn end_to_end(
     let bare_measured = bare(&kafka, &topic, payloads.len()).await?;
 
     let db = TestDatabase::create().await?;
-    let store = Store::open(&StoreConfig {
-        max_connections: 4,
-        ..StoreConfig::new(db.options.clone())
-    })
-    .await?;
+    // The pool `thoth-operator run` has by default.
+    let store = Store::open(&StoreConfig::new(db.options.clone())).await?;
     let server = ApiServer::builder()
         .crds(thoth_operator::api::all_crds())
         .build()
@@ -332,6 +386,12 @@ async fn bench() -> BenchResult<()> {
         &bare,
         "≥ 0.5 of bare",
         ours.rate >= bare.rate / 2.0,
+    );
+    let ledger = ledger_only("bench-duplicates.ledger", DUPLICATES).await?;
+    let ceiling = ledger.min(bare.rate);
+    println!(
+        "ingest/same-writes    {DUPLICATES:>7} rows  ledger rows only {ledger:>8.0} rows/s | ceiling min(bare, ledger) {ceiling:>8.0} msg/s | 99%-duplicates at {:.3} of it",
+        ours.rate / ceiling
     );
     Ok(())
 }

@@ -149,6 +149,11 @@ pub struct RunArgs {
     /// batch's store round trips among more records.
     #[arg(long, env = "THOTH_INGEST_MAX_BATCH", default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub ingest_max_batch: u64,
+    /// Kafka records received and waiting for admission at which the consumer pauses its
+    /// partitions (they resume when a quarter is left): bounds the memory records take while
+    /// admission is behind (a few hundred bytes each); each pause costs a refetch, so not too low.
+    #[arg(long, env = "THOTH_INGEST_MAX_BUFFERED", default_value_t = 32_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub ingest_max_buffered: u64,
     /// Prefix of every topic name (`NAME.thoth.…`), as Thoth's deployments set it; none when empty.
     #[arg(long, env = crate::messages::DEPLOYMENT_NAME_ENV, default_value = "")]
     pub deployment_name: String,
@@ -443,6 +448,7 @@ pub async fn serve(
             ingest_metrics,
             ConsumerSettings {
                 max_batch: usize::try_from(args.ingest_max_batch).unwrap_or(usize::MAX),
+                max_buffered: usize::try_from(args.ingest_max_buffered).unwrap_or(usize::MAX),
                 readiness: Some(consumer_readiness),
                 ..ConsumerSettings::default()
             },

@@ -384,14 +384,22 @@ impl<S: Sink> BatchEnv<S> {
                 });
         futures::future::join_all(dead_letters).await;
         let now = Instant::now();
+        // Counted per label pair first: a batch of repeats is one or two pairs, and each
+        // `get_or_create` allocates its labels and takes the family's lock.
+        let mut counts: HashMap<(&'static str, &'static str), u64> = HashMap::new();
         for (meta, fate) in received.iter().zip(&fates) {
+            *counts.entry((meta.message_type, fate.label())).or_default() += 1;
+        }
+        for ((message_type, fate), count) in counts {
             self.metrics
                 .messages
                 .get_or_create(&MessageLabels {
-                    message_type: meta.message_type.to_string(),
-                    fate: fate.label().to_string(),
+                    message_type: message_type.to_string(),
+                    fate: fate.to_string(),
                 })
-                .inc();
+                .inc_by(count);
+        }
+        for meta in &received {
             self.metrics.durable_latency_seconds.observe(
                 now.saturating_duration_since(meta.received_at)
                     .as_secs_f64(),

@@ -19,6 +19,10 @@ use crate::reconcile::{
 };
 use crate::store::{Store, StoreConfig};
 
+/// `--resource-namespace` when neither the flag nor `THOTH_RESOURCE_NAMESPACE` is given (also
+/// where `trace` looks by default).
+pub const DEFAULT_RESOURCE_NAMESPACE: &str = "thoth-infra";
+
 /// Settings of `thoth-operator run`. Every flag has an environment variable; a bad value is refused
 /// at start, naming the flag. Database settings come from the environment only, as the store reads
 /// them: DATABASE_URL or KNOWLEDGE_GRAPH_HOST/PORT/USER/PASSWORD/DATABASE/SSL_DISABLED, and
@@ -133,7 +137,7 @@ pub struct RunArgs {
     pub lease_seconds: u64,
     /// Namespace the SolverRuns, SecurityIndicatorRuns and AdviceRequests made from Kafka messages
     /// are created in; it must be one of --watch-namespaces when those are set.
-    #[arg(long, env = "THOTH_RESOURCE_NAMESPACE", default_value = "thoth-infra")]
+    #[arg(long, env = "THOTH_RESOURCE_NAMESPACE", default_value = DEFAULT_RESOURCE_NAMESPACE)]
     pub resource_namespace: String,
     /// Requests per second admission (creating resources from Kafka messages) sends to the
     /// Kubernetes API at most, on a budget of its own so that a backlog of messages does not starve

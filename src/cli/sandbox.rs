@@ -150,19 +150,39 @@ fn operator_args(
     Ok(line.args)
 }
 
-/// The namespaces the operator (as `run` is configured here, flags at their defaults or from the
-/// environment) needs: where it creates resources, runs Workflows and keeps its Lease.
-fn operator_namespaces() -> anyhow::Result<Vec<String>> {
+/// Where the operator (as `run` is configured here, flags at their defaults or from the
+/// environment) creates resources, and every namespace it needs: that one, where it runs
+/// Workflows and where it keeps its Lease.
+fn operator_namespaces() -> anyhow::Result<(String, Vec<String>)> {
     let line = OperatorCommandLine::try_parse_from(["run"])
         .context("the environment's THOTH_* settings for the operator were refused")?;
     let args = line.args;
-    Ok(vec![
-        args.resource_namespace,
-        args.lease_namespace,
-        args.solver_namespace,
-        args.security_indicators_namespace,
-        args.adviser_namespace,
-    ])
+    Ok((
+        args.resource_namespace.clone(),
+        vec![
+            args.resource_namespace,
+            args.lease_namespace,
+            args.solver_namespace,
+            args.security_indicators_namespace,
+            args.adviser_namespace,
+        ],
+    ))
+}
+
+/// SIGINT and SIGTERM, either of which stops the sandbox cleanly.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Waits for the next of either; gives its name.
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
+    }
 }
 
 /// Waits until `http://address/readyz` answers 200, or `deadline`.
@@ -203,17 +223,26 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
             .map(|s| s.path().to_path_buf())
             .context("no directory for the kubeconfig")?,
     };
+    let (resource_namespace, namespaces) = operator_namespaces()?;
     let config = SandboxConfig {
         deployment_name: args.deployment_name.clone(),
         database_url: args.database_url.clone(),
         own_postgres: args.own_postgres,
-        namespaces: operator_namespaces()?,
+        namespaces,
+        resource_namespace,
         partitions: args.partitions,
         argo: args.argo.config(),
         dir: Some(dir.clone()),
         metrics_listen: args.metrics_listen,
     };
-    let mut terminate = signal(SignalKind::terminate())?;
+    // Both signals are taken over before anything starts: from here on, Ctrl-C or SIGTERM at any
+    // moment (while starting, before ready, during the demo) ends in the shutdown below, which
+    // removes the database or throwaway cluster. One arriving while the parts start is held until
+    // they have started (stopping them half-made would leave what they made).
+    let mut signals = Signals {
+        interrupt: signal(SignalKind::interrupt())?,
+        terminate: signal(SignalKind::terminate())?,
+    };
     let sandbox = Sandbox::start(config).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = move || {
@@ -229,7 +258,7 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
         started,
         stopped,
         &stop_tx,
-        &mut terminate,
+        &mut signals,
     )
     .await;
     let _ = stop_tx.send(true);
@@ -245,7 +274,7 @@ async fn serve<F, Fut>(
     started: Instant,
     stopped: F,
     stop_tx: &tokio::sync::watch::Sender<bool>,
-    terminate: &mut tokio::signal::unix::Signal,
+    signals: &mut Signals,
 ) -> anyhow::Result<()>
 where
     F: Fn() -> Fut,
@@ -263,8 +292,11 @@ where
             stopped(),
         )))
     };
+    let mut interrupted = None;
     if let Some(task) = &mut operator {
         tokio::select! {
+            biased;
+            name = signals.recv() => interrupted = Some(name),
             ready = wait_ready(sandbox.metrics_listen(), Duration::from_secs(30)) => {
                 if !ready {
                     anyhow::bail!("the operator did not become ready within 30 s");
@@ -280,17 +312,29 @@ where
             }
         }
     }
-    print_parts(sandbox, dir, args.dir.is_some(), operator.is_some());
-    println!("{READY_LINE}");
-    tracing::info!(seconds = started.elapsed().as_secs_f64(), "sandbox ready");
-    let outcome = if args.demo {
-        run_demo(args, sandbox).await
-    } else {
-        tokio::select! {
-            _ = terminate.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
+    let outcome = match interrupted {
+        Some(name) => {
+            tracing::info!(signal = name, "stopping before the sandbox was ready");
+            Ok(())
         }
-        Ok(())
+        None => {
+            print_parts(sandbox, dir, args.dir.is_some(), operator.is_some());
+            println!("{READY_LINE}");
+            tracing::info!(seconds = started.elapsed().as_secs_f64(), "sandbox ready");
+            if args.demo {
+                tokio::select! {
+                    biased;
+                    name = signals.recv() => Err(anyhow::anyhow!(
+                        "the demo was stopped by {name} before its loop completed"
+                    )),
+                    outcome = run_demo(args, sandbox) => outcome,
+                }
+            } else {
+                let name = signals.recv().await;
+                tracing::info!(signal = name, "stopping the sandbox");
+                Ok(())
+            }
+        }
     };
     let _ = stop_tx.send(true);
     if let Some(task) = operator {

@@ -37,8 +37,8 @@ pub struct TraceArgs {
     pub package_version: Option<String>,
     #[arg(long, requires = "package", default_value = "https://pypi.org/simple")]
     pub index: String,
-    /// Namespace the resources live in.
-    #[arg(long, env = "THOTH_NAMESPACE", default_value = "thoth")]
+    /// Namespace the resources live in (`run`'s --resource-namespace, and the same variable).
+    #[arg(long, env = "THOTH_RESOURCE_NAMESPACE", default_value = super::run::DEFAULT_RESOURCE_NAMESPACE)]
     pub namespace: String,
     #[arg(short = 'o', long, value_enum, default_value = "table")]
     pub output: OutputFormat,

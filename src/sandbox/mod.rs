@@ -91,6 +91,10 @@ pub struct SandboxConfig {
     pub own_postgres: bool,
     /// Namespaces to create beside those of the install manifests (the operator's).
     pub namespaces: Vec<String>,
+    /// Where the operator creates the resources it makes from messages (`run`'s
+    /// `--resource-namespace`), written to `sandbox.env` as `THOTH_RESOURCE_NAMESPACE` so that
+    /// `trace` and a separately started `run` look in the same place.
+    pub resource_namespace: String,
     /// Partitions per topic.
     pub partitions: u16,
     /// The Argo stand-in's timing and outcome shares.
@@ -296,6 +300,10 @@ impl PartialSandbox {
             config.deployment_name.trim(),
         );
         variables.set("THOTH_METRICS_LISTEN", metrics_listen.to_string());
+        variables.set(
+            "THOTH_RESOURCE_NAMESPACE",
+            config.resource_namespace.as_str(),
+        );
         // A restarted `run` takes the Lease over within seconds, not the default ten.
         variables.set("THOTH_LEASE_SECONDS", "3");
         variables.set("POD_NAME", "sandbox-operator");

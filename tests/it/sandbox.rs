@@ -405,6 +405,48 @@ async fn an_outside_client_drives_the_whole_loop_and_sigterm_leaves_nothing_behi
         .await;
     assert_eq!(templates.lines().count(), 3, "{templates}");
 
+    // `kubectl get thoth` (the category of our three kinds) lists every run of each kind.
+    let names = kubectl.ok(&["get", "thoth", "-A", "-o", "name"]).await;
+    assert!(
+        names.lines().count() >= runs.len() + analysed.len(),
+        "{names}"
+    );
+    assert!(
+        names
+            .lines()
+            .any(|l| l.starts_with("securityindicatorrun.thoth-station.ninja/")),
+        "{names}"
+    );
+
+    // `trace`, configured only from sandbox.env, finds the release's three runs where the operator
+    // made them, with their attempts.
+    let traced = Command::new(BINARY)
+        .args(["trace", "--package", "urllib3", "--index", local_index])
+        .args(["-o", "json"])
+        .envs(&env)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        traced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&traced.stderr)
+    );
+    let trace: serde_json::Value = serde_json::from_slice(&traced.stdout).unwrap();
+    let solver_runs: Vec<&serde_json::Value> = trace["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "SolverRun")
+        .collect();
+    assert_eq!(solver_runs.len(), SOLVERS.len(), "{trace:#}");
+    for run in solver_runs {
+        assert_eq!(run["namespace"], env["THOTH_RESOURCE_NAMESPACE"], "{run:#}");
+        assert_eq!(run["exists"], true, "{run:#}");
+        assert_eq!(run["phase"], "Succeeded", "{run:#}");
+        assert_eq!(run["attempts"][0]["phase"], "Succeeded", "{run:#}");
+    }
+
     // The store has every outcome.
     let database_url = env["DATABASE_URL"].clone();
     let store_url = database_url.clone();
@@ -565,6 +607,72 @@ async fn the_demo_completes_its_loop_and_exits_zero_leaving_no_cluster() {
             .unwrap_or_else(|| panic!("the cluster's directory is printed: {stdout}"));
         assert!(!Path::new(cluster).exists(), "{cluster} was left behind");
         assert_eq!(processes_mentioning(cluster), Vec::<String>::new());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_the_demo_ends_it_unfinished_and_leaves_no_database_or_cluster() {
+    // Workflows that run for a minute: the demo is surely still waiting when Ctrl-C comes.
+    let own = Path::new("/usr/lib/postgresql").exists();
+    // A demo timeout far beyond the wait below: a swallowed Ctrl-C cannot pass as the demo giving up.
+    let mut args = vec![
+        "--demo",
+        "--workflow-running-ms",
+        "60000",
+        "--demo-timeout",
+        "600",
+    ];
+    if own {
+        args.push("--own-postgres");
+    }
+    let mut running = start(&args).await;
+    running
+        .until(|l| l.starts_with("published "), Duration::from_secs(60))
+        .await;
+    let database = running
+        .printed
+        .iter()
+        .find_map(|l| l.strip_prefix("PostgreSQL"))
+        .map(|l| l.trim().to_string())
+        .expect("the sandbox says which PostgreSQL it uses");
+    let status = Command::new("kill")
+        .args(["-INT", &running.pid().to_string()])
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), running.child.wait())
+        .await
+        .expect("the sandbox stops within 30 s of Ctrl-C")
+        .unwrap();
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "an unfinished demo is not a success"
+    );
+    assert!(
+        !running
+            .printed
+            .iter()
+            .any(|l| l.contains("the loop completed")),
+        "{:?}",
+        running.printed
+    );
+    if own {
+        let cluster = database
+            .split("throwaway PostgreSQL cluster in ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .unwrap_or_else(|| panic!("the cluster's directory is printed: {database}"));
+        assert!(!Path::new(cluster).exists(), "{cluster} was left behind");
+        assert_eq!(processes_mentioning(cluster), Vec::<String>::new());
+    } else {
+        let name = database
+            .strip_prefix("database ")
+            .and_then(|rest| rest.split(' ').next())
+            .unwrap_or_else(|| panic!("the database's name is printed: {database}"));
+        let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+        assert!(!database_exists(&url).await, "{name} was left behind");
     }
 }
 

@@ -301,6 +301,23 @@ async fn an_outside_client_drives_the_whole_loop_and_sigterm_leaves_nothing_behi
     let local_index = &env["THOTH_SANDBOX_PACKAGE_INDEX"];
     let bootstrap = &env["KAFKA_BOOTSTRAP_SERVERS"];
 
+    // kubectl watches the solver namespace's Workflows from before the first message.
+    let watching = Kubectl::with_kubeconfig(&std::fs::read_to_string(&kubeconfig).unwrap());
+    let mut kubectl_watch = watching
+        .command(&[
+            "get",
+            "workflows",
+            "-n",
+            "thoth-middletier",
+            "--watch",
+            "-o",
+            "name",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("kubectl starts");
+    let kubectl_watch_out = kubectl_watch.stdout.take().unwrap();
+
     // A release (one SolverRun per solver) and an unresolved package without a version, which the
     // local index expands into its three versions of requests.
     publish(
@@ -396,6 +413,20 @@ async fn an_outside_client_drives_the_whole_loop_and_sigterm_leaves_nothing_behi
     let kubectl = Kubectl::with_kubeconfig(&std::fs::read_to_string(&kubeconfig).unwrap());
     let names = kubectl.ok(&["get", "solverruns", "-A", "-o", "name"]).await;
     assert_eq!(names.lines().count(), 6, "{names}");
+    kubectl_watch.start_kill().unwrap();
+    let mut watched = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut BufReader::new(kubectl_watch_out), &mut watched)
+        .await
+        .unwrap();
+    for run in &runs {
+        let workflow = &run.status.as_ref().unwrap().workflow.as_ref().unwrap().name;
+        assert!(
+            watched
+                .lines()
+                .any(|l| l == format!("workflow.argoproj.io/{workflow}")),
+            "kubectl's watch never showed {workflow}: {watched}"
+        );
+    }
     let names = kubectl
         .ok(&["get", "workflows", "-n", "thoth-middletier", "-o", "name"])
         .await;

@@ -229,6 +229,12 @@ fn wrong_values_are_refused_at_install_naming_the_value() {
             "/operator/reconcileConcurrency",
         ),
         ("resources.limits.memory=lots", "/resources/limits/memory"),
+        ("kafka.compressionType=zstd", "/kafka/compressionType"),
+        ("kafka.maxBatch=0", "/kafka/maxBatch"),
+        (
+            "operator.indexTimeoutSeconds=601",
+            "/operator/indexTimeoutSeconds",
+        ),
     ];
     for (set, path) in cases {
         let out = render_text(None, &[set]);
@@ -254,6 +260,31 @@ fn wrong_values_are_refused_at_install_naming_the_value() {
         "{}",
         out.stderr
     );
+    // librdkafka's rules between settings, which a schema cannot say.
+    for (sets, message) in [
+        (
+            &[
+                "kafka.sessionTimeoutMs=60000",
+                "kafka.maxPollIntervalMs=30000",
+            ][..],
+            "kafka.maxPollIntervalMs must be at least kafka.sessionTimeoutMs",
+        ),
+        (
+            &["kafka.receiveMessageMaxBytes=1000000"][..],
+            "kafka.receiveMessageMaxBytes must be at least 52429312",
+        ),
+        (
+            &[
+                "kafka.messageMaxBytes=60000000",
+                "kafka.receiveMessageMaxBytes=60000000",
+            ][..],
+            "kafka.receiveMessageMaxBytes must be at least 60000512",
+        ),
+    ] {
+        let out = render_text(None, sets);
+        assert!(!out.success, "{sets:?} was accepted");
+        assert!(out.stderr.contains(message), "{sets:?}: {}", out.stderr);
+    }
     let out = render_text(
         None,
         &[

@@ -346,6 +346,36 @@ fn the_operator_runs_two_hardened_replicas_probed_on_healthz_and_readyz() {
 }
 
 #[test]
+fn the_pod_disruption_budget_never_blocks_a_node_drain() {
+    // One replica: no budget, since any that keeps the pod would block every drain.
+    let objects = render(None, &["replicaCount=1"]);
+    assert!(
+        of_kind(&objects, "PodDisruptionBudget").is_empty(),
+        "a PodDisruptionBudget for a single replica"
+    );
+    // More: a budget that keeps fewer pods than there are.
+    for replicas in [2, 3] {
+        let set = format!("replicaCount={replicas}");
+        let objects = render(None, &[&set]);
+        let pdb = one_of_kind(&objects, "PodDisruptionBudget");
+        let kept = pdb["spec"]["minAvailable"].as_u64().expect("a number");
+        assert!(kept >= 1 && kept < replicas, "{set}: minAvailable {kept}");
+    }
+    // A budget that would keep every replica is refused at install.
+    let out = render_text(
+        None,
+        &["replicaCount=2", "podDisruptionBudget.minAvailable=2"],
+    );
+    assert!(!out.success, "a budget keeping every replica was accepted");
+    assert!(
+        out.stderr
+            .contains("podDisruptionBudget.minAvailable 2 must be below replicaCount 2"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn no_secret_is_rendered_or_inlined_only_references_to_existing_secrets() {
     for objects in [render(None, &[]), render(Some(EVERY_OPTION), &[])] {
         assert!(
@@ -377,10 +407,15 @@ fn no_secret_is_rendered_or_inlined_only_references_to_existing_secrets() {
     }
 }
 
-/// Runs `kubernetes-validate --strict` over `files`; returns the kinds it had no schema for.
+/// The Kubernetes release whose schemas kubernetes-validate checks against: kubectl's (v1.35),
+/// rather than the tool's own default, the newest release it bundles.
+const KUBERNETES_VERSION: &str = "1.35.0";
+
+/// Runs `kubernetes-validate --strict` for [`KUBERNETES_VERSION`] over `files`; returns the kinds it
+/// had no schema for.
 fn validate_with_kubernetes_schemas(files: &[PathBuf]) -> BTreeSet<String> {
     let out = run(Command::new(kubernetes_validate_binary())
-        .arg("--strict")
+        .args(["--kubernetes-version", KUBERNETES_VERSION, "--strict"])
         .args(files));
     assert!(
         out.success,
@@ -457,7 +492,7 @@ fn kubernetes_validate_refuses_an_unknown_field_so_the_check_above_can_fail() {
     )
     .expect("write");
     let out = run(Command::new(kubernetes_validate_binary())
-        .arg("--strict")
+        .args(["--kubernetes-version", KUBERNETES_VERSION, "--strict"])
         .arg(&path));
     assert!(!out.success, "an unknown field passed:\n{}", out.stdout);
     assert!(

@@ -17,14 +17,20 @@ COPY crates/ crates/
 COPY src/ src/
 COPY migrations/ migrations/
 COPY benches/ benches/
-# rdkafka builds its bundled librdkafka with the C toolchain the rust image has.
+# rdkafka builds its bundled librdkafka with the C toolchain the rust image has, against the
+# system OpenSSL (its `ssl` feature, for Kafka over TLS and SCRAM): libssl-dev and pkg-config, which
+# the rust image normally has already; installing them says so.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libssl-dev pkg-config \
+    && rm -rf /var/lib/apt/lists/*
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --no-default-features --bin thoth-operator \
     && install -D -m 0555 target/release/thoth-operator /out/thoth-operator
 
 # --- runtime ---------------------------------------------------------------------------------------
-# glibc and libgcc, CA certificates, a non-root user (65532), no shell or package manager.
+# glibc, libgcc and libssl3 (which the binary links for Kafka over TLS), CA certificates, a non-root
+# user (65532), no shell or package manager.
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /out/thoth-operator /usr/local/bin/thoth-operator
 USER 65532:65532

@@ -306,6 +306,21 @@ fn hostname() -> anyhow::Result<String> {
         .context("no --identity given and the host name is unknown")
 }
 
+/// The registry `/metrics` serves: the controllers' families and, when Kafka is configured, the
+/// ingestion's, under the `thoth_operator_` prefix. Public so that the chart's dashboard can be
+/// checked against exactly what `run` exports.
+pub fn metrics_registry(
+    controller: &ControllerMetrics,
+    ingest: Option<&IngestMetrics>,
+) -> prometheus_client::registry::Registry {
+    let mut registry = crate::telemetry::registry();
+    controller.register(&mut registry);
+    if let Some(ingest) = ingest {
+        ingest.register(&mut registry);
+    }
+    registry
+}
+
 /// Migrates (unless THOTH_STORE_MIGRATE=0), serves /metrics, /healthz, /readyz, runs the
 /// controllers and, when Kafka is configured, consumes and publishes, until SIGTERM or Ctrl-C. The
 /// store's settings come from the environment ([`StoreConfig::from_env`]).
@@ -366,12 +381,10 @@ pub async fn serve(
     let metrics = Arc::new(ControllerMetrics::default());
     let client =
         crate::reconcile::build_client(kube_config.clone(), args.api_qps, metrics.clone())?;
-    let mut registry = crate::telemetry::registry();
-    metrics.register(&mut registry);
     let ingest_metrics = IngestMetrics::new();
+    let registry = metrics_registry(&metrics, admission.is_some().then_some(&ingest_metrics));
     let ingestion = match admission {
         Some(admission) => {
-            ingest_metrics.register(&mut registry);
             let index = IndexClient::new(args.index_client_config())
                 .context("cannot build the package index client")?;
             let admission_client = crate::reconcile::build_client(

@@ -73,13 +73,17 @@ pub struct KafkaConfig {
     /// Password for SASL authentication.
     #[arg(long = "kafka-sasl-password", env = "KAFKA_SASL_PASSWORD", hide_env_values = true, value_parser = sensitive)]
     pub sasl_password: Option<Sensitive>,
-    /// Largest request this client sends, in bytes (librdkafka `message.max.bytes`).
-    #[arg(long = "kafka-message-max-bytes", env = "KAFKA_MESSAGE_MAX_BYTES")]
+    /// Largest request this client sends, in bytes (librdkafka `message.max.bytes`, 1000 to
+    /// 1,000,000,000).
+    #[arg(long = "kafka-message-max-bytes", env = "KAFKA_MESSAGE_MAX_BYTES", value_parser = clap::value_parser!(u32).range(1_000..=1_000_000_000))]
     pub message_max_bytes: Option<u32>,
-    /// Largest response this client accepts, in bytes (librdkafka `receive.message.max.bytes`).
+    /// Largest response this client accepts, in bytes (librdkafka `receive.message.max.bytes`, 1000
+    /// to 2,147,483,647). librdkafka refuses a consumer whose value is below its fetch size + 512:
+    /// the larger of 52,428,800 and `--kafka-message-max-bytes`, plus 512.
     #[arg(
         long = "kafka-receive-message-max-bytes",
-        env = "KAFKA_RECEIVE_MESSAGE_MAX_BYTES"
+        env = "KAFKA_RECEIVE_MESSAGE_MAX_BYTES",
+        value_parser = clap::value_parser!(u32).range(1_000..=2_147_483_647)
     )]
     pub receive_message_max_bytes: Option<u32>,
     /// The consumer group every replica joins; partitions are shared out among its members.
@@ -97,18 +101,22 @@ pub struct KafkaConfig {
     )]
     pub group_instance_id: Option<String>,
     /// Longest time between two polls before the group evicts this member, in milliseconds. The
-    /// operator polls even while partitions are paused, so the default is enough.
+    /// operator polls even while partitions are paused, so the default is enough. 1 to 86,400,000
+    /// (librdkafka's range), and at least the session timeout (librdkafka refuses less).
     #[arg(
         long = "kafka-consumer-max-poll-interval-ms",
         env = "KAFKA_CONSUMER_MAX_POLL_INTERVAL_MS",
-        default_value_t = 300_000
+        default_value_t = 300_000,
+        value_parser = clap::value_parser!(u32).range(1..=86_400_000)
     )]
     pub max_poll_interval_ms: u32,
-    /// How long the group waits for a silent member before rebalancing its partitions, in ms.
+    /// How long the group waits for a silent member before rebalancing its partitions, in ms (1 to
+    /// 3,600,000, librdkafka's range; brokers allow 6,000 to 1,800,000 by default).
     #[arg(
         long = "kafka-consumer-session-timeout-ms",
         env = "KAFKA_CONSUMER_SESSION_TIMEOUT_MS",
-        default_value_t = 45_000
+        default_value_t = 45_000,
+        value_parser = clap::value_parser!(u32).range(1..=3_600_000)
     )]
     pub session_timeout_ms: u32,
     /// Where a group with no committed offset starts: `earliest` or `latest`. Thoth used `latest`
@@ -120,14 +128,17 @@ pub struct KafkaConfig {
         default_value = "earliest"
     )]
     pub auto_offset_reset: String,
-    /// How often stored offsets (those whose fate is durable) are committed, in milliseconds.
+    /// How often stored offsets (those whose fate is durable) are committed, in milliseconds (1 to
+    /// 86,400,000: librdkafka's range less its 0, which would turn periodic commits off).
     #[arg(
         long = "kafka-consumer-commit-interval-ms",
         env = "KAFKA_CONSUMER_COMMIT_INTERVAL_MS",
-        default_value_t = 1_000
+        default_value_t = 1_000,
+        value_parser = clap::value_parser!(u32).range(1..=86_400_000)
     )]
     pub commit_interval_ms: u32,
-    /// Compression of what the operator publishes (`none`, `gzip`, `snappy`, `lz4`, `zstd`).
+    /// Compression of what the operator publishes: `none`, `gzip`, `snappy` or `lz4` (librdkafka is
+    /// built without zstd, so it refuses `zstd`).
     #[arg(
         long = "kafka-producer-compression-type",
         env = "KAFKA_TOPIC_PRODUCER_COMPRESSION_TYPE"

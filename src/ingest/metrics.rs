@@ -68,6 +68,27 @@ impl IngestMetrics {
         Self::default()
     }
 
+    /// Creates one zero-valued series in each labelled family (prometheus-client leaves a family
+    /// without series out of `/metrics`), so that an encoding names every family ingestion exports:
+    /// what the chart's dashboard is checked against. The series are examples, not for a running
+    /// operator's metrics.
+    pub fn add_example_series(&self) {
+        let _ = self.messages.get_or_create(&MessageLabels {
+            message_type: "solver_run".to_string(),
+            fate: "admitted".to_string(),
+        });
+        let _ = self.dead_letters.get_or_create(&TypeLabels {
+            message_type: "solver_run".to_string(),
+        });
+        let _ = self.consumer_lag.get_or_create(&PartitionLabels {
+            topic: "thoth.investigator.solver".to_string(),
+            partition: "0".to_string(),
+        });
+        let _ = self.admit_errors.get_or_create(&ErrorLabels {
+            class: "transient".to_string(),
+        });
+    }
+
     /// Adds every metric under `<registry prefix>_ingest_…` (`thoth_operator_ingest_…` in the
     /// telemetry registry; counters get `_total`).
     pub fn register(&self, registry: &mut Registry) {

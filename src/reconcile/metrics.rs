@@ -87,6 +87,35 @@ impl Default for ControllerMetrics {
 }
 
 impl ControllerMetrics {
+    /// Creates one zero-valued series in each labelled family (prometheus-client leaves a family
+    /// without series out of `/metrics`), so that an encoding names every family the controllers
+    /// export: what the chart's dashboard is checked against. The series are examples
+    /// (SolverRun, namespace `thoth-middletier`): not for a running operator's metrics.
+    pub fn add_example_series(&self) {
+        let kind = KindLabels { kind: "SolverRun" };
+        let namespace = NamespaceLabels {
+            namespace: "thoth-middletier".to_string(),
+        };
+        let _ = self.reconciles.get_or_create(&kind);
+        let _ = self.reconcile_errors.get_or_create(&ErrorLabels {
+            kind: "SolverRun",
+            category: "transient",
+        });
+        let _ = self.reconcile_duration.get_or_create(&kind);
+        let _ = self.workflows_created.get_or_create(&kind);
+        let _ = self.phase_transitions.get_or_create(&TransitionLabels {
+            kind: "SolverRun",
+            phase: "Queued",
+        });
+        let _ = self.active_workflows.get_or_create(&namespace);
+        let _ = self.queued_resources.get_or_create(&namespace);
+        let _ = self.api_requests.get_or_create(&ApiLabels {
+            method: "GET".to_string(),
+            resource: "solverruns".to_string(),
+            code: "2xx",
+        });
+    }
+
     /// Workflows this replica created, all kinds together.
     pub fn workflows_created_total(&self) -> u64 {
         ["SolverRun", "SecurityIndicatorRun", "AdviceRequest"]

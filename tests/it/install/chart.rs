@@ -2,7 +2,7 @@
 //! the hardened Deployment, secrets by reference only, Kubernetes schemas (kubernetes-validate),
 //! the plain manifests, the samples and the dashboard.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
 
@@ -229,6 +229,12 @@ fn wrong_values_are_refused_at_install_naming_the_value() {
             "/operator/reconcileConcurrency",
         ),
         ("resources.limits.memory=lots", "/resources/limits/memory"),
+        ("kafka.compressionType=zstd", "/kafka/compressionType"),
+        ("kafka.maxBatch=0", "/kafka/maxBatch"),
+        (
+            "operator.indexTimeoutSeconds=601",
+            "/operator/indexTimeoutSeconds",
+        ),
     ];
     for (set, path) in cases {
         let out = render_text(None, &[set]);
@@ -254,6 +260,31 @@ fn wrong_values_are_refused_at_install_naming_the_value() {
         "{}",
         out.stderr
     );
+    // librdkafka's rules between settings, which a schema cannot say.
+    for (sets, message) in [
+        (
+            &[
+                "kafka.sessionTimeoutMs=60000",
+                "kafka.maxPollIntervalMs=30000",
+            ][..],
+            "kafka.maxPollIntervalMs must be at least kafka.sessionTimeoutMs",
+        ),
+        (
+            &["kafka.receiveMessageMaxBytes=1000000"][..],
+            "kafka.receiveMessageMaxBytes must be at least 52429312",
+        ),
+        (
+            &[
+                "kafka.messageMaxBytes=60000000",
+                "kafka.receiveMessageMaxBytes=60000000",
+            ][..],
+            "kafka.receiveMessageMaxBytes must be at least 60000512",
+        ),
+    ] {
+        let out = render_text(None, sets);
+        assert!(!out.success, "{sets:?} was accepted");
+        assert!(out.stderr.contains(message), "{sets:?}: {}", out.stderr);
+    }
     let out = render_text(
         None,
         &[
@@ -315,6 +346,36 @@ fn the_operator_runs_two_hardened_replicas_probed_on_healthz_and_readyz() {
 }
 
 #[test]
+fn the_pod_disruption_budget_never_blocks_a_node_drain() {
+    // One replica: no budget, since any that keeps the pod would block every drain.
+    let objects = render(None, &["replicaCount=1"]);
+    assert!(
+        of_kind(&objects, "PodDisruptionBudget").is_empty(),
+        "a PodDisruptionBudget for a single replica"
+    );
+    // More: a budget that keeps fewer pods than there are.
+    for replicas in [2, 3] {
+        let set = format!("replicaCount={replicas}");
+        let objects = render(None, &[&set]);
+        let pdb = one_of_kind(&objects, "PodDisruptionBudget");
+        let kept = pdb["spec"]["minAvailable"].as_u64().expect("a number");
+        assert!(kept >= 1 && kept < replicas, "{set}: minAvailable {kept}");
+    }
+    // A budget that would keep every replica is refused at install.
+    let out = render_text(
+        None,
+        &["replicaCount=2", "podDisruptionBudget.minAvailable=2"],
+    );
+    assert!(!out.success, "a budget keeping every replica was accepted");
+    assert!(
+        out.stderr
+            .contains("podDisruptionBudget.minAvailable 2 must be below replicaCount 2"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn no_secret_is_rendered_or_inlined_only_references_to_existing_secrets() {
     for objects in [render(None, &[]), render(Some(EVERY_OPTION), &[])] {
         assert!(
@@ -346,10 +407,15 @@ fn no_secret_is_rendered_or_inlined_only_references_to_existing_secrets() {
     }
 }
 
-/// Runs `kubernetes-validate --strict` over `files`; returns the kinds it had no schema for.
+/// The Kubernetes release whose schemas kubernetes-validate checks against: kubectl's (v1.35),
+/// rather than the tool's own default, the newest release it bundles.
+const KUBERNETES_VERSION: &str = "1.35.0";
+
+/// Runs `kubernetes-validate --strict` for [`KUBERNETES_VERSION`] over `files`; returns the kinds it
+/// had no schema for.
 fn validate_with_kubernetes_schemas(files: &[PathBuf]) -> BTreeSet<String> {
     let out = run(Command::new(kubernetes_validate_binary())
-        .arg("--strict")
+        .args(["--kubernetes-version", KUBERNETES_VERSION, "--strict"])
         .args(files));
     assert!(
         out.success,
@@ -426,7 +492,7 @@ fn kubernetes_validate_refuses_an_unknown_field_so_the_check_above_can_fail() {
     )
     .expect("write");
     let out = run(Command::new(kubernetes_validate_binary())
-        .arg("--strict")
+        .args(["--kubernetes-version", KUBERNETES_VERSION, "--strict"])
         .arg(&path));
     assert!(!out.success, "an unknown field passed:\n{}", out.stdout);
     assert!(
@@ -503,33 +569,49 @@ fn the_samples_are_valid_resources_of_each_kind() {
     assert_eq!(kinds, expected, "one sample of each kind");
 }
 
-/// Metric names the operator registers (`thoth_operator_` prefix; counters end in `_total`,
-/// histograms are queried through `_bucket`): controller-runtime's `src/reconcile/metrics.rs` and
-/// the consumer's `src/ingest/metrics.rs`.
-const OPERATOR_METRICS: &[&str] = &[
-    "thoth_operator_reconciles_total",
-    "thoth_operator_reconcile_errors_total",
-    "thoth_operator_reconcile_duration_seconds",
-    "thoth_operator_workflows_created_total",
-    "thoth_operator_phase_transitions_total",
-    "thoth_operator_active_workflows",
-    "thoth_operator_queued_resources",
-    "thoth_operator_admission_wait_seconds",
-    "thoth_operator_api_requests_total",
-    "thoth_operator_leader",
-    "thoth_operator_ingest_messages_total",
-    "thoth_operator_ingest_dead_letters_total",
-    "thoth_operator_ingest_consumer_lag",
-    "thoth_operator_ingest_paused_partitions",
-    "thoth_operator_ingest_batch_size",
-    "thoth_operator_ingest_durable_latency_seconds",
-    "thoth_operator_ingest_admit_errors_total",
-    "thoth_operator_ingest_outbox_published_total",
-    "thoth_operator_ingest_outbox_publish_failures_total",
-];
+/// The sample names `/metrics` can show, each with its family: the families `run` registers
+/// (`cli::run::metrics_registry`, with Kafka configured), read from the registry's text encoding.
+/// A counter's samples end in `_total`, a histogram's in `_bucket`, `_sum` and `_count`.
+fn operator_metric_samples() -> BTreeMap<String, String> {
+    use thoth_operator::ingest::IngestMetrics;
+    use thoth_operator::reconcile::ControllerMetrics;
+    let controller = ControllerMetrics::default();
+    let ingest = IngestMetrics::new();
+    // A family without series is left out of the encoding.
+    controller.add_example_series();
+    ingest.add_example_series();
+    let registry = thoth_operator::cli::run::metrics_registry(&controller, Some(&ingest));
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).expect("metrics encode");
+    let mut samples = BTreeMap::new();
+    for line in text.lines() {
+        let Some(declaration) = line.strip_prefix("# TYPE ") else {
+            continue;
+        };
+        let (family, kind) = declaration
+            .split_once(' ')
+            .unwrap_or_else(|| panic!("a TYPE line without a type: {line}"));
+        let suffixes: &[&str] = match kind {
+            "counter" => &["_total"],
+            "histogram" => &["_bucket", "_sum", "_count"],
+            "gauge" | "unknown" => &[""],
+            "info" => &["_info"],
+            other => panic!("{family}: a metric type this test does not know: {other}"),
+        };
+        for suffix in suffixes {
+            samples.insert(format!("{family}{suffix}"), family.to_string());
+        }
+    }
+    // A labelled family without an example series would be missing: 10 controller and 9 ingestion
+    // families today.
+    let families: BTreeSet<&String> = samples.values().collect();
+    assert!(families.len() >= 19, "families left out:\n{text}");
+    samples
+}
 
 #[test]
 fn the_dashboard_queries_only_metrics_the_operator_exports_and_covers_the_loop() {
+    let samples = operator_metric_samples();
     let dashboard: Value =
         serde_json::from_str(&read(&format!("{CHART}/dashboards/thoth-operator.json")))
             .expect("dashboard is JSON");
@@ -540,26 +622,34 @@ fn the_dashboard_queries_only_metrics_the_operator_exports_and_covers_the_loop()
             let expr = target["expr"].as_str().expect("expr");
             for token in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
                 if token.starts_with("thoth_") {
-                    let base = token.strip_suffix("_bucket").unwrap_or(token);
-                    assert!(
-                        OPERATOR_METRICS.contains(&base),
-                        "panel {:?} queries {token}, which the operator does not export",
-                        panel["title"]
-                    );
-                    queried.insert(base.to_string());
+                    let family = samples.get(token).unwrap_or_else(|| {
+                        panic!(
+                            "panel {:?} queries {token}, which the operator does not export \
+                             (it exports {:?})",
+                            panel["title"],
+                            samples.keys()
+                        )
+                    });
+                    queried.insert(family.clone());
                 }
             }
         }
     }
+    // The issue's list: messages by fate, lag, active and queued Workflows per namespace, phase
+    // transitions, reconcile latency, dead letters.
     for needed in [
-        "thoth_operator_ingest_messages_total",
+        "thoth_operator_ingest_messages",
         "thoth_operator_ingest_consumer_lag",
         "thoth_operator_active_workflows",
         "thoth_operator_queued_resources",
-        "thoth_operator_phase_transitions_total",
+        "thoth_operator_phase_transitions",
         "thoth_operator_reconcile_duration_seconds",
-        "thoth_operator_ingest_dead_letters_total",
+        "thoth_operator_ingest_dead_letters",
     ] {
+        assert!(
+            samples.values().any(|family| family == needed),
+            "the operator no longer exports {needed}"
+        );
         assert!(queried.contains(needed), "no panel shows {needed}");
     }
     let ids: BTreeSet<u64> = panels.iter().filter_map(|p| p["id"].as_u64()).collect();

@@ -83,6 +83,31 @@ fn the_dockerfile_builds_the_crates_binary_without_default_features_and_runs_it_
         dockerfile.contains(&format!("target/release/{binary} ")),
         "the Dockerfile does not take target/release/{binary}"
     );
+    // rdkafka's `ssl` feature links the system OpenSSL: the build stage installs its headers and
+    // pkg-config, and the runtime image has the library (distroless `cc` carries libssl3, `static`
+    // does not).
+    if manifest
+        .workspace_dependency_features("rdkafka")
+        .contains(&"ssl".to_string())
+    {
+        let build_stage: Vec<&&str> = instructions
+            .iter()
+            .take_while(|l| !std::ptr::eq(**l, *stages[1]))
+            .collect();
+        for package in ["libssl-dev", "pkg-config"] {
+            assert!(
+                build_stage
+                    .iter()
+                    .any(|l| l.contains("apt-get install") && l.contains(package)),
+                "rdkafka links OpenSSL, but the build stage does not install {package}"
+            );
+        }
+        assert!(
+            stages[1].contains("distroless/cc-"),
+            "rdkafka links OpenSSL, but the runtime image {} may lack libssl",
+            stages[1]
+        );
+    }
     let runtime: Vec<&&str> = instructions
         .iter()
         .skip_while(|l| !std::ptr::eq(**l, *stages[1]))
@@ -137,6 +162,20 @@ mod cargo_manifest {
             own.or(inherited)
                 .expect("package.rust-version or workspace.package.rust-version")
                 .to_string()
+        }
+
+        /// The features `[workspace.dependencies]` turns on for `name`.
+        pub fn workspace_dependency_features(&self, name: &str) -> Vec<String> {
+            self.0
+                .get("workspace")
+                .and_then(|w| w.get("dependencies"))
+                .and_then(|d| d.get(name))
+                .and_then(|d| d.get("features"))
+                .and_then(Item::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f.as_str().map(String::from))
+                .collect()
         }
 
         pub fn binary_name(&self) -> String {

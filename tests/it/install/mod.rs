@@ -3,6 +3,7 @@
 //! the PyPI tool `kubernetes-validate` with its bundled Kubernetes schemas) and Argo's published
 //! WorkflowTemplate CRD.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -13,7 +14,9 @@ use testkit::reference_data;
 mod chart;
 mod cluster;
 mod image;
+mod kafka;
 mod rbac;
+mod settings;
 mod workflow_templates;
 
 const CHART: &str = "charts/thoth-operator";
@@ -155,4 +158,84 @@ fn one_of_kind_named<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Va
         .iter()
         .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
         .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
+/// The environment of the operator's container as a rendered chart sets it: the ConfigMap its
+/// `envFrom` names, then its `env`, which wins as in Kubernetes. A value from a Secret stands in as
+/// `secret-NAME-KEY`; `metadata.namespace` is the release namespace and `metadata.name` a pod name.
+fn operator_environment(objects: &[Value]) -> BTreeMap<String, String> {
+    let deployment = one_of_kind(objects, "Deployment");
+    let containers = deployment["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .expect("containers");
+    assert_eq!(containers.len(), 1, "one container");
+    let container = &containers[0];
+    let mut environment = BTreeMap::new();
+    for source in container["envFrom"].as_array().into_iter().flatten() {
+        let name = source["configMapRef"]["name"]
+            .as_str()
+            .unwrap_or_else(|| panic!("envFrom other than a ConfigMap: {source}"));
+        let config = one_of_kind_named(objects, "ConfigMap", name);
+        for (key, value) in config["data"].as_object().expect("ConfigMap data") {
+            let value = value.as_str().expect("ConfigMap values are strings");
+            environment.insert(key.clone(), value.to_string());
+        }
+    }
+    for variable in container["env"].as_array().into_iter().flatten() {
+        let name = variable["name"].as_str().expect("env name").to_string();
+        let value = if let Some(value) = variable.get("value") {
+            value.as_str().expect("env values are strings").to_string()
+        } else if let Some(secret) = variable["valueFrom"].get("secretKeyRef") {
+            format!(
+                "secret-{}-{}",
+                secret["name"].as_str().expect("Secret name"),
+                secret["key"].as_str().expect("Secret key")
+            )
+        } else {
+            match variable["valueFrom"]["fieldRef"]["fieldPath"].as_str() {
+                Some("metadata.namespace") => RELEASE_NAMESPACE.to_string(),
+                Some("metadata.name") => format!(
+                    "{}-5d8f7c9b6-x2k4q",
+                    deployment["metadata"]["name"].as_str().expect("name")
+                ),
+                _ => panic!("{name}: an env source this test does not know: {variable}"),
+            }
+        };
+        environment.insert(name, value);
+    }
+    environment
+}
+
+/// `thoth-operator run`'s command as the binary parses it (global flags included).
+fn run_command() -> clap::Command {
+    use clap::CommandFactory;
+    let mut command = thoth_operator::cli::Cli::command();
+    command.build();
+    command
+        .find_subcommand("run")
+        .expect("a run subcommand")
+        .clone()
+}
+
+/// `run`'s settings from `environment`, parsed as the binary parses its own environment: each
+/// variable one of `run`'s flags names (`Arg::get_env`) is given as that flag, so the same value
+/// parsers, delimiters and ranges apply (an empty value too: clap takes it as given).
+fn run_args_from_environment(
+    environment: &BTreeMap<String, String>,
+) -> Result<thoth_operator::cli::run::RunArgs, clap::Error> {
+    use clap::Parser;
+    let mut argv = vec!["thoth-operator".to_string(), "run".to_string()];
+    for arg in run_command().get_arguments() {
+        let (Some(variable), Some(long)) = (arg.get_env(), arg.get_long()) else {
+            continue;
+        };
+        let variable = variable.to_str().expect("variable names are UTF-8");
+        if let Some(value) = environment.get(variable) {
+            argv.push(format!("--{long}={value}"));
+        }
+    }
+    match thoth_operator::cli::Cli::try_parse_from(argv)?.command {
+        thoth_operator::cli::Command::Run(args) => Ok(*args),
+        other => panic!("`run` parsed as {other:?}"),
+    }
 }

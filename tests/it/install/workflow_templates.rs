@@ -39,157 +39,269 @@ fn the_workflow_templates_validate_against_argos_published_workflowtemplate_crd(
     assert!(errors.contains("entrypont"), "{errors}");
 }
 
-/// What the controller passes to and reads from each WorkflowTemplate, as controller-core's
-/// `src/reconcile/workflow.rs` (`WorkflowKind::parameters`) and `src/reconcile/contract.rs` define
-/// it (docs/workflow-contract.md). `optional` parameters are not always passed, so the template
-/// must give them a default.
+/// What the controller passes to one WorkflowTemplate and reads from it, taken from its own code:
+/// the Workflows `build_workflow` makes for the samples under `manifests/samples/`, with only their
+/// required fields and with every optional field set, under the settings `run` reads from the
+/// rendered chart; and the output parameters of `reconcile::contract`.
 struct TemplateContract {
-    template: &'static str,
-    namespace: &'static str,
-    always: &'static [&'static str],
-    optional: &'static [&'static str],
-    outputs: &'static [&'static str],
+    /// The WorkflowTemplate the Workflows reference and the namespace they are created in.
+    template: String,
+    namespace: String,
+    /// Parameters passed whatever the resource says.
+    always: BTreeSet<String>,
+    /// Parameters passed only when an optional field is set: the template must default them.
+    optional: BTreeSet<String>,
+    /// Global output parameters the controller reads.
+    outputs: BTreeSet<&'static str>,
 }
 
-const CONTRACT: &[TemplateContract] = &[
-    TemplateContract {
-        template: "solver",
-        namespace: "thoth-middletier",
-        always: &[
-            "THOTH_SOLVER_WORKFLOW_ID",
-            "THOTH_SOLVER_NAME",
-            "THOTH_SOLVER_PACKAGES",
-            "THOTH_SOLVER_NO_TRANSITIVE",
-            "THOTH_SOLVER_INDEXES",
-            "THOTH_SOLVER_DEPENDENCY_INDEXES",
-            "THOTH_FORCE_SYNC",
-            "THOTH_LOG_SOLVER",
-        ],
-        optional: &[],
-        outputs: &["document-id", "solver-results"],
-    },
-    TemplateContract {
-        template: "security-indicators",
-        namespace: "thoth-middletier",
-        always: &[
-            "THOTH_SECURITY_INDICATORS_JOB_ID",
-            "THOTH_SECURITY_INDICATORS_PACKAGE_NAME",
-            "THOTH_SECURITY_INDICATORS_PACKAGE_VERSION",
-            "THOTH_SECURITY_INDICATORS_PACKAGE_INDEX",
-            "THOTH_SECURITY_INDICATORS_AGGREGATION_FUNCTION",
-            "THOTH_FORCE_SYNC",
-            "THOTH_DOCUMENT_ID",
-        ],
-        optional: &[],
-        outputs: &["document-id", "security-indicators-result"],
-    },
-    TemplateContract {
-        template: "adviser",
-        namespace: "thoth-backend",
-        always: &[
-            "THOTH_ADVISER_JOB_ID",
-            "THOTH_ADVISER_REQUIREMENTS_FORMAT",
-            "THOTH_ADVISER_RECOMMENDATION_TYPE",
-            "THOTH_ADVISER_METADATA",
-            "THOTH_ADVISER_PREDICTOR_CONFIG",
-            "THOTH_ADVISER_SEED",
-            "THOTH_ADVISER_DEV",
-            "THOTH_ADVISER_BEAM_WIDTH",
-            "THOTH_LOG_ADVISER",
-            "THOTH_ADVISER_LIMIT",
-            "THOTH_ADVISER_COUNT",
-            "THOTH_ADVISER_TIMEOUT_SECONDS",
-            "THOTH_FORCE_SYNC",
-            "THOTH_AUTHENTICATED_ADVISE",
-        ],
-        optional: &["THOTH_ADVISER_LIMIT_LATEST_VERSIONS"],
-        outputs: &["document-id", "unresolved-packages"],
-    },
-];
+/// Every optional spec field of each kind, set (the samples set only some). The test checks that
+/// these and the samples together set every property of the kind's CRD, so a new field must be
+/// added here and a parameter it adds is found.
+fn every_optional_field(kind: &str) -> Value {
+    match kind {
+        "SolverRun" => json!({
+            "packageVersion": "5.3.1",
+            "dependencyIndexUrls": ["https://pypi.org/simple", "https://download.pytorch.org/whl"],
+            "debug": true,
+        }),
+        "SecurityIndicatorRun" => json!({"aggregationFunction": "process_data"}),
+        "AdviceRequest" => json!({
+            "origin": "https://github.com/thoth-station/ps-ip",
+            "sourceType": "KEBECHET",
+            "count": 3,
+            "limit": 1000,
+            "limitLatestVersions": 5,
+            "dev": true,
+            "debug": true,
+            "authenticated": true,
+            "reRunAdviserId": "adviser-210101000000-0123456789abcdef",
+            "kebechetMetadata": {"package_name": "click"},
+            "justification": [{"type": "INFO", "message": "m"}],
+            "stackInfo": [{"type": "WARNING", "message": "s"}],
+        }),
+        other => panic!("no optional fields known for {other}"),
+    }
+}
+
+/// The spec schema of `kind`'s CRD: its property names and the required ones.
+fn crd_spec_properties(kind: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+    let crd = thoth_operator::api::all_crds()
+        .into_iter()
+        .find(|crd| crd.spec.names.kind == kind)
+        .unwrap_or_else(|| panic!("no CRD for {kind}"));
+    let crd = serde_json::to_value(crd).expect("CRD serialises");
+    let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    let properties = spec["properties"]
+        .as_object()
+        .expect("spec properties")
+        .keys()
+        .cloned()
+        .collect();
+    let required = spec["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.as_str().map(String::from))
+        .collect();
+    (properties, required)
+}
+
+/// The Workflow `build_workflow` makes for the resource `object` (a sample, given the metadata the
+/// API server would) under `config`: its namespace, template and parameters.
+fn workflow_for<K>(
+    object: &Value,
+    config: &thoth_operator::reconcile::workflow::WorkflowConfig,
+) -> (String, String, BTreeMap<String, Option<String>>)
+where
+    K: thoth_operator::reconcile::workflow::WorkflowKind + serde::de::DeserializeOwned,
+{
+    let mut object = object.clone();
+    object["metadata"]["namespace"] = json!("thoth-infra");
+    object["metadata"]["uid"] = json!("6f1c1f0e-0d7b-4a59-9d55-4f1b8a3c2e01");
+    let resource: K = serde_json::from_value(object.clone())
+        .unwrap_or_else(|e| panic!("{} does not deserialise: {e}", object["kind"]));
+    let workflow = thoth_operator::reconcile::workflow::build_workflow(&resource, 1, config)
+        .unwrap_or_else(|e| panic!("no Workflow for {}: {e}", object["kind"]));
+    let parameters = workflow
+        .spec
+        .arguments
+        .map(|arguments| arguments.parameters)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| (p.name, p.value))
+        .collect();
+    (
+        workflow.metadata.namespace.expect("a namespace"),
+        workflow
+            .spec
+            .workflow_template_ref
+            .expect("a WorkflowTemplate reference")
+            .name,
+        parameters,
+    )
+}
+
+/// The contract of each kind with the Workflow settings `run` reads from `objects` (a rendering).
+fn contracts_from_code(objects: &[Value]) -> Vec<TemplateContract> {
+    use thoth_operator::api::{AdviceRequest, SecurityIndicatorRun, SolverRun};
+    use thoth_operator::reconcile::contract;
+
+    let args = run_args_from_environment(&operator_environment(objects)).expect("`run` parses");
+    let config = args.operator_config().expect("valid settings").workflows;
+    let samples = file_names("manifests/samples", ".yaml");
+    let mut contracts = Vec::new();
+    for name in samples {
+        let sample = yaml_file(&format!("manifests/samples/{name}"));
+        let kind = sample["kind"].as_str().expect("kind").to_string();
+        let (properties, required) = crd_spec_properties(&kind);
+        // Only the required fields, and every field.
+        let mut minimal = sample.clone();
+        minimal["spec"]
+            .as_object_mut()
+            .expect("spec")
+            .retain(|key, _| required.contains(key));
+        let mut full = sample.clone();
+        for (key, value) in every_optional_field(&kind).as_object().expect("fields") {
+            full["spec"][key] = value.clone();
+        }
+        let set: BTreeSet<String> = full["spec"]
+            .as_object()
+            .expect("spec")
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(
+            set, properties,
+            "{kind}: every_optional_field and the sample must set every field of the CRD"
+        );
+        let build = |object: &Value| match kind.as_str() {
+            "SolverRun" => workflow_for::<SolverRun>(object, &config),
+            "SecurityIndicatorRun" => workflow_for::<SecurityIndicatorRun>(object, &config),
+            "AdviceRequest" => workflow_for::<AdviceRequest>(object, &config),
+            other => panic!("{other} runs no Workflow"),
+        };
+        let outputs = match kind.as_str() {
+            "SolverRun" => [contract::DOCUMENT_ID, contract::SOLVER_RESULTS],
+            "SecurityIndicatorRun" => [contract::DOCUMENT_ID, contract::SECURITY_INDICATORS_RESULT],
+            "AdviceRequest" => [contract::DOCUMENT_ID, contract::UNRESOLVED_PACKAGES],
+            other => panic!("{other} runs no Workflow"),
+        };
+        let (namespace, template, always) = build(&minimal);
+        let mut passed: BTreeSet<String> = always.keys().cloned().collect();
+        for object in [&sample, &full] {
+            let (other_namespace, other_template, parameters) = build(object);
+            assert_eq!((&other_namespace, &other_template), (&namespace, &template));
+            passed.extend(parameters.into_keys());
+        }
+        let always: BTreeSet<String> = always.into_keys().collect();
+        contracts.push(TemplateContract {
+            template,
+            namespace,
+            optional: passed.difference(&always).cloned().collect(),
+            always,
+            outputs: outputs.into_iter().collect(),
+        });
+    }
+    contracts
+}
 
 #[test]
 fn the_workflow_templates_declare_exactly_the_parameters_the_controller_passes_and_publish_the_outputs_it_reads()
  {
-    let objects = render(None, &[]);
-    let templates = of_kind(&objects, "WorkflowTemplate");
-    assert_eq!(templates.len(), CONTRACT.len());
-    for contract in CONTRACT {
-        let template = one_of_kind_named(&objects, "WorkflowTemplate", contract.template);
-        assert_eq!(template["metadata"]["namespace"], contract.namespace);
-        let declared: BTreeMap<&str, Option<&Value>> = template["spec"]["arguments"]["parameters"]
-            .as_array()
-            .expect("parameters")
-            .iter()
-            .map(|p| (p["name"].as_str().expect("name"), p.get("value")))
-            .collect();
-        let passed: BTreeSet<&str> = contract
-            .always
-            .iter()
-            .chain(contract.optional)
-            .copied()
-            .collect();
-        assert_eq!(
-            declared.keys().copied().collect::<BTreeSet<_>>(),
-            passed,
-            "{}: declared parameters differ from what the controller passes",
-            contract.template
-        );
-        for optional in contract.optional {
-            assert!(
-                declared[optional].is_some(),
-                "{}: {optional} is not always passed but has no default",
-                contract.template
-            );
+    for values in [None, Some(EVERY_OPTION)] {
+        let objects = render(values, &[]);
+        let contracts = contracts_from_code(&objects);
+        // The contract itself is what the controller's code says today.
+        assert_eq!(contracts.len(), 3, "a sample of each kind");
+        let templates = of_kind(&objects, "WorkflowTemplate");
+        assert_eq!(templates.len(), contracts.len());
+        for contract in &contracts {
+            check_template(&objects, contract);
         }
+    }
+}
 
-        let entrypoint = template["spec"]["entrypoint"].as_str().expect("entrypoint");
-        let mut published = BTreeSet::new();
-        for step in template["spec"]["templates"].as_array().expect("templates") {
-            for output in step["outputs"]["parameters"]
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
-                if let Some(global) = output["globalName"].as_str() {
-                    published.insert(global);
-                }
-            }
-            // Every parameter the step reads is one the Workflow declares.
-            let text = step.to_string();
-            for reference in text.split("{{workflow.parameters.").skip(1) {
-                let name = reference.split("}}").next().unwrap_or(reference);
-                assert!(
-                    declared.contains_key(name),
-                    "{}: template {} reads undeclared parameter {name}",
-                    contract.template,
-                    step["name"]
-                );
-            }
-            if let Some(source) = step["script"]["source"].as_str() {
-                assert!(
-                    !source.contains("{{"),
-                    "{}: the script of {} contains an Argo expression",
-                    contract.template,
-                    step["name"]
-                );
-            }
-        }
-        assert_eq!(
-            published,
-            contract.outputs.iter().copied().collect::<BTreeSet<_>>(),
-            "{}: published global outputs differ from what the controller reads",
-            contract.template
-        );
+/// `contract` against the rendered WorkflowTemplate it names.
+fn check_template(objects: &[Value], contract: &TemplateContract) {
+    let template = one_of_kind_named(objects, "WorkflowTemplate", &contract.template);
+    assert_eq!(
+        template["metadata"]["namespace"], contract.namespace,
+        "{}: the Workflows run in another namespace than the template's",
+        contract.template
+    );
+    let declared: BTreeMap<&str, Option<&Value>> = template["spec"]["arguments"]["parameters"]
+        .as_array()
+        .expect("parameters")
+        .iter()
+        .map(|p| (p["name"].as_str().expect("name"), p.get("value")))
+        .collect();
+    let passed: BTreeSet<&str> = contract
+        .always
+        .iter()
+        .chain(&contract.optional)
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        declared.keys().copied().collect::<BTreeSet<_>>(),
+        passed,
+        "{}: declared parameters differ from what the controller passes",
+        contract.template
+    );
+    for optional in &contract.optional {
         assert!(
-            template["spec"]["templates"]
-                .as_array()
-                .expect("templates")
-                .iter()
-                .any(|t| t["name"] == entrypoint),
-            "{}: entrypoint {entrypoint} is not a template",
+            declared[optional.as_str()].is_some(),
+            "{}: {optional} is not always passed but has no default",
             contract.template
         );
     }
+
+    let entrypoint = template["spec"]["entrypoint"].as_str().expect("entrypoint");
+    let mut published = BTreeSet::new();
+    for step in template["spec"]["templates"].as_array().expect("templates") {
+        for output in step["outputs"]["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            if let Some(global) = output["globalName"].as_str() {
+                published.insert(global);
+            }
+        }
+        // Every parameter the step reads is one the Workflow declares.
+        let text = step.to_string();
+        for reference in text.split("{{workflow.parameters.").skip(1) {
+            let name = reference.split("}}").next().unwrap_or(reference);
+            assert!(
+                declared.contains_key(name),
+                "{}: template {} reads undeclared parameter {name}",
+                contract.template,
+                step["name"]
+            );
+        }
+        if let Some(source) = step["script"]["source"].as_str() {
+            assert!(
+                !source.contains("{{"),
+                "{}: the script of {} contains an Argo expression",
+                contract.template,
+                step["name"]
+            );
+        }
+    }
+    assert_eq!(
+        published, contract.outputs,
+        "{}: published global outputs differ from what the controller reads",
+        contract.template
+    );
+    assert!(
+        template["spec"]["templates"]
+            .as_array()
+            .expect("templates")
+            .iter()
+            .any(|t| t["name"] == entrypoint),
+        "{}: entrypoint {entrypoint} is not a template",
+        contract.template
+    );
 }
 
 /// Runs the entrypoint script of a rendered WorkflowTemplate as Argo would (`sh` with the Workflow's

@@ -17,9 +17,9 @@ use crate::messages::package_messages::SolvedPackage;
 use crate::messages::{Message, TopicPrefix};
 use crate::package::{IndexUrl, PackageName, PackageVersion};
 use crate::store::{
-    AdviceRun, FlagUpdate, OutboxMessage, ResourceKind, SecurityIndicatorOutcome,
-    SecurityIndicatorStatus, SolverOutcome, SolverStatus, StoreError, StoreTx, UnresolvedPackage,
-    VersionFlag, VersionKey,
+    AdviceRun, AdviceUnresolved, FlagUpdate, OutboxMessage, ResourceKind, SecurityIndicatorOutcome,
+    SecurityIndicatorStatus, SolverOutcome, SolverStatus, StoreError, StoreTx, VersionFlag,
+    VersionKey,
 };
 
 /// A resource the runtime reconciles into Workflows.
@@ -63,7 +63,7 @@ pub(crate) struct FollowUps {
     /// Versions a SolverRun solved: each may need a SecurityIndicatorRun.
     pub solved: Vec<VersionKey>,
     /// Packages a first advice run could not resolve: they are solved, then the advice re-runs.
-    pub unresolved: Vec<UnresolvedPackage>,
+    pub unresolved: Vec<AdviceUnresolved>,
 }
 
 fn package_of(

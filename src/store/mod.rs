@@ -41,8 +41,8 @@ pub use ledger::{Fate, LedgerEntry, ResourceRef};
 pub use migrate::{MIGRATOR, create_database, latest_version};
 pub use outbox::{ClaimedMessage, OutboxMessage};
 pub use outcomes::{
-    AdviceRun, AdviceRunAwaitingRerun, RecordedOutcome, SecurityIndicatorOutcome,
-    SecurityIndicatorStatus, SolverOutcome, SolverStatus, UnresolvedPackage,
+    AdviceRun, AdviceRunAwaitingRerun, AdviceUnresolved, RecordedOutcome, SecurityIndicatorOutcome,
+    SecurityIndicatorStatus, SolverOutcome, SolverStatus,
 };
 pub use packages::{ArtifactUpdate, FlagUpdate, Sha256, VersionFlag, VersionKey, VersionRecord};
 pub use stats::QueryStat;

@@ -37,7 +37,7 @@ pub use config::StoreConfig;
 pub use diagram::SchemaFormat;
 pub use error::{StoreError, StoreResult};
 pub use knowledge::VersionKnowledge;
-pub use ledger::{Fate, LedgerEntry, ResourceRef};
+pub use ledger::{Fate, FateKind, LedgerEntry, ResourceRef};
 pub use migrate::{MIGRATOR, create_database, latest_version};
 pub use outbox::{ClaimedMessage, OutboxMessage};
 pub use outcomes::{

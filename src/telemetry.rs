@@ -154,6 +154,31 @@ impl Endpoint {
     }
 }
 
+/// An error and its causes on one line, `error: cause: cause of the cause` (what anyhow's `{:#}`
+/// prints), for log fields and messages that carry the whole story.
+///
+/// The operator's errors keep each cause in the source chain only, so every level is printed as
+/// it is. Two crates we depend on end a message with their source's message as well:
+/// `sqlx::Error` (`error returned from database: {0}`) and rdkafka's `KafkaError`
+/// (`Message production error: {0}`); a cause whose message the level above it ends with is
+/// therefore not printed a second time.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut above = text.clone();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        let repeated = above == cause_text || above.ends_with(&format!(": {cause_text}"));
+        if !repeated {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        above = cause_text;
+        source = cause.source();
+    }
+    text
+}
+
 async fn metrics(State(state): State<EndpointState>) -> impl IntoResponse {
     let mut body = String::new();
     match prometheus_client::encoding::text::encode(&mut body, &state.registry) {
@@ -183,6 +208,26 @@ async fn ready(State(state): State<EndpointState>) -> impl IntoResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_chain_names_each_cause_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("outer")]
+        struct Outer(#[source] std::io::Error);
+        let error = Outer(std::io::Error::other("inner"));
+        assert_eq!(error_chain(&error), "outer: inner");
+
+        // The store's message says what failed, sqlx's ends with its own cause's: the chain
+        // names the query, sqlx's words and the I/O error, each once.
+        let error = crate::store::StoreError::Database {
+            query: "ledger.record",
+            source: sqlx::Error::Io(std::io::Error::other("connection reset by peer")),
+        };
+        assert_eq!(
+            error_chain(&error),
+            "query ledger.record failed: error communicating with database: connection reset by peer"
+        );
+    }
 
     #[test]
     fn ready_only_when_every_part_is_and_each_part_not_ready_is_named() {

@@ -26,6 +26,7 @@ use crate::messages::{Message, TopicMatch};
 use crate::store::{
     ArtifactUpdate, Fate, FlagUpdate, LedgerEntry, MAX_BATCH, ResourceKind, Store, StoreResult,
 };
+use crate::telemetry::error_chain;
 
 pub use crate::store::ResourceRef;
 
@@ -219,7 +220,7 @@ pub(crate) async fn apply(
         .retry(config.retry.backoff())
         .when(store_is_transient)
         .notify(|err, after| {
-            tracing::warn!(error = %err, retry_in = ?after, "recording a batch failed; retrying");
+            tracing::warn!(error = %error_chain(err), retry_in = ?after, "recording a batch failed; retrying");
         })
         .await
         .map_err(AdmissionError::Record)?;

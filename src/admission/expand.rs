@@ -16,6 +16,7 @@ use std::time::Duration;
 use backon::Retryable;
 
 use crate::package::{IndexUrl, PackageName, PackageVersion, normalize_package_name};
+use crate::telemetry::error_chain;
 
 use super::RetryPolicy;
 
@@ -156,20 +157,6 @@ impl IndexClient {
         }
         Ok(Some((content_type, body)))
     }
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// A PEP 691 project page (the fields we read).

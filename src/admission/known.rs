@@ -9,6 +9,7 @@ use futures::StreamExt;
 
 use crate::messages::{Message, ParseConfig, parse};
 use crate::store::{Store, VersionKey};
+use crate::telemetry::error_chain;
 
 use super::decide::{self, Decision, Known, VersionState};
 use super::error::AdmissionError;
@@ -159,7 +160,7 @@ where
     read.retry(config.retry.backoff())
         .when(super::error::store_is_transient)
         .notify(|err, after| {
-            tracing::warn!(error = %err, retry_in = ?after, "reading the store failed; retrying");
+            tracing::warn!(error = %error_chain(err), retry_in = ?after, "reading the store failed; retrying");
         })
         .await
         .map_err(AdmissionError::Knowledge)

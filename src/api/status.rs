@@ -3,14 +3,17 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
+use strum::VariantArray;
 
 use crate::terms::Phase;
 
 fn optional_phase(_: &mut SchemaGenerator) -> Schema {
-    // Spelled out because the derived schema lists `null` among the enum values.
+    // Not the derived schema of `Option<Phase>`, which lists `null` among the enum values; the
+    // values are still Phase's own spellings.
+    let phases: Vec<&str> = Phase::VARIANTS.iter().map(|phase| phase.as_str()).collect();
     json_schema!({
         "type": "string",
-        "enum": ["Pending", "Queued", "Running", "Succeeded", "Failed", "Error"],
+        "enum": phases,
     })
 }
 

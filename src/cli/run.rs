@@ -486,7 +486,7 @@ pub async fn serve(
     };
     let (controllers, ingest) = tokio::join!(controllers, ingest);
     if let Ok(Err(err)) = http.await {
-        tracing::warn!(error = %err, "metrics endpoint stopped with an error");
+        tracing::warn!(error = %crate::telemetry::error_chain(&err), "metrics endpoint stopped with an error");
     }
     store.close().await;
     controllers?;

@@ -44,7 +44,7 @@ use super::metrics::{
 use super::offsets::{OffsetTracker, PartitionKey, Ticket};
 use super::sink::{Record, Sink, SinkError, SinkFate};
 use crate::messages::TopicPrefix;
-use crate::telemetry::{KAFKA_CONSUMER, Readiness};
+use crate::telemetry::{KAFKA_CONSUMER, Readiness, error_chain};
 
 /// Batching, concurrency and retry settings of the consumer loop.
 #[derive(Debug, Clone)]
@@ -111,21 +111,6 @@ pub enum IngestError {
     Subscribe(#[source] KafkaError),
     #[error("failed to set up the dead-letter producer")]
     DeadLetter(#[source] DeadLetterError),
-}
-
-/// An error and its causes on one line (`{error:#}` of anyhow), for logs.
-pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 enum RebalanceEvent {
@@ -822,14 +807,5 @@ mod tests {
                 "{delay:?}"
             );
         }
-    }
-
-    #[test]
-    fn error_chain_names_each_cause_once() {
-        #[derive(Debug, thiserror::Error)]
-        #[error("outer")]
-        struct Outer(#[source] std::io::Error);
-        let error = Outer(std::io::Error::other("inner"));
-        assert_eq!(error_chain(&error), "outer: inner");
     }
 }

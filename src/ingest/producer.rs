@@ -14,9 +14,9 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 
 use super::config::KafkaConfig;
-use super::consumer::error_chain;
 use super::metrics::IngestMetrics;
 use crate::store::{ClaimedMessage, Store, StoreError};
+use crate::telemetry::error_chain;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {

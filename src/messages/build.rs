@@ -10,7 +10,16 @@ use super::parse::Message;
 use super::topics::TopicPrefix;
 use super::trigger_messages::JsonObject;
 
+/// The `component_name` of the messages this operator writes itself (its follow-ups).
+pub const OPERATOR_COMPONENT: &str = "thoth-operator";
+
 impl Message {
+    /// A message this operator publishes: component [`OPERATOR_COMPONENT`], service version
+    /// the operator's own, the type's current schema version.
+    pub fn from_operator(body: impl Into<MessageBody>) -> Self {
+        Self::new(OPERATOR_COMPONENT, env!("CARGO_PKG_VERSION"), body)
+    }
+
     /// A message to publish, in the type's current schema version.
     pub fn new(
         component_name: impl Into<String>,

@@ -9,7 +9,7 @@
 use crate::admission::names::{identity_hash, solver_run as solver_run_name};
 use crate::api::{AdviceRequest, SolverRunSpec};
 use crate::messages::SolverName;
-use crate::store::{UnresolvedPackage, VersionKey};
+use crate::store::{AdviceUnresolved, VersionKey};
 
 /// Condition on an AdviceRequest while it waits for the SolverRuns of its unresolved packages:
 /// `True` while waiting, `False` once the re-run started.
@@ -30,14 +30,14 @@ pub struct AwaitedSolve {
 
 /// Whether a finished advice run leads to solving: it reported unresolved packages and is not
 /// itself a re-run (Thoth re-runs an advice once; a re-run that still misses packages is final).
-pub fn needs_solvers(advice: &AdviceRequest, unresolved: &[UnresolvedPackage]) -> bool {
+pub fn needs_solvers(advice: &AdviceRequest, unresolved: &[AdviceUnresolved]) -> bool {
     advice.spec.re_run_adviser_id.is_none() && !unresolved.is_empty()
 }
 
 /// The SolverRuns for `unresolved`, one per package and solver in `solvers`, sorted by name and
 /// without duplicates. Solver names their rule refuses are left out (the configuration is
 /// checked at start; this keeps a bad entry from becoming an invalid resource).
-pub fn awaited_solves(unresolved: &[UnresolvedPackage], solvers: &[String]) -> Vec<AwaitedSolve> {
+pub fn awaited_solves(unresolved: &[AdviceUnresolved], solvers: &[String]) -> Vec<AwaitedSolve> {
     let mut solves: Vec<AwaitedSolve> = Vec::new();
     let solvers: Vec<SolverName> = solvers
         .iter()
@@ -152,8 +152,8 @@ mod tests {
     use crate::package::{IndexUrl, PackageName, PackageVersion};
     use crate::reconcile::workflow::fixtures::advice_request;
 
-    fn unresolved(name: &str, version: Option<&str>, index: Option<&str>) -> UnresolvedPackage {
-        UnresolvedPackage {
+    fn unresolved(name: &str, version: Option<&str>, index: Option<&str>) -> AdviceUnresolved {
+        AdviceUnresolved {
             name: PackageName::parse(name).expect("name"),
             version: version.map(|v| PackageVersion::parse(v).expect("version")),
             index: index.map(|i| IndexUrl::parse(i).expect("index")),

@@ -26,7 +26,7 @@ use super::workflow::{MANAGED_SELECTOR, RESOURCE_KIND_LABEL, run_of};
 use crate::api::argo::{PHASE_LABEL, Workflow};
 use crate::api::{AdviceRequest, SecurityIndicatorRun, SolverRun};
 use crate::store::{ResourceKind, Store};
-use crate::telemetry::Readiness;
+use crate::telemetry::{Readiness, error_chain};
 
 /// Wake-up channels, one per kind: a resource named here is reconciled soon.
 #[derive(Clone)]
@@ -309,7 +309,7 @@ where
     tracing::warn!(
         kind = K::STORE_KIND.as_str(),
         name = %resource.name_any(),
-        error = %render(error),
+        error = %error_chain(error),
         "reconcile failed"
     );
     if !error.is_transient() {
@@ -321,17 +321,6 @@ where
         name: resource.name_any(),
     };
     Action::requeue(backoff(ctx.count_failure(key) - 1))
-}
-
-fn render(error: &dyn std::error::Error) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
 }
 
 /// Events published and not yet answered beyond which new ones are dropped.
@@ -377,7 +366,7 @@ pub async fn run(
         match built {
             Ok(lease) => break lease,
             Err(source) if failures < LEASE_SETUP_ATTEMPTS => {
-                tracing::warn!(error = %render(&source), "failed to set up the Lease; retrying");
+                tracing::warn!(error = %error_chain(&source), "failed to set up the Lease; retrying");
                 tokio::time::sleep(backoff(failures).min(std::time::Duration::from_secs(5))).await;
                 failures += 1;
             }
@@ -614,7 +603,7 @@ async fn watch_workflows(
         let event = match event {
             Ok(event) => event,
             Err(err) => {
-                tracing::warn!(namespace, error = %render(&err), "Workflow watch failed; it restarts");
+                tracing::warn!(namespace, error = %error_chain(&err), "Workflow watch failed; it restarts");
                 continue;
             }
         };
@@ -656,7 +645,7 @@ fn spawn_orphan_check(ctx: Arc<Context>, candidate: (String, String)) {
             }
             Ok(false) => {}
             Err(err) => {
-                tracing::warn!(error = %render(&err), "failed to check a finished Workflow's resource");
+                tracing::warn!(error = %error_chain(&err), "failed to check a finished Workflow's resource");
             }
         }
     });

@@ -11,7 +11,7 @@
 //! | `document-id` | all | id of the result document, e.g. the Workflow name |
 //! | `solver-results` | SolverRun | JSON list of [`SolverVersionResult`] |
 //! | `security-indicators-result` | SecurityIndicatorRun | one of [`SecurityIndicatorsOutcome`]'s values |
-//! | `unresolved-packages` | AdviceRequest | JSON list of [`UnresolvedPackageEntry`] (`[]` when none) |
+//! | `unresolved-packages` | AdviceRequest | JSON list of [`AdviceUnresolvedEntry`] (`[]` when none) |
 //!
 //! A Succeeded Workflow must publish both parameters of its kind. A Failed or Errored
 //! Workflow may publish them (the solver, for instance, reports which versions failed);
@@ -27,7 +27,7 @@ pub const DOCUMENT_ID: &str = "document-id";
 pub const SOLVER_RESULTS: &str = "solver-results";
 /// Output parameter of security-indicator Workflows: a [`SecurityIndicatorsOutcome`] value.
 pub const SECURITY_INDICATORS_RESULT: &str = "security-indicators-result";
-/// Output parameter of adviser Workflows: a JSON list of [`UnresolvedPackageEntry`].
+/// Output parameter of adviser Workflows: a JSON list of [`AdviceUnresolvedEntry`].
 pub const UNRESOLVED_PACKAGES: &str = "unresolved-packages";
 
 /// What the solver found for one version of the package it was asked about.
@@ -96,12 +96,12 @@ pub enum SecurityIndicatorsOutcome {
     Error,
 }
 
-/// One element of `unresolved-packages`: a package the adviser could not resolve
-/// because the knowledge graph lacks it, e.g.
+/// One element of `unresolved-packages`, the wire form of a [`crate::store::AdviceUnresolved`]
+/// row: a package the adviser could not resolve because the knowledge graph lacks it, e.g.
 /// `{"name": "flask", "version": "2.0.1", "index": "https://pypi.org/simple"}`.
 /// `version` and `index` may be null or absent (any version, any index).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UnresolvedPackageEntry {
+pub struct AdviceUnresolvedEntry {
     pub name: String,
     #[serde(default)]
     pub version: Option<String>,
@@ -136,7 +136,7 @@ mod tests {
 
     #[test]
     fn unresolved_entries_may_omit_version_and_index() {
-        let entry: UnresolvedPackageEntry =
+        let entry: AdviceUnresolvedEntry =
             serde_json::from_value(json!({"name": "flask"})).expect("parses");
         assert_eq!(entry.version, None);
         assert_eq!(entry.index, None);

@@ -84,7 +84,8 @@ where
     })
 }
 
-fn describe<K: Resource<DynamicType = ()>>(resource: &K) -> String {
+/// The resource as errors and Events name it, e.g. `SolverRun thoth/flask-abc`.
+pub(super) fn describe<K: Resource<DynamicType = ()>>(resource: &K) -> String {
     format!(
         "{} {}/{}",
         K::kind(&()),
@@ -728,8 +729,7 @@ where
             duration,
             &ctx.config.topics,
         )
-        .await
-        .map_err(failed)?;
+        .await?;
     tx.commit().await.map_err(failed)?;
     Ok(follow_ups)
 }

@@ -79,6 +79,13 @@ pub enum ReconcileError {
         #[source]
         source: StoreError,
     },
+    #[error("failed to encode the follow-up {kind} message of {resource}")]
+    EncodeFollowUp {
+        resource: String,
+        kind: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("failed to build the Workflow of {resource}")]
     Build {
         resource: String,
@@ -111,16 +118,20 @@ impl ReconcileError {
             Self::ReadFollowUp { .. } => "read_follow_up",
             Self::WriteSpec { .. } => "write_spec",
             Self::Store { .. } => "store",
+            Self::EncodeFollowUp { .. } => "encode_follow_up",
             Self::Build { .. } => "build",
             Self::Finalizer { .. } => "finalizer",
             Self::Incomplete { .. } => "incomplete",
         }
     }
 
-    /// Whether trying again can help: a resource that cannot be built or lacks metadata waits
-    /// for a change instead of being retried.
+    /// Whether trying again can help: a resource that cannot be built, whose follow-up message
+    /// cannot be encoded or that lacks metadata waits for a change instead of being retried.
     pub fn is_transient(&self) -> bool {
-        !matches!(self, Self::Build { .. } | Self::Incomplete { .. })
+        !matches!(
+            self,
+            Self::Build { .. } | Self::EncodeFollowUp { .. } | Self::Incomplete { .. }
+        )
     }
 }
 

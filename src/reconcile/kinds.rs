@@ -8,15 +8,18 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::config::OperatorConfig;
+use super::controller::describe;
+use super::error::ReconcileError;
 use super::observe::{AdviceResults, Outcome, SecurityIndicatorsResults, SolverResults};
 use super::workflow::WorkflowKind;
 use crate::api::{AdviceRequest, RunStatus, SecurityIndicatorRun, SolverRun};
-use crate::messages::topics::TopicPrefix;
+use crate::messages::package_messages::SolvedPackage;
+use crate::messages::{Message, TopicPrefix};
 use crate::package::{IndexUrl, PackageName, PackageVersion};
 use crate::store::{
-    AdviceRun, FlagUpdate, OutboxMessage, ResourceKind, SecurityIndicatorOutcome,
-    SecurityIndicatorStatus, SolverOutcome, SolverStatus, StoreError, StoreTx, UnresolvedPackage,
-    VersionFlag, VersionKey,
+    AdviceRun, AdviceUnresolved, FlagUpdate, OutboxMessage, ResourceKind, SecurityIndicatorOutcome,
+    SecurityIndicatorStatus, SolverOutcome, SolverStatus, StoreError, StoreTx, VersionFlag,
+    VersionKey,
 };
 
 /// A resource the runtime reconciles into Workflows.
@@ -40,6 +43,10 @@ pub(crate) trait RunKind:
     /// Writes the package-level outcome of a finished attempt, run as Workflow `workflow_name`,
     /// into `tx`: outcomes, flags and the follow-up messages. Returns what the chain should start
     /// next (solved versions for a SolverRun). An operator-side problem writes nothing here.
+    ///
+    /// # Errors
+    /// [`ReconcileError::Store`] when a write fails, [`ReconcileError::EncodeFollowUp`] when a
+    /// follow-up message cannot be encoded; either way `tx` is to be dropped, not committed.
     fn record_outcome(
         &self,
         tx: &mut StoreTx,
@@ -47,7 +54,7 @@ pub(crate) trait RunKind:
         outcome: &Outcome<Self::Results>,
         duration: Option<TimeDelta>,
         topics: &TopicPrefix,
-    ) -> impl Future<Output = Result<FollowUps, StoreError>> + Send;
+    ) -> impl Future<Output = Result<FollowUps, ReconcileError>> + Send;
 }
 
 /// What a recorded outcome leads to.
@@ -56,7 +63,7 @@ pub(crate) struct FollowUps {
     /// Versions a SolverRun solved: each may need a SecurityIndicatorRun.
     pub solved: Vec<VersionKey>,
     /// Packages a first advice run could not resolve: they are solved, then the advice re-runs.
-    pub unresolved: Vec<UnresolvedPackage>,
+    pub unresolved: Vec<AdviceUnresolved>,
 }
 
 fn package_of(
@@ -71,20 +78,6 @@ fn package_of(
         None => None,
     };
     Some((name, version, index))
-}
-
-/// A Thoth message body with the envelope fields this operator writes.
-fn message_payload(body: impl Serialize, version: &str) -> serde_json::Value {
-    let mut value = serde_json::to_value(body).unwrap_or_else(|_| serde_json::json!({}));
-    if let Some(map) = value.as_object_mut() {
-        map.insert("component_name".into(), "thoth-operator".into());
-        map.insert(
-            "service_version".into(),
-            env!("CARGO_PKG_VERSION").to_string().into(),
-        );
-        map.insert("version".into(), version.into());
-    }
-    value
 }
 
 impl RunKind for SolverRun {
@@ -109,7 +102,11 @@ impl RunKind for SolverRun {
         outcome: &Outcome<SolverResults>,
         duration: Option<TimeDelta>,
         topics: &TopicPrefix,
-    ) -> Result<FollowUps, StoreError> {
+    ) -> Result<FollowUps, ReconcileError> {
+        let failed = |source: StoreError| ReconcileError::Store {
+            resource: describe(self),
+            source,
+        };
         let Some((name, version, index)) = package_of(
             &self.spec.package_name,
             self.spec.package_version.as_deref(),
@@ -144,33 +141,41 @@ impl RunKind for SolverRun {
                 .collect(),
             Outcome::OperatorSide(_) => Vec::new(),
         };
-        tx.record_solver_outcomes(&outcomes).await?;
+        tx.record_solver_outcomes(&outcomes).await.map_err(failed)?;
         let mut messages = Vec::new();
         for solved in outcomes
             .iter()
             .filter(|o| o.status == SolverStatus::Success)
         {
             let key = &solved.version;
-            let body = crate::messages::package_messages::SolvedPackage {
+            let message = Message::from_operator(SolvedPackage {
                 package_name: key.name.as_str().to_string(),
                 package_version: key.version.as_str().to_string(),
                 index_url: key.index.as_str().to_string(),
                 solver: solver.clone(),
-            };
+            });
+            let kind = message.kind().name();
+            let payload = message
+                .to_json()
+                .map_err(|source| ReconcileError::EncodeFollowUp {
+                    resource: describe(self),
+                    kind,
+                    source,
+                })?;
             messages.push(OutboxMessage {
                 dedup_key: format!(
-                    "SolvedPackage/{solver}/{}/{}/{}",
+                    "{kind}/{solver}/{}/{}/{}",
                     key.name.as_str(),
                     key.version.as_str(),
                     key.index.as_str()
                 ),
-                topic: topics.topic("thoth.solver.solved-package"),
+                topic: message.topic(topics),
                 key: None,
-                payload: message_payload(body, "v1"),
+                payload,
             });
             follow.solved.push(key.clone());
         }
-        tx.enqueue(&messages).await?;
+        tx.enqueue(&messages).await.map_err(failed)?;
         Ok(follow)
     }
 }
@@ -197,7 +202,11 @@ impl RunKind for SecurityIndicatorRun {
         outcome: &Outcome<SecurityIndicatorsResults>,
         duration: Option<TimeDelta>,
         _topics: &TopicPrefix,
-    ) -> Result<FollowUps, StoreError> {
+    ) -> Result<FollowUps, ReconcileError> {
+        let failed = |source: StoreError| ReconcileError::Store {
+            resource: describe(self),
+            source,
+        };
         let Some((name, Some(version), index)) = package_of(
             &self.spec.package_name,
             Some(&self.spec.package_version),
@@ -214,7 +223,8 @@ impl RunKind for SecurityIndicatorRun {
                         flag: VersionFlag::IsMissing,
                         value: true,
                     }])
-                    .await?;
+                    .await
+                    .map_err(failed)?;
                 }
                 (results.store_status(), Some(results.document_id.clone()))
             }
@@ -227,7 +237,8 @@ impl RunKind for SecurityIndicatorRun {
             document_id,
             duration,
         }])
-        .await?;
+        .await
+        .map_err(failed)?;
         Ok(FollowUps::default())
     }
 }
@@ -258,7 +269,11 @@ impl RunKind for AdviceRequest {
         outcome: &Outcome<AdviceResults>,
         duration: Option<TimeDelta>,
         _topics: &TopicPrefix,
-    ) -> Result<FollowUps, StoreError> {
+    ) -> Result<FollowUps, ReconcileError> {
+        let failed = |source: StoreError| ReconcileError::Store {
+            resource: describe(self),
+            source,
+        };
         let source_type = self
             .spec
             .source_type
@@ -289,13 +304,16 @@ impl RunKind for AdviceRequest {
             duration,
             unresolved: unresolved.clone(),
         })
-        .await?;
+        .await
+        .map_err(failed)?;
         // A re-run (the chain's, or one Thoth's investigator asked for) links the run it re-did.
         if let Some(original) = &self.spec.re_run_adviser_id
             && *original != document_id
             && matches!(outcome, Outcome::Results(_))
         {
-            tx.set_advice_re_run(original, &document_id).await?;
+            tx.set_advice_re_run(original, &document_id)
+                .await
+                .map_err(failed)?;
         }
         Ok(FollowUps {
             solved: Vec::new(),

@@ -12,15 +12,15 @@ use chrono::{DateTime, TimeDelta, Utc};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 
 use super::contract::{
-    self, SecurityIndicatorsOutcome, SolverVersionResult, SolverVersionStatus,
-    UnresolvedPackageEntry,
+    self, AdviceUnresolvedEntry, SecurityIndicatorsOutcome, SolverVersionResult,
+    SolverVersionStatus,
 };
 use super::workflow::WorkflowKind;
 use crate::api::Phase;
 use crate::api::argo::{ArgoPhase, COMPLETED_LABEL, Workflow};
 use crate::package::{IndexUrl, PackageError, PackageName, PackageVersion};
 use crate::store::limits;
-use crate::store::{SecurityIndicatorStatus, SolverStatus, UnresolvedPackage};
+use crate::store::{AdviceUnresolved, SecurityIndicatorStatus, SolverStatus};
 use crate::terms::WorkflowPhase;
 
 /// Longest part of a garbled value quoted back in a problem's message.
@@ -370,7 +370,7 @@ impl SecurityIndicatorsResults {
 pub struct AdviceResults {
     pub document_id: String,
     /// Packages the adviser could not resolve; empty when it resolved everything.
-    pub unresolved: Vec<UnresolvedPackage>,
+    pub unresolved: Vec<AdviceUnresolved>,
 }
 
 fn excerpt(value: &str) -> String {
@@ -522,7 +522,7 @@ pub fn advice_results(workflow: &Workflow) -> Result<Option<AdviceResults>, Outp
     let Some((document_id, value)) = published_pair(workflow, PARAMETER)? else {
         return Ok(None);
     };
-    let entries: Vec<UnresolvedPackageEntry> = parse_json(PARAMETER, value)?;
+    let entries: Vec<AdviceUnresolvedEntry> = parse_json(PARAMETER, value)?;
     let invalid = |field: &'static str, value: &str| {
         let value = excerpt(value);
         move |source| OutputProblem::InvalidField {
@@ -543,7 +543,7 @@ pub fn advice_results(workflow: &Workflow) -> Result<Option<AdviceResults>, Outp
             Some(raw) => Some(IndexUrl::parse(raw).map_err(invalid("index", raw))?),
             None => None,
         };
-        let package = UnresolvedPackage {
+        let package = AdviceUnresolved {
             name,
             version,
             index,

@@ -40,8 +40,8 @@ use tokio::task::JoinSet;
 
 use crate::api::argo::{ArgoPhase, COMPLETED_LABEL, Workflow, WorkflowTemplate};
 use crate::reconcile::contract::{
-    self, SecurityIndicatorsOutcome, SolverVersionResult, SolverVersionStatus,
-    UnresolvedPackageEntry,
+    self, AdviceUnresolvedEntry, SecurityIndicatorsOutcome, SolverVersionResult,
+    SolverVersionStatus,
 };
 use crate::reconcile::workflow::{MANAGED_SELECTOR, RESOURCE_KIND_LABEL};
 
@@ -602,12 +602,12 @@ fn fabricate_outputs(
             let is_re_run = parameter(workflow, "THOTH_ADVISER_METADATA")
                 .and_then(|m| serde_json::from_str::<Value>(m).ok())
                 .is_some_and(|m| !m["re_run_adviser_id"].is_null());
-            let unresolved: Vec<UnresolvedPackageEntry> =
+            let unresolved: Vec<AdviceUnresolvedEntry> =
                 if !is_re_run && rng.random::<f64>() < config.unresolved_share {
                     [("flask", "2.0.1"), ("werkzeug", "2.0.2")]
                         .into_iter()
                         .take(rng.random_range(1..=2))
-                        .map(|(name, version)| UnresolvedPackageEntry {
+                        .map(|(name, version)| AdviceUnresolvedEntry {
                             name: name.to_string(),
                             version: Some(version.to_string()),
                             index: Some("https://pypi.org/simple".to_string()),

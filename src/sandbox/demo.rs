@@ -607,19 +607,18 @@ pub fn summary(seen: &Snapshot, expect: &Expectations, missing: &[String]) -> St
         Cell::new("dead letters"),
         Cell::new(seen.dead_letters).set_alignment(CellAlignment::Right),
     ]);
-    let phases = [
-        "-",
-        "Pending",
-        "Queued",
-        "Running",
-        "Succeeded",
-        "Failed",
-        "Error",
-    ];
+    // "-": a resource without a phase yet; then every phase, in Phase's order.
+    let phases: Vec<&str> = std::iter::once("-")
+        .chain(
+            <Phase as strum::VariantArray>::VARIANTS
+                .iter()
+                .map(|p| p.as_str()),
+        )
+        .collect();
     let mut resources = Table::new();
     resources.load_preset(UTF8_FULL_CONDENSED);
     let mut header = vec!["resource"];
-    header.extend(phases);
+    header.extend(&phases);
     resources.set_header(header);
     for (kind, counts) in &seen.resources {
         let mut row = vec![Cell::new(kind)];

@@ -39,21 +39,6 @@ pub fn apiserver_with_crds() -> ApiServerBuilder {
 /// fetches from it unless a message asks for every version of a package on it.
 pub const PYPI_SIMPLE: &str = "https://pypi.org/simple";
 
-/// The error and its causes on one line (for log fields and messages).
-pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = cause.source();
-    }
-    out
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
     #[error("invalid deployment name {0:?}")]

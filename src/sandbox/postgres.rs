@@ -144,7 +144,7 @@ impl SandboxDatabase {
             Origin::Given => {}
             Origin::LocalDatabase { admin, name } => {
                 if let Err(error) = drop_database(&admin, &name).await {
-                    tracing::warn!(error = %super::error_chain(&error), "sandbox database left behind");
+                    tracing::warn!(error = %crate::telemetry::error_chain(&error), "sandbox database left behind");
                 }
             }
             Origin::Throwaway {
@@ -158,7 +158,7 @@ impl SandboxDatabase {
                     .arg(&data)
                     .args(["-m", "fast", "-w", "-t", "30", "stop"]);
                 if let Err(error) = run(stop, "pg_ctl stop").await {
-                    tracing::warn!(error = %super::error_chain(&error), "throwaway PostgreSQL did not stop cleanly");
+                    tracing::warn!(error = %crate::telemetry::error_chain(&error), "throwaway PostgreSQL did not stop cleanly");
                 }
                 // Dropping the TempDir removes the cluster's files.
                 drop(dir);

@@ -2,6 +2,7 @@
 //! key is (topic, partition, offset); a redelivered message finds its row and changes nothing.
 
 use chrono::{DateTime, Utc};
+use strum::{AsRefStr, EnumDiscriminants, EnumString, IntoStaticStr, VariantArray};
 
 use super::attempts::truncate;
 use super::error::{StoreError, StoreResult};
@@ -18,7 +19,15 @@ pub struct ResourceRef {
     pub name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What became of a consumed message. Its `message_ledger.fate` spelling is its
+/// [`FateKind`]'s, derived (snake case: `created`, `flag_set`, …).
+#[derive(Debug, Clone, PartialEq, Eq, EnumDiscriminants)]
+#[strum_discriminants(
+    name(FateKind),
+    derive(Hash, AsRefStr, EnumString, IntoStaticStr, VariantArray),
+    strum(serialize_all = "snake_case"),
+    doc = "A [`Fate`] without its data, spelled as the `message_ledger.fate` column holds it."
+)]
 pub enum Fate {
     /// The message created this resource.
     Created(ResourceRef),
@@ -33,14 +42,9 @@ pub enum Fate {
 }
 
 impl Fate {
+    /// The column's spelling, e.g. `dead_lettered`.
     pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Created(_) => "created",
-            Self::Duplicate(_) => "duplicate",
-            Self::FlagSet { .. } => "flag_set",
-            Self::Skipped { .. } => "skipped",
-            Self::DeadLettered { .. } => "dead_lettered",
-        }
+        FateKind::from(self).into()
     }
 }
 
@@ -258,19 +262,20 @@ impl Store {
                 _ => Err(corrupt(format!("fate {fate} without a valid resource"))),
             }
         };
-        let fate = match fate.as_str() {
-            "created" => Fate::Created(resource()?),
-            "duplicate" => Fate::Duplicate(resource()?),
-            "flag_set" => Fate::FlagSet {
-                flag: flag.ok_or_else(|| corrupt("flag_set without a flag".into()))?,
+        let without = |what: &str| corrupt(format!("{fate} without {what}"));
+        let fate = match fate.parse::<FateKind>() {
+            Ok(FateKind::Created) => Fate::Created(resource()?),
+            Ok(FateKind::Duplicate) => Fate::Duplicate(resource()?),
+            Ok(FateKind::FlagSet) => Fate::FlagSet {
+                flag: flag.ok_or_else(|| without("a flag"))?,
             },
-            "skipped" => Fate::Skipped {
-                reason: reason.ok_or_else(|| corrupt("skipped without a reason".into()))?,
+            Ok(FateKind::Skipped) => Fate::Skipped {
+                reason: reason.ok_or_else(|| without("a reason"))?,
             },
-            "dead_lettered" => Fate::DeadLettered {
-                reason: reason.ok_or_else(|| corrupt("dead_lettered without a reason".into()))?,
+            Ok(FateKind::DeadLettered) => Fate::DeadLettered {
+                reason: reason.ok_or_else(|| without("a reason"))?,
             },
-            other => return Err(corrupt(format!("unknown fate {other:?}"))),
+            Err(_) => return Err(corrupt(format!("unknown fate {fate:?}"))),
         };
         Ok(Some(LedgerEntry {
             topic: topic.to_string(),
@@ -281,5 +286,34 @@ impl Store {
             received_at: get(&row, LEDGER_ENTRY, "received_at")?,
             fate,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fates_round_trip_through_their_column_values() {
+        for kind in FateKind::VARIANTS {
+            assert_eq!(kind.as_ref().parse::<FateKind>(), Ok(*kind));
+        }
+        // The spellings the migration's CHECK constraint and existing rows use.
+        let spellings: Vec<&str> = FateKind::VARIANTS.iter().map(|k| k.as_ref()).collect();
+        assert_eq!(
+            spellings,
+            [
+                "created",
+                "duplicate",
+                "flag_set",
+                "skipped",
+                "dead_lettered"
+            ]
+        );
+        let fate = Fate::FlagSet {
+            flag: "is_missing".into(),
+        };
+        assert_eq!(fate.as_str(), "flag_set");
+        assert!("weird".parse::<FateKind>().is_err());
     }
 }

@@ -37,12 +37,12 @@ pub use config::StoreConfig;
 pub use diagram::SchemaFormat;
 pub use error::{StoreError, StoreResult};
 pub use knowledge::VersionKnowledge;
-pub use ledger::{Fate, LedgerEntry, ResourceRef};
+pub use ledger::{Fate, FateKind, LedgerEntry, ResourceRef};
 pub use migrate::{MIGRATOR, create_database, latest_version};
 pub use outbox::{ClaimedMessage, OutboxMessage};
 pub use outcomes::{
-    AdviceRun, AdviceRunAwaitingRerun, RecordedOutcome, SecurityIndicatorOutcome,
-    SecurityIndicatorStatus, SolverOutcome, SolverStatus, UnresolvedPackage,
+    AdviceRun, AdviceRunAwaitingRerun, AdviceUnresolved, RecordedOutcome, SecurityIndicatorOutcome,
+    SecurityIndicatorStatus, SolverOutcome, SolverStatus,
 };
 pub use packages::{ArtifactUpdate, FlagUpdate, Sha256, VersionFlag, VersionKey, VersionRecord};
 pub use stats::QueryStat;

@@ -50,7 +50,8 @@ fn set_nodelay(client_port: u16, server_port: u16) -> std::io::Result<bool> {
 /// Runs `action` on this process's TCP socket bound to `client_port` and connected to `server_port`,
 /// if there is one.
 ///
-/// The crate's one `unsafe` (the workspace denies `unsafe_code` elsewhere): sqlx hands out no socket,
+/// One of the crate's two `unsafe` blocks (the workspace denies `unsafe_code`; the other is in
+/// `sandbox/kafka.rs`, test substrate): sqlx hands out no socket,
 /// so the descriptor is found by number under `/proc/self/fd` and borrowed for a few calls; the
 /// SAFETY comment below says why a descriptor closed or reused meanwhile does no harm.
 #[cfg(target_os = "linux")]

@@ -96,8 +96,11 @@ pub struct RecordedOutcome<S> {
     pub recorded_at: DateTime<Utc>,
 }
 
+/// A package an adviser run could not resolve (a row of `advice_unresolved`): the knowledge
+/// graph lacks it, so the chain solves it before the advice re-runs. Not the
+/// `UnresolvedPackage` message of Thoth's catalogue, which asks for such a package to be solved.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnresolvedPackage {
+pub struct AdviceUnresolved {
     pub name: PackageName,
     pub version: Option<PackageVersion>,
     pub index: Option<IndexUrl>,
@@ -111,7 +114,7 @@ pub struct AdviceRun {
     pub need_re_run: bool,
     pub re_run_document_id: Option<String>,
     pub duration: Option<TimeDelta>,
-    pub unresolved: Vec<UnresolvedPackage>,
+    pub unresolved: Vec<AdviceUnresolved>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -649,7 +652,7 @@ impl Store {
             .iter()
             .zip(versions.iter().zip(urls.iter()))
             .map(|(name, (version, url))| {
-                Ok(UnresolvedPackage {
+                Ok(AdviceUnresolved {
                     name: PackageName::parse(name)?,
                     version: version.as_deref().map(PackageVersion::parse).transpose()?,
                     index: url.as_deref().map(IndexUrl::parse).transpose()?,

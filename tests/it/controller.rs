@@ -518,6 +518,17 @@ async fn a_solver_run_becomes_a_workflow_whose_success_reaches_status_store_outb
     assert_eq!(outbox[0].payload["package_name"], "pyyaml");
     assert_eq!(outbox[0].payload["package_version"], "5.3.1");
     assert_eq!(outbox[0].payload["solver"], "solver-rhel-8-py38");
+    // It is the vocabulary's SolvedPackage: it parses back, with the operator's envelope.
+    let bytes = serde_json::to_vec(&outbox[0].payload).expect("payload serialises");
+    let message = thoth_operator::messages::parse(&outbox[0].topic, &bytes, &Default::default())
+        .expect("the follow-up parses");
+    assert_eq!(
+        message.kind(),
+        thoth_operator::messages::MessageKind::SolvedPackage
+    );
+    assert_eq!(message.envelope.component_name, "thoth-operator");
+    assert_eq!(message.envelope.service_version, env!("CARGO_PKG_VERSION"));
+    assert_eq!(message.envelope.version, "v1");
     // ...and the next link of the chain exists: a SecurityIndicatorRun for the solved version.
     let security: Api<thoth_operator::api::SecurityIndicatorRun> =
         Api::namespaced(harness.client.clone(), "thoth");

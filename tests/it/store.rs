@@ -9,9 +9,9 @@ use sqlx::postgres::PgPool;
 use testkit::TestDatabase;
 use thoth_operator::package::{IndexUrl, PackageName, PackageVersion};
 use thoth_operator::store::{
-    AdviceRun, ArtifactUpdate, AttemptWrite, Fate, FlagUpdate, LedgerEntry, OutboxMessage,
-    ResourceKind, ResourceRef, SchemaFormat, SecurityIndicatorOutcome, SecurityIndicatorStatus,
-    Sha256, SolverOutcome, SolverStatus, Store, StoreConfig, StoreError, UnresolvedPackage,
+    AdviceRun, AdviceUnresolved, ArtifactUpdate, AttemptWrite, Fate, FlagUpdate, LedgerEntry,
+    OutboxMessage, ResourceKind, ResourceRef, SchemaFormat, SecurityIndicatorOutcome,
+    SecurityIndicatorStatus, Sha256, SolverOutcome, SolverStatus, Store, StoreConfig, StoreError,
     VersionFlag, VersionKey, WorkflowAttempt, WorkflowPhase, latest_version,
 };
 
@@ -538,12 +538,12 @@ async fn advice_runs_keep_their_unresolved_packages_until_re_run() {
         re_run_document_id: None,
         duration: Some(TimeDelta::seconds(30)),
         unresolved: vec![
-            UnresolvedPackage {
+            AdviceUnresolved {
                 name: PackageName::parse("flask").unwrap(),
                 version: Some(PackageVersion::parse("2.0.0").unwrap()),
                 index: Some(IndexUrl::parse(PYPI).unwrap()),
             },
-            UnresolvedPackage {
+            AdviceUnresolved {
                 name: PackageName::parse("Werkzeug").unwrap(),
                 version: None,
                 index: None,

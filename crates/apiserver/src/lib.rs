@@ -57,25 +57,27 @@ pub use schema::{CompiledSchema, FieldError, FieldErrorReason, SchemaError};
 use resource::{CRD_GROUP, CRD_PLURAL};
 use store::{Store, WriteOptions};
 
+/// Why the server could not start or a client of it could not be made. The message says what
+/// failed; the cause is in the source chain only (`{:#}` of anyhow prints both, once each).
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("cannot listen on {address}: {source}")]
+    #[error("cannot listen on {address}")]
     Bind {
         address: String,
         source: std::io::Error,
     },
-    #[error("CustomResourceDefinition {name} was refused: {source}")]
+    #[error("CustomResourceDefinition {name} was refused")]
     Crd { name: String, source: ApiError },
-    #[error("CustomResourceDefinition could not be encoded: {0}")]
+    #[error("CustomResourceDefinition could not be encoded")]
     Encode(#[from] serde_json::Error),
-    #[error("cannot write kubeconfig {path}: {source}")]
+    #[error("cannot write kubeconfig {path}")]
     Kubeconfig {
         path: String,
         source: std::io::Error,
     },
     #[error("kubeconfig could not be rendered: {0}")]
     Render(String),
-    #[error("kube client could not be built: {0}")]
+    #[error("kube client could not be built")]
     Client(#[from] kube::Error),
     #[error("invalid server URL {0}")]
     Url(String),
@@ -368,4 +370,27 @@ pub fn kubeconfig_yaml(url: &str) -> Result<String, ServerError> {
         "preferences": {},
     });
     serde_saphyr::to_string(&config).map_err(|e| ServerError::Render(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The message says what failed and the cause is only in the source chain, so a report of
+    /// the chain (`{:#}` of anyhow) names the cause once.
+    #[test]
+    fn a_report_names_the_cause_once() {
+        let error = ServerError::Kubeconfig {
+            path: "/tmp/sandbox/kubeconfig".into(),
+            source: std::io::Error::other("No space left on device"),
+        };
+        assert_eq!(
+            error.to_string(),
+            "cannot write kubeconfig /tmp/sandbox/kubeconfig"
+        );
+        assert_eq!(
+            format!("{:#}", anyhow::Error::new(error)),
+            "cannot write kubeconfig /tmp/sandbox/kubeconfig: No space left on device"
+        );
+    }
 }

@@ -250,6 +250,22 @@ async fn database_exists(url: &str) -> bool {
     found.is_some()
 }
 
+/// The throwaway cluster's directory, from the `PostgreSQL` line the sandbox printed.
+fn throwaway_cluster(printed: &[String]) -> String {
+    printed
+        .iter()
+        .find_map(|l| l.split("throwaway PostgreSQL cluster in ").nth(1))
+        .and_then(|rest| rest.split(' ').next())
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("the cluster's directory is printed: {printed:?}"))
+}
+
+/// Asserts the throwaway cluster at `dir` is gone: no directory, no server process.
+fn assert_cluster_removed(dir: &str) {
+    assert!(!Path::new(dir).exists(), "{dir} was left behind");
+    assert_eq!(processes_mentioning(dir), Vec::<String>::new());
+}
+
 /// Processes whose command line mentions `needle`, other than this test's own.
 fn processes_mentioning(needle: &str) -> Vec<String> {
     let me = std::process::id().to_string();
@@ -631,13 +647,8 @@ async fn the_demo_completes_its_loop_and_exits_zero_leaving_no_cluster() {
         "{stdout}"
     );
     if own {
-        let cluster = stdout
-            .lines()
-            .find_map(|l| l.split("throwaway PostgreSQL cluster in ").nth(1))
-            .and_then(|rest| rest.split(' ').next())
-            .unwrap_or_else(|| panic!("the cluster's directory is printed: {stdout}"));
-        assert!(!Path::new(cluster).exists(), "{cluster} was left behind");
-        assert_eq!(processes_mentioning(cluster), Vec::<String>::new());
+        let printed: Vec<String> = stdout.lines().map(str::to_string).collect();
+        assert_cluster_removed(&throwaway_cluster(&printed));
     }
 }
 
@@ -690,13 +701,7 @@ async fn ctrl_c_during_the_demo_ends_it_unfinished_and_leaves_no_database_or_clu
         running.printed
     );
     if own {
-        let cluster = database
-            .split("throwaway PostgreSQL cluster in ")
-            .nth(1)
-            .and_then(|rest| rest.split(' ').next())
-            .unwrap_or_else(|| panic!("the cluster's directory is printed: {database}"));
-        assert!(!Path::new(cluster).exists(), "{cluster} was left behind");
-        assert_eq!(processes_mentioning(cluster), Vec::<String>::new());
+        assert_cluster_removed(&throwaway_cluster(&running.printed));
     } else {
         let name = database
             .strip_prefix("database ")
@@ -723,7 +728,10 @@ fn spawn_operator(env: &HashMap<String, String>) -> Child {
 async fn run_from_the_env_file_works_beside_a_no_operator_sandbox_and_survives_a_kill() {
     let dir = tempfile::tempdir().unwrap();
     let dir_arg = dir.path().display().to_string();
-    let sandbox = start(&[
+    // A throwaway cluster of its own when PostgreSQL's server binaries are here (CI has them): the
+    // separately started `run` reaches it through sandbox.env, and SIGTERM must remove it.
+    let own = Path::new("/usr/lib/postgresql").exists();
+    let mut args = vec![
         "--dir",
         &dir_arg,
         "--no-operator",
@@ -735,8 +743,11 @@ async fn run_from_the_env_file_works_beside_a_no_operator_sandbox_and_survives_a
         "0",
         "--workflow-ttl-seconds",
         "0",
-    ])
-    .await;
+    ];
+    if own {
+        args.push("--own-postgres");
+    }
+    let sandbox = start(&args).await;
     assert!(
         sandbox
             .printed
@@ -809,5 +820,9 @@ async fn run_from_the_env_file_works_beside_a_no_operator_sandbox_and_survives_a
         .expect("run stops on SIGTERM")
         .unwrap();
     assert!(status.success(), "{status:?}");
+    let cluster = own.then(|| throwaway_cluster(&sandbox.printed));
     assert!(sandbox.terminate().await.success());
+    if let Some(cluster) = cluster {
+        assert_cluster_removed(&cluster);
+    }
 }

@@ -154,9 +154,10 @@ pub struct RunArgs {
     /// admission is behind (a few hundred bytes each); each pause costs a refetch, so not too low.
     #[arg(long, env = "THOTH_INGEST_MAX_BUFFERED", default_value_t = 32_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub ingest_max_buffered: u64,
-    /// Prefix of every topic name (`NAME.thoth.…`), as Thoth's deployments set it; none when empty.
-    #[arg(long, env = crate::messages::DEPLOYMENT_NAME_ENV, default_value = "")]
-    pub deployment_name: String,
+    /// Prefix of every topic name (`NAME.thoth.…`), as Thoth's deployments set it. Unset: bare
+    /// `thoth.…` topics; set but empty is refused (Thoth's producers would publish to `.thoth.…`).
+    #[arg(long, env = crate::messages::DEPLOYMENT_NAME_ENV, value_name = "NAME", value_parser = TopicPrefix::new)]
+    pub deployment_name: Option<TopicPrefix>,
     // Kafka: without --kafka-bootstrap-servers the operator only reconciles (no consuming, no
     // publishing of follow-up messages).
     #[command(flatten, next_help_heading = "Kafka")]
@@ -224,13 +225,7 @@ impl RunArgs {
             Some(identity) => identity.clone(),
             None => hostname()?,
         };
-        let topics =
-            crate::messages::TopicPrefix::new(&self.deployment_name).with_context(|| {
-                format!(
-                    "--deployment-name {:?} is not a usable topic prefix",
-                    self.deployment_name
-                )
-            })?;
+        let topics = self.deployment_name.clone().unwrap_or_default();
         Ok(OperatorConfig {
             workflows,
             watch_namespaces: self.watch_namespaces.clone(),
@@ -512,6 +507,26 @@ mod tests {
             Wrapper::try_parse_from(["run", "--solver-namespace", "Not_A_Label"]).expect("parses");
         let err = parsed.args.operator_config().expect_err("refused");
         assert!(err.to_string().contains("--solver-namespace"), "{err}");
+    }
+
+    /// Issue 8, row 6: no --deployment-name means bare topic names; an empty or blank one is
+    /// refused at parse, naming the flag and the variable.
+    #[test]
+    fn an_empty_deployment_name_is_refused_and_none_means_bare_topics() {
+        for empty in ["", "  "] {
+            let err = Wrapper::try_parse_from(["run", "--deployment-name", empty])
+                .expect_err("refused")
+                .to_string();
+            assert!(
+                err.contains("--deployment-name") && err.contains("THOTH_DEPLOYMENT_NAME"),
+                "{err}"
+            );
+        }
+        let parsed =
+            Wrapper::try_parse_from(["run", "--identity", "me", "--deployment-name", "smaug"])
+                .expect("parses");
+        let config = parsed.args.operator_config().expect("valid");
+        assert_eq!(config.topics.deployment_name(), Some("smaug"));
     }
 
     #[test]

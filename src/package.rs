@@ -519,13 +519,34 @@ domain!(
     }
 );
 
+/// A DNS-1123 subdomain, the API server's rule for most object names: lower-case labels
+/// joined by dots, 253 characters in all and no limit per label (the real server has none).
+/// One pattern for every such name ([`TemplateNameRule`], [`ServiceAccountNameRule`]).
+const DNS_SUBDOMAIN_PATTERN: &str =
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+/// The longest DNS-1123 subdomain.
+const DNS_SUBDOMAIN_MAX_LEN: usize = 253;
+
 domain!(
     /// A WorkflowTemplate's name in configuration: a DNS-1123 subdomain.
     TemplateNameRule => TemplateName,
     Rule {
         what: "WorkflowTemplate name",
-        pattern: r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
-        max_len: 253,
+        pattern: DNS_SUBDOMAIN_PATTERN,
+        max_len: DNS_SUBDOMAIN_MAX_LEN,
+        description: "a Kubernetes object name (a lower-case DNS subdomain)",
+        lengthening: None,
+    }
+);
+
+domain!(
+    /// A service account's name in configuration (the Workflows' `serviceAccountName`): a
+    /// DNS-1123 subdomain.
+    ServiceAccountNameRule => ServiceAccountName,
+    Rule {
+        what: "service account name",
+        pattern: DNS_SUBDOMAIN_PATTERN,
+        max_len: DNS_SUBDOMAIN_MAX_LEN,
         description: "a Kubernetes object name (a lower-case DNS subdomain)",
         lengthening: None,
     }
@@ -627,6 +648,7 @@ mod tests {
         check::<DocumentIdRule>();
         check::<NamespaceRule>();
         check::<TemplateNameRule>();
+        check::<ServiceAccountNameRule>();
     }
 
     #[test]
@@ -886,6 +908,23 @@ mod tests {
             serde_json::from_value::<PackageVersion>(value).unwrap(),
             version
         );
+    }
+
+    /// A DNS-1123 subdomain has no per-label limit (only 253 in all), as the real API server
+    /// reads it: a 64-character label is a valid service account or template name.
+    #[test]
+    fn subdomains_have_no_limit_per_label() {
+        let long_label = format!("{}.argo", "a".repeat(64));
+        assert!(ServiceAccountName::parse(&long_label).is_ok());
+        assert!(TemplateName::parse(&long_label).is_ok());
+        let longest = format!("{}.{}", "a".repeat(126), "b".repeat(126));
+        assert!(ServiceAccountName::parse(&longest).is_ok());
+        assert!(ServiceAccountName::parse(&format!("{longest}c")).is_err());
+        for bad in [
+            "Argo", "argo.", ".argo", "ar_go", "-argo", "argo..x", "argo-",
+        ] {
+            assert!(invalid(ServiceAccountName::parse(bad)), "{bad}");
+        }
     }
 
     #[test]

@@ -24,9 +24,14 @@
 //!   package indexes (devpi, the sandbox's own) serve there, and which hosts an index may be on
 //!   is a decision of the index registry (`thoth-operator index`), not of the value's syntax.
 //!   IPv6 literals are not accepted (no index we know of is served on one).
-//! - Origins are http(s) URLs of the same grammar; `{{`, `}}`, quotes, whitespace and other
-//!   characters outside RFC 3986 cannot appear in any value that can reach a Workflow
-//!   parameter, so no Argo expression (`{{workflow.…}}`) can be smuggled in.
+//! - Origins are http(s) URLs of the same grammar, whose path, query and fragment hold only
+//!   unreserved characters, `%XX` escapes and `/ : ? # & = + , @`: no quote, whitespace,
+//!   `{{`/`}}`, `$ ( ) ; ! *`, backtick, `< > |` or backslash can appear in any value that can
+//!   reach a Workflow parameter, so no Argo expression (`{{workflow.…}}`) or shell syntax can
+//!   be smuggled in, and no URL grows when the url crate canonicalises it.
+//! - Versions whose PEP 440 normal form could outgrow the limit (a spelling over 91
+//!   characters that is not a normal form already) are refused, naming the field; every
+//!   normal form then fits the limit and reads back as itself ([`Lengthening`]).
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -447,7 +452,7 @@ domain!(
         what: "index URL",
         pattern: http_url_pattern!(),
         max_len: 500,
-        description: "an http(s) URL without credentials (host name or IPv4 address, RFC 3986 characters only)",
+        description: "an http(s) URL without credentials (host name or IPv4 address; letters, digits, %XX escapes and - . _ ~ / : ? # & = + , @ only)",
         lengthening: None,
     },
     normalise = canonical_index_url
@@ -462,7 +467,7 @@ domain!(
         what: "origin",
         pattern: http_url_pattern!(),
         max_len: 500,
-        description: "an http(s) repository URL (host name or IPv4 address, RFC 3986 characters only)",
+        description: "an http(s) repository URL (host name or IPv4 address; letters, digits, %XX escapes and - . _ ~ / : ? # & = + , @ only)",
         lengthening: None,
     }
 );

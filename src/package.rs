@@ -24,9 +24,14 @@
 //!   package indexes (devpi, the sandbox's own) serve there, and which hosts an index may be on
 //!   is a decision of the index registry (`thoth-operator index`), not of the value's syntax.
 //!   IPv6 literals are not accepted (no index we know of is served on one).
-//! - Origins are http(s) URLs of the same grammar; `{{`, `}}`, quotes, whitespace and other
-//!   characters outside RFC 3986 cannot appear in any value that can reach a Workflow
-//!   parameter, so no Argo expression (`{{workflow.…}}`) can be smuggled in.
+//! - Origins are http(s) URLs of the same grammar, whose path, query and fragment hold only
+//!   unreserved characters, `%XX` escapes and `/ : ? # & = + , @`: no quote, whitespace,
+//!   `{{`/`}}`, `$ ( ) ; ! *`, backtick, `< > |` or backslash can appear in any value that can
+//!   reach a Workflow parameter, so no Argo expression (`{{workflow.…}}`) or shell syntax can
+//!   be smuggled in, and no URL grows when the url crate canonicalises it.
+//! - Versions whose PEP 440 normal form could outgrow the limit (a spelling over 91
+//!   characters that is not a normal form already) are refused, naming the field; every
+//!   normal form then fits the limit and reads back as itself ([`Lengthening`]).
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -54,6 +59,22 @@ pub struct Rule {
     pub max_len: usize,
     /// What the pattern means, for people: the end of "… is not <description>".
     pub description: &'static str,
+    /// For a value whose normalisation may lengthen it: by how much, and which values are
+    /// normal forms already. `None`: the normal form is never longer than the spelling.
+    pub lengthening: Option<Lengthening>,
+}
+
+/// How far normalisation may lengthen a value (PEP 440: `1.0r` → `1.0.post0`), so that a
+/// normal form stays within [`Rule::max_len`] and reads back as itself: a spelling longer
+/// than `max_len - at_most` is accepted only when it is a normal form already. The CRD says
+/// the same (`anyOf`: short enough, or matching `normal_pattern`), so parser and schema agree.
+#[derive(Debug)]
+pub struct Lengthening {
+    /// The most characters normalisation adds to any value the pattern accepts.
+    pub at_most: usize,
+    /// An anchored regular expression matching exactly the accepted values that are their own
+    /// normal form (a property test checks it against the normalisation).
+    pub normal_pattern: &'static str,
 }
 
 /// One kind of constrained value: its [`Rule`] and its normalisation.
@@ -62,6 +83,9 @@ pub trait Domain {
 
     /// The compiled [`Rule::pattern`] (each domain keeps its own, compiled once).
     fn regex() -> &'static Regex;
+
+    /// The compiled [`Lengthening::normal_pattern`], when the rule has one.
+    fn normal_regex() -> Option<&'static Regex>;
 
     /// The normal form of a value the pattern accepted. It never refuses such a value
     /// (the pattern is the whole rule), and it is idempotent.
@@ -78,6 +102,15 @@ pub enum PackageError {
     Empty { what: &'static str },
     #[error("{what} is longer than {max} characters")]
     TooLong { what: &'static str, max: usize },
+    /// Longer than a spelling may be whose normal form is to fit (see [`Lengthening`]).
+    #[error(
+        "{what} is longer than {max} characters and not in normal form (normalising it could make it longer than {max_normal}; send the normal form)"
+    )]
+    TooLongToNormalise {
+        what: &'static str,
+        max: usize,
+        max_normal: usize,
+    },
     #[error("{what} {value:?} is not {description}")]
     Invalid {
         what: &'static str,
@@ -126,8 +159,27 @@ impl<D: Domain> Constrained<D> {
                 description: rule.description,
             });
         }
+        if let (Some(lengthening), Some(normal_regex)) = (&rule.lengthening, D::normal_regex()) {
+            let max = rule.max_len - lengthening.at_most;
+            if raw.chars().count() > max && !normal_regex.is_match(raw) {
+                return Err(PackageError::TooLongToNormalise {
+                    what: rule.what,
+                    max,
+                    max_normal: rule.max_len,
+                });
+            }
+        }
+        let normal = D::normalise(raw);
+        // The rule's guarantee (no normal form outgrows the limit, so each reads back and fits
+        // its column), kept even if a normalisation were ever to break it.
+        if normal.chars().count() > rule.max_len {
+            return Err(PackageError::TooLong {
+                what: rule.what,
+                max: rule.max_len,
+            });
+        }
         Ok(Self {
-            normal: D::normalise(raw),
+            normal,
             sent: raw.to_string(),
             domain: PhantomData,
         })
@@ -251,16 +303,29 @@ impl<D: Domain> JsonSchema for Constrained<D> {
 }
 
 /// The CRD schema of a value of domain `D`: a string of 1 to `max_len` characters matching
-/// the rule's pattern. For a spec field kept as a `String`:
+/// the rule's pattern (and, for a rule with a [`Lengthening`], short enough or a normal form
+/// already). For a spec field kept as a `String`:
 /// `#[schemars(schema_with = "crate::package::schema::<D>")]`.
 pub fn schema<D: Domain>(_: &mut SchemaGenerator) -> Schema {
     let rule = &D::RULE;
-    json_schema!({
-        "type": "string",
-        "minLength": 1,
-        "maxLength": rule.max_len,
-        "pattern": rule.pattern,
-    })
+    match &rule.lengthening {
+        None => json_schema!({
+            "type": "string",
+            "minLength": 1,
+            "maxLength": rule.max_len,
+            "pattern": rule.pattern,
+        }),
+        Some(lengthening) => json_schema!({
+            "type": "string",
+            "minLength": 1,
+            "maxLength": rule.max_len,
+            "pattern": rule.pattern,
+            "anyOf": [
+                {"maxLength": rule.max_len - lengthening.at_most},
+                {"pattern": lengthening.normal_pattern},
+            ],
+        }),
+    }
 }
 
 /// The CRD schema of a list of values of domain `D`, at most `MAX` of them.
@@ -290,6 +355,17 @@ macro_rules! domain {
                 &REGEX
             }
 
+            fn normal_regex() -> Option<&'static Regex> {
+                static REGEX: LazyLock<Option<Regex>> = LazyLock::new(|| {
+                    // The patterns are constants, checked by a test.
+                    #[allow(clippy::expect_used)]
+                    <$domain as Domain>::RULE.lengthening.as_ref().map(|lengthening| {
+                        Regex::new(lengthening.normal_pattern).expect("the normal pattern compiles")
+                    })
+                });
+                REGEX.as_ref()
+            }
+
             $(fn normalise(sent: &str) -> String {
                 ($normalise)(sent)
             })?
@@ -302,9 +378,13 @@ macro_rules! domain {
 
 /// An http(s) URL as the rules below read it: scheme, a DNS name (its last label starting
 /// with a letter) or an IPv4 address, an optional port up to 65535, and a path, query and
-/// fragment of RFC 3986 characters only — no user or password, whitespace, quotes, `{`/`}`
-/// or anything that the URL parser would have to percent-encode. The `url` crate then
-/// accepts every URL the pattern accepts, so parser and schema agree.
+/// fragment of unreserved characters (`A-Z a-z 0-9 - . _ ~`), `%` escapes (`%2F`) and the
+/// delimiters real index and repository URLs use (`/ : ? # & = + , @`) only. No user or
+/// password, whitespace, quote, `$ ( ) ; ! *`, backtick, `{ }`, `< >`, `|` or backslash: none
+/// of shell or template syntax, and nothing the URL parser would percent-encode (it encodes
+/// `'` in a query, so 500 characters of quotes would become 1,500), so that the canonical
+/// form is never longer than the URL as sent. The `url` crate accepts every URL the pattern
+/// accepts, so parser and schema agree.
 macro_rules! http_url_pattern {
     () => {
         concat!(
@@ -312,7 +392,7 @@ macro_rules! http_url_pattern {
             r"(([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\.)*[A-Za-z]([A-Za-z0-9-]*[A-Za-z0-9])?",
             r"|((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))",
             r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?",
-            r"([/?#][A-Za-z0-9._~!$&'()*+,;=:@/?#%-]*)?$"
+            r"([/?#]([A-Za-z0-9._~&+,=:@/?#-]|%[0-9A-Fa-f]{2})*)?$"
         )
     };
 }
@@ -328,6 +408,7 @@ domain!(
         // project comes close.
         max_len: 200,
         description: "a Python project name (letters, digits, '-', '_' and '.', starting and ending with a letter or digit)",
+        lengthening: None,
     },
     normalise = normalize_package_name
 );
@@ -347,6 +428,17 @@ domain!(
         ),
         max_len: 100,
         description: "a PEP 440 version (legacy versions are not accepted)",
+        // Normalising adds at most 9: `c` → `rc0` (2), `r` → `.post0` (5), `dev` → `.dev0`
+        // (2); every other change (epoch 0, `v`, leading zeros, separators, case) shortens
+        // or keeps the length.
+        lengthening: Some(Lengthening {
+            at_most: 9,
+            normal_pattern: concat!(
+                r"^([1-9][0-9]{0,17}!)?(0|[1-9][0-9]{0,17})(\.(0|[1-9][0-9]{0,17}))*",
+                r"((a|b|rc)(0|[1-9][0-9]{0,17}))?(\.post(0|[1-9][0-9]{0,17}))?(\.dev(0|[1-9][0-9]{0,17}))?",
+                r"(\+(0|[1-9][0-9]{0,17}|[0-9]*[a-z][a-z0-9]*)(\.(0|[1-9][0-9]{0,17}|[0-9]*[a-z][a-z0-9]*))*)?$"
+            ),
+        }),
     },
     normalise = normalise_version
 );
@@ -360,7 +452,8 @@ domain!(
         what: "index URL",
         pattern: http_url_pattern!(),
         max_len: 500,
-        description: "an http(s) URL without credentials (host name or IPv4 address, RFC 3986 characters only)",
+        description: "an http(s) URL without credentials (host name or IPv4 address; letters, digits, %XX escapes and - . _ ~ / : ? # & = + , @ only)",
+        lengthening: None,
     },
     normalise = canonical_index_url
 );
@@ -374,7 +467,8 @@ domain!(
         what: "origin",
         pattern: http_url_pattern!(),
         max_len: 500,
-        description: "an http(s) repository URL (host name or IPv4 address, RFC 3986 characters only)",
+        description: "an http(s) repository URL (host name or IPv4 address; letters, digits, %XX escapes and - . _ ~ / : ? # & = + , @ only)",
+        lengthening: None,
     }
 );
 
@@ -388,6 +482,7 @@ domain!(
         pattern: r"^solver-[a-z0-9]+-[0-9]+(\.[0-9]+)*-py[0-9]{2,3}$",
         max_len: 63,
         description: "a solver name solver-<os>-<os version>-py<python version>, e.g. solver-rhel-8.0-py36",
+        lengthening: None,
     }
 );
 
@@ -400,6 +495,7 @@ domain!(
         pattern: r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
         max_len: 63,
         description: "a lower-case DNS label (a-z, 0-9 and '-', starting and ending with a letter or digit)",
+        lengthening: None,
     }
 );
 
@@ -412,6 +508,7 @@ domain!(
         pattern: r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$",
         max_len: 200,
         description: "a document id (letters, digits, '-', '_' and '.', starting and ending with a letter or digit)",
+        lengthening: None,
     }
 );
 
@@ -423,17 +520,40 @@ domain!(
         pattern: r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
         max_len: 63,
         description: "a Kubernetes namespace (a lower-case DNS label)",
+        lengthening: None,
     }
 );
+
+/// A DNS-1123 subdomain, the API server's rule for most object names: lower-case labels
+/// joined by dots, 253 characters in all and no limit per label (the real server has none).
+/// One pattern for every such name ([`TemplateNameRule`], [`ServiceAccountNameRule`]).
+const DNS_SUBDOMAIN_PATTERN: &str =
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+/// The longest DNS-1123 subdomain.
+const DNS_SUBDOMAIN_MAX_LEN: usize = 253;
 
 domain!(
     /// A WorkflowTemplate's name in configuration: a DNS-1123 subdomain.
     TemplateNameRule => TemplateName,
     Rule {
         what: "WorkflowTemplate name",
-        pattern: r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
-        max_len: 253,
+        pattern: DNS_SUBDOMAIN_PATTERN,
+        max_len: DNS_SUBDOMAIN_MAX_LEN,
         description: "a Kubernetes object name (a lower-case DNS subdomain)",
+        lengthening: None,
+    }
+);
+
+domain!(
+    /// A service account's name in configuration (the Workflows' `serviceAccountName`): a
+    /// DNS-1123 subdomain.
+    ServiceAccountNameRule => ServiceAccountName,
+    Rule {
+        what: "service account name",
+        pattern: DNS_SUBDOMAIN_PATTERN,
+        max_len: DNS_SUBDOMAIN_MAX_LEN,
+        description: "a Kubernetes object name (a lower-case DNS subdomain)",
+        lengthening: None,
     }
 );
 
@@ -517,6 +637,12 @@ mod tests {
             let rule = &D::RULE;
             assert!(rule.pattern.starts_with('^') && rule.pattern.ends_with('$'));
             let _ = D::regex();
+            if let Some(lengthening) = &rule.lengthening {
+                let normal = lengthening.normal_pattern;
+                assert!(normal.starts_with('^') && normal.ends_with('$'));
+                assert!(D::normal_regex().is_some());
+                assert!(lengthening.at_most < rule.max_len);
+            }
         }
         check::<PackageNameRule>();
         check::<PackageVersionRule>();
@@ -527,6 +653,7 @@ mod tests {
         check::<DocumentIdRule>();
         check::<NamespaceRule>();
         check::<TemplateNameRule>();
+        check::<ServiceAccountNameRule>();
     }
 
     #[test]
@@ -694,6 +821,114 @@ mod tests {
             "file:///etc/passwd",
         ] {
             assert!(invalid(IndexUrl::parse(bad)), "{bad:?}");
+        }
+    }
+
+    /// A canonical URL never outgrows the limit (issue 8 audit): nothing the url crate would
+    /// percent-encode is accepted (`'` in a query becomes `%27`, so 500 characters of quotes
+    /// would become 1,500), and the longest URL accepted keeps a canonical form within it.
+    #[test]
+    fn a_canonical_url_never_exceeds_the_limit() {
+        let base = "https://example.com/simple?q=";
+        let fill = MAX_INDEX_URL_LEN - base.len();
+        let quotes = format!("{base}{}", "'".repeat(fill));
+        assert_eq!(quotes.len(), MAX_INDEX_URL_LEN);
+        assert!(invalid(IndexUrl::parse(&quotes)), "quotes accepted");
+        for longest in [
+            format!("{base}{}", "a".repeat(fill)),
+            format!("{base}{}", "%27".repeat(fill / 3)),
+            format!(
+                "HTTP://EXAMPLE.com:443/{}",
+                "~".repeat(MAX_INDEX_URL_LEN - 23)
+            ),
+        ] {
+            assert!(longest.len() <= MAX_INDEX_URL_LEN);
+            let url = IndexUrl::parse(&longest).unwrap();
+            assert!(url.as_str().len() <= MAX_INDEX_URL_LEN, "{url}");
+            assert_eq!(
+                IndexUrl::parse(url.as_str()).unwrap().as_str(),
+                url.as_str()
+            );
+        }
+    }
+
+    /// Each character class with a meaning to a shell or a template is refused in a URL,
+    /// wherever it is (path, query, fragment); the RFC 3986 characters real index and
+    /// repository URLs use are kept.
+    #[test]
+    fn urls_refuse_shell_and_template_metacharacters() {
+        for bad in [
+            "'", "\"", "$", "(", ")", ";", "`", "{", "}", "<", ">", "|", "\\", "!", "*", " ", "\t",
+            "\n", "\r", "%", "%g1", "%zz",
+        ] {
+            for url in [
+                format!("https://example.com/a{bad}b"),
+                format!("https://example.com/a?b={bad}"),
+                format!("https://example.com/a#{bad}"),
+            ] {
+                assert!(invalid(IndexUrl::parse(&url)), "{url:?}");
+                assert!(OriginUrl::parse(&url).is_err(), "{url:?}");
+            }
+        }
+        for good in [
+            "https://pypi.org/simple",
+            "https://download.pytorch.org/whl/cu118",
+            "https://tensorflow.pypi.thoth-station.ninja/index/manylinux2010/AVX2/simple",
+            "https://example.com/api/v4/projects/12/packages/pypi/simple",
+            "https://example.com/simple?token=a-b_c.d~e&x=1+2,3",
+            "https://example.com/~user/simple/%40scope",
+            "https://github.com/thoth-station/ps-ip.git#main",
+            "http://127.0.0.1:3141/root/pypi/+simple",
+        ] {
+            assert!(IndexUrl::parse(good).is_ok(), "{good}");
+            assert!(OriginUrl::parse(good).is_ok(), "{good}");
+        }
+    }
+
+    /// Long versions (issue 8 audit): normalisation may lengthen a spelling (`1.1…crdev` →
+    /// `1.1…rc0.post0.dev0`); whatever is accepted has a normal form within the limit that
+    /// reads back as itself, and the longest normal forms are accepted as they are.
+    #[test]
+    fn a_long_version_has_a_normal_form_that_reads_back() {
+        let long = format!("1{}crdev", ".1".repeat(47));
+        assert_eq!(long.len(), MAX_PACKAGE_VERSION_LEN);
+        assert_eq!(
+            PackageVersion::parse(&long),
+            Err(PackageError::TooLongToNormalise {
+                what: "package version",
+                max: MAX_PACKAGE_VERSION_LEN - 9,
+                max_normal: MAX_PACKAGE_VERSION_LEN,
+            })
+        );
+        let short = format!("11{}crdev", ".1".repeat(42));
+        assert_eq!(short.len(), MAX_PACKAGE_VERSION_LEN - 9);
+        let version = PackageVersion::parse(&short).unwrap();
+        assert_eq!(version.as_str().len(), MAX_PACKAGE_VERSION_LEN);
+        assert_eq!(PackageVersion::parse(version.as_str()).unwrap(), version);
+        let normal = format!("11{}rc0.post0.dev0", ".1".repeat(42));
+        assert_eq!(normal.len(), MAX_PACKAGE_VERSION_LEN);
+        assert_eq!(PackageVersion::parse(&normal).unwrap().as_str(), normal);
+        let value = serde_json::to_value(&version).unwrap();
+        assert_eq!(
+            serde_json::from_value::<PackageVersion>(value).unwrap(),
+            version
+        );
+    }
+
+    /// A DNS-1123 subdomain has no per-label limit (only 253 in all), as the real API server
+    /// reads it: a 64-character label is a valid service account or template name.
+    #[test]
+    fn subdomains_have_no_limit_per_label() {
+        let long_label = format!("{}.argo", "a".repeat(64));
+        assert!(ServiceAccountName::parse(&long_label).is_ok());
+        assert!(TemplateName::parse(&long_label).is_ok());
+        let longest = format!("{}.{}", "a".repeat(126), "b".repeat(126));
+        assert!(ServiceAccountName::parse(&longest).is_ok());
+        assert!(ServiceAccountName::parse(&format!("{longest}c")).is_err());
+        for bad in [
+            "Argo", "argo.", ".argo", "ar_go", "-argo", "argo..x", "argo-",
+        ] {
+            assert!(invalid(ServiceAccountName::parse(bad)), "{bad}");
         }
     }
 

@@ -12,7 +12,8 @@ use crate::package::{
 pub const PACKAGE_NAME_PATTERN: &str = PackageNameRule::RULE.pattern;
 /// A PEP 440 version (legacy versions are refused).
 pub const PACKAGE_VERSION_PATTERN: &str = PackageVersionRule::RULE.pattern;
-/// An http(s) URL without credentials, of RFC 3986 characters.
+/// An http(s) URL without credentials, of unreserved characters, `%XX` escapes and the
+/// delimiters `/ : ? # & = + , @` only.
 pub const HTTP_URL_PATTERN: &str = IndexUrlRule::RULE.pattern;
 /// Thoth's solver naming scheme: `solver-<os>-<os version>-py<XY>`.
 pub const SOLVER_NAME_PATTERN: &str = SolverNameRule::RULE.pattern;

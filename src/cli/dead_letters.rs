@@ -15,8 +15,9 @@ pub struct DeadLettersArgs {
     #[command(flatten)]
     pub kafka: KafkaConfig,
     /// Thoth's deployment name, the prefix of every topic (`<name>.thoth.operator.dead-letter`).
-    #[arg(long, env = crate::messages::DEPLOYMENT_NAME_ENV, default_value = "")]
-    pub deployment_name: String,
+    /// Unset: bare topic names; set but empty is refused.
+    #[arg(long, env = crate::messages::DEPLOYMENT_NAME_ENV, value_name = "NAME", value_parser = TopicPrefix::new)]
+    pub deployment_name: Option<TopicPrefix>,
     /// How long to wait for Kafka when reading the topic, in seconds.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub timeout: u64,
@@ -152,7 +153,7 @@ pub async fn run(args: DeadLettersArgs) -> anyhow::Result<()> {
     if !args.kafka.is_configured() {
         anyhow::bail!("set KAFKA_BOOTSTRAP_SERVERS or --kafka-bootstrap-servers");
     }
-    let prefix = TopicPrefix::new(&args.deployment_name)?;
+    let prefix = args.deployment_name.clone().unwrap_or_default();
     let timeout = Duration::from_secs(args.timeout);
     let letters = {
         let (kafka, prefix) = (args.kafka.clone(), prefix.clone());

@@ -27,9 +27,10 @@ pub struct PublishArgs {
     /// is read as a JSON object from standard input.
     #[arg(long = "set", value_name = "FIELD=VALUE")]
     pub fields: Vec<String>,
-    /// The deployment whose topics to use (`<name>.<base topic>`).
-    #[arg(long, env = "THOTH_DEPLOYMENT_NAME", default_value = "")]
-    pub deployment_name: String,
+    /// The deployment whose topics to use (`<name>.<base topic>`). Unset: bare `thoth.…`
+    /// topics; set but empty is refused (Thoth's producers would publish to `.thoth.…`).
+    #[arg(long, env = crate::messages::DEPLOYMENT_NAME_ENV, value_name = "NAME", value_parser = TopicPrefix::new)]
+    pub deployment_name: Option<TopicPrefix>,
     /// Print the topic and the validated message instead of sending it.
     #[arg(long)]
     pub dry_run: bool,
@@ -97,8 +98,7 @@ pub fn build_body(
 
 pub async fn run(args: PublishArgs) -> anyhow::Result<()> {
     let kind = message_kind(&args.message_type)?;
-    let prefix = TopicPrefix::new(&args.deployment_name)
-        .with_context(|| format!("invalid deployment name {:?}", args.deployment_name))?;
+    let prefix = args.deployment_name.unwrap_or_default();
     let topic = prefix.topic_for(kind);
     let body = build_body(kind, &args.fields, std::io::stdin().lock())?;
     let message = parse(

@@ -13,6 +13,7 @@ use crate::admission::{AdmissionConfig, Admitter, ConfigError, IndexClient, Inde
 use crate::ingest::producer::{OutboxPublisher, PublisherSettings};
 use crate::ingest::{ConsumerSettings, IngestMetrics, KafkaConfig, run_consumer};
 use crate::messages::{ParseConfig, SolverName, TopicPrefix};
+use crate::package::Namespace;
 use crate::reconcile::workflow::{WorkflowConfig, WorkflowTarget};
 use crate::reconcile::{
     AdmissionLimits, ControllerMetrics, LeaderConfig, OperatorConfig, Priorities,
@@ -38,6 +39,7 @@ pub struct RunArgs {
         long,
         env = "THOTH_WATCH_NAMESPACES",
         value_delimiter = ',',
+        value_parser = parse_namespace,
         value_name = "NS,..."
     )]
     pub watch_namespaces: Vec<String>,
@@ -124,7 +126,7 @@ pub struct RunArgs {
     #[arg(long, env = "THOTH_METRICS_LISTEN", default_value = "0.0.0.0:8080")]
     pub metrics_listen: SocketAddr,
     /// Namespace of the Lease replicas elect their leader with.
-    #[arg(long, env = "THOTH_LEASE_NAMESPACE", default_value = "default")]
+    #[arg(long, env = "THOTH_LEASE_NAMESPACE", default_value = "default", value_parser = parse_namespace)]
     pub lease_namespace: String,
     /// Name of that Lease.
     #[arg(long, env = "THOTH_LEASE_NAME", default_value = "thoth-operator")]
@@ -158,9 +160,10 @@ pub struct RunArgs {
     /// admission is behind (a few hundred bytes each); each pause costs a refetch, so not too low.
     #[arg(long, env = "THOTH_INGEST_MAX_BUFFERED", default_value_t = 32_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub ingest_max_buffered: u64,
-    /// Prefix of every topic name (`NAME.thoth.…`), as Thoth's deployments set it; none when empty.
-    #[arg(long, env = crate::messages::DEPLOYMENT_NAME_ENV, default_value = "")]
-    pub deployment_name: String,
+    /// Prefix of every topic name (`NAME.thoth.…`), as Thoth's deployments set it. Unset: bare
+    /// `thoth.…` topics; set but empty is refused (Thoth's producers would publish to `.thoth.…`).
+    #[arg(long, env = crate::messages::DEPLOYMENT_NAME_ENV, value_name = "NAME", value_parser = TopicPrefix::new)]
+    pub deployment_name: Option<TopicPrefix>,
     // Kafka: without --kafka-bootstrap-servers the operator only reconciles (no consuming, no
     // publishing of follow-up messages).
     #[command(flatten, next_help_heading = "Kafka")]
@@ -178,19 +181,22 @@ fn parse_limit(raw: &str) -> Result<(String, usize), String> {
     if limit == 0 {
         return Err(format!("limit 0 in {raw:?} would admit nothing"));
     }
-    Ok((namespace.trim().to_string(), limit))
+    let namespace = parse_namespace(namespace.trim()).map_err(|e| format!("{e} in {raw:?}"))?;
+    Ok((namespace, limit))
 }
 
+/// A namespace flag's value, by the namespace's rule (clap names the flag when it refuses).
+fn parse_namespace(raw: &str) -> Result<String, String> {
+    Namespace::parse(raw)
+        .map(String::from)
+        .map_err(|e| e.to_string())
+}
+
+/// A solver name, by the solver name's rule.
 fn parse_solver(raw: &str) -> Result<String, String> {
-    let pattern = regex::Regex::new(crate::api::validation::SOLVER_NAME_PATTERN)
-        .map_err(|e| e.to_string())?;
-    if pattern.is_match(raw) {
-        Ok(raw.to_string())
-    } else {
-        Err(format!(
-            "{raw:?} is not a solver name like solver-rhel-8-py38"
-        ))
-    }
+    SolverName::parse(raw)
+        .map(String::from)
+        .map_err(|e| e.to_string())
 }
 
 impl RunArgs {
@@ -228,13 +234,7 @@ impl RunArgs {
             Some(identity) => identity.clone(),
             None => hostname()?,
         };
-        let topics =
-            crate::messages::TopicPrefix::new(&self.deployment_name).with_context(|| {
-                format!(
-                    "--deployment-name {:?} is not a usable topic prefix",
-                    self.deployment_name
-                )
-            })?;
+        let topics = self.deployment_name.clone().unwrap_or_default();
         Ok(OperatorConfig {
             workflows,
             watch_namespaces: self.watch_namespaces.clone(),
@@ -525,10 +525,63 @@ mod tests {
         let err =
             Wrapper::try_parse_from(["run", "--reconcile-concurrency", "0"]).expect_err("refused");
         assert!(err.to_string().contains("--reconcile-concurrency"), "{err}");
+        // Every namespace flag goes through the namespace's rule (one rule per value), refused
+        // at start naming the flag.
+        for (flag, bad) in [
+            ("--watch-namespaces", "thoth-infra,Not_A_Label"),
+            ("--watch-namespaces", "thoth.infra"),
+            ("--lease-namespace", "default-"),
+            ("--lease-namespace", &"a".repeat(64)),
+            ("--admission-limits", "thoth_backend=3"),
+            ("--admission-limits", "=3"),
+        ] {
+            let err = Wrapper::try_parse_from(["run", flag, bad])
+                .expect_err("refused")
+                .to_string();
+            assert!(
+                err.contains(flag) && err.contains("namespace"),
+                "{flag} {bad}: {err}"
+            );
+        }
+        let parsed = Wrapper::try_parse_from([
+            "run",
+            "--watch-namespaces",
+            "thoth-infra,thoth-backend",
+            "--lease-namespace",
+            "thoth-infra",
+            "--admission-limits",
+            " thoth-backend =3",
+        ])
+        .expect("parses");
+        assert_eq!(
+            parsed.args.watch_namespaces,
+            ["thoth-infra", "thoth-backend"]
+        );
+        assert_eq!(parsed.args.admission_limits, [("thoth-backend".into(), 3)]);
         let parsed =
             Wrapper::try_parse_from(["run", "--solver-namespace", "Not_A_Label"]).expect("parses");
         let err = parsed.args.operator_config().expect_err("refused");
         assert!(err.to_string().contains("--solver-namespace"), "{err}");
+    }
+
+    /// Issue 8, row 6: no --deployment-name means bare topic names; an empty or blank one is
+    /// refused at parse, naming the flag and the variable.
+    #[test]
+    fn an_empty_deployment_name_is_refused_and_none_means_bare_topics() {
+        for empty in ["", "  "] {
+            let err = Wrapper::try_parse_from(["run", "--deployment-name", empty])
+                .expect_err("refused")
+                .to_string();
+            assert!(
+                err.contains("--deployment-name") && err.contains("THOTH_DEPLOYMENT_NAME"),
+                "{err}"
+            );
+        }
+        let parsed =
+            Wrapper::try_parse_from(["run", "--identity", "me", "--deployment-name", "smaug"])
+                .expect("parses");
+        let config = parsed.args.operator_config().expect("valid");
+        assert_eq!(config.topics.deployment_name(), Some("smaug"));
     }
 
     #[test]

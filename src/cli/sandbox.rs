@@ -42,8 +42,9 @@ pub struct SandboxArgs {
     /// Start a throwaway PostgreSQL cluster (initdb, pg_ctl) even when the local server answers.
     #[arg(long, conflicts_with = "database_url")]
     pub own_postgres: bool,
-    /// Topic prefix (THOTH_DEPLOYMENT_NAME) of the embedded Kafka's topics.
-    #[arg(long, default_value = "sandbox", value_name = "NAME")]
+    /// Topic prefix (THOTH_DEPLOYMENT_NAME) of the embedded Kafka's topics; not empty (`run`
+    /// refuses an empty THOTH_DEPLOYMENT_NAME).
+    #[arg(long, default_value = "sandbox", value_name = "NAME", value_parser = deployment_name)]
     pub deployment_name: String,
     /// Partitions of each topic.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -53,6 +54,11 @@ pub struct SandboxArgs {
     pub metrics_listen: SocketAddr,
     #[command(flatten)]
     pub argo: ArgoArgs,
+}
+
+/// `--deployment-name`: a topic prefix [`crate::messages::TopicPrefix::new`] takes, trimmed.
+fn deployment_name(raw: &str) -> Result<String, crate::messages::TopicPrefixError> {
+    crate::messages::TopicPrefix::new(raw).map(|_| raw.trim().to_string())
 }
 
 /// The Argo stand-in's timing and outcomes.

@@ -4,6 +4,8 @@
 //! record never stops its partition and is never lost. [`list`] reads the topic back; [`replay`]
 //! sends chosen records to their original topic again after a fix.
 
+use std::borrow::Cow;
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -216,7 +218,7 @@ impl DeadLetter {
             key: message.key().map(<[u8]>::to_vec),
             payload_text: message
                 .payload()
-                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .map(|p| redact_url_credentials(&String::from_utf8_lossy(p)).into_owned())
                 .unwrap_or_default(),
             payload: message.payload().map(<[u8]>::to_vec),
             headers: Vec::new(),
@@ -227,7 +229,7 @@ impl DeadLetter {
                     || String::from_utf8_lossy(header.value.unwrap_or_default()).into_owned();
                 match header.key {
                     REASON_HEADER => letter.reason = text(),
-                    DETAIL_HEADER => letter.detail = text(),
+                    DETAIL_HEADER => letter.detail = redact_url_credentials(&text()).into_owned(),
                     TOPIC_HEADER => letter.original_topic = text(),
                     PARTITION_HEADER => letter.original_partition = text().parse().unwrap_or(-1),
                     OFFSET_HEADER => letter.original_offset = text().parse().unwrap_or(-1),
@@ -239,6 +241,23 @@ impl DeadLetter {
         }
         letter
     }
+}
+
+/// A URL's scheme and its user and password (`https://user:token@`, also JSON's escaped
+/// `https:\/\/`): everything up to the last `@` before the host ends.
+static URL_CREDENTIALS: LazyLock<regex::Regex> = LazyLock::new(|| {
+    // A constant pattern, checked by the tests.
+    #[allow(clippy::expect_used)]
+    regex::Regex::new(r#"(?i)\b([a-z][a-z0-9+.-]*:(?://|\\/\\/))[^/?#\s"'<>\\]*@"#)
+        .expect("the pattern compiles")
+});
+
+/// `text` with the user and password of every URL in it replaced by `***`: a dead letter's
+/// payload may be a message refused for an index URL with credentials (issue 8), and what
+/// `dead-letters list` prints must not show them. The stored bytes stay as they were (a
+/// replay sends them back unchanged).
+pub fn redact_url_credentials(text: &str) -> Cow<'_, str> {
+    URL_CREDENTIALS.replace_all(text, "${1}***@")
 }
 
 /// Reads the whole dead-letter topic as it stands now (up to each partition's end when the read
@@ -361,6 +380,46 @@ pub async fn replay(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A refused index URL's credentials never reach the screen (issue 8 audit): what
+    /// `dead-letters list` prints (payload text, detail, the JSON output) has each URL's user
+    /// and password replaced, while the bytes a replay sends back are the original ones.
+    #[test]
+    fn listed_dead_letters_hide_url_credentials_and_keep_the_bytes() {
+        let payload = br#"{"index_url": "https://user:s3cret@pypi.example.com/simple", "b": "http://tok3n@10.0.0.1:8080/x", "c": "https:\/\/al1ce:pw@c.example", "d": "HTTPS://u:p@ss@host.example/y?z", "ok": "https://pypi.org/simple/@x"}"#;
+        let message = rdkafka::message::OwnedMessage::new(
+            Some(payload.to_vec()),
+            None,
+            "thoth.solver.solved-package".into(),
+            rdkafka::Timestamp::NotAvailable,
+            0,
+            7,
+            Some(OwnedHeaders::new().insert(Header {
+                key: DETAIL_HEADER,
+                value: Some("see https://user:s3cret@pypi.example.com/simple"),
+            })),
+        );
+        let letter = DeadLetter::from_message(&message);
+        let json = serde_json::to_string(&letter).unwrap();
+        for shown in [&letter.payload_text, &letter.detail, &json] {
+            for secret in ["s3cret", "user", "tok3n", "al1ce", "p@ss"] {
+                assert!(!shown.contains(secret), "{secret} in {shown}");
+            }
+        }
+        for kept in [
+            "https://***@pypi.example.com/simple",
+            "http://***@10.0.0.1:8080/x",
+            "HTTPS://***@host.example/y?z",
+            "https://pypi.org/simple/@x",
+        ] {
+            assert!(
+                letter.payload_text.contains(kept),
+                "{kept} not in {}",
+                letter.payload_text
+            );
+        }
+        assert_eq!(letter.payload.as_deref(), Some(&payload[..]));
+    }
 
     #[test]
     fn dead_letter_headers_keep_the_producers_and_replace_ours() {

@@ -678,3 +678,62 @@ fn a_kebechet_webhook_names_its_repository() {
     };
     assert_eq!(trigger.repository_full_name(), None);
 }
+
+/// Issue 8, row 5 and its neighbours: an origin or an index URL carrying any shell or
+/// template syntax (command substitution, backticks, `;`, `{{ }}`, quotes, whitespace,
+/// pipes, redirections, globs) is refused by the message parser, naming the field; the
+/// same URL without it is accepted.
+#[test]
+fn urls_with_shell_or_template_syntax_are_refused_naming_the_field() {
+    let neighbours = [
+        "$(id)",
+        "${HOME}",
+        "$HOME",
+        "`id`",
+        ";id",
+        "x;y",
+        "{{workflow.name}}",
+        "{x}",
+        "'x'",
+        "x'y",
+        "\"x\"",
+        "x\ny",
+        "x\ty",
+        "x y",
+        "x|y",
+        "x<y",
+        "x>y",
+        "x\\y",
+        "x!y",
+        "x*",
+        "(x)",
+        "x%",
+        "x%zz",
+    ];
+    let cases = [
+        (
+            "adviser_trigger.v5",
+            "origin",
+            "https://github.com/thoth-station/ps-ip",
+        ),
+        ("solved_package.v1", "index_url", "https://pypi.org/simple"),
+    ];
+    for (name, field, good) in cases {
+        let value = set(fixture(name), field, json!(good));
+        assert!(parse_fixture(name, &value).is_ok(), "{name}: {good}");
+        for bad in neighbours {
+            for url in [format!("{good}/{bad}"), format!("{good}?q={bad}")] {
+                let value = set(fixture(name), field, json!(url));
+                let Err(err) = parse_fixture(name, &value) else {
+                    panic!("{name}: {field} = {url:?} was accepted");
+                };
+                assert_eq!(
+                    (err.reason(), err.field()),
+                    ("invalid_value", Some(field)),
+                    "{name}: {field} = {url:?}: {}",
+                    err.report()
+                );
+            }
+        }
+    }
+}

@@ -29,8 +29,9 @@ pub enum TopicPrefixError {
         "deployment name {0:?} is too long: with a base topic name the topic would exceed Kafka's {MAX_TOPIC_LEN} characters"
     )]
     TooLong(String),
+    /// Set but empty or blank (issue 8): Thoth's producers would publish to `.thoth.…`.
     #[error(
-        "THOTH_DEPLOYMENT_NAME is set but empty: Thoth's producers would publish to \".thoth.…\" topics; unset it for bare topic names"
+        "the deployment name (THOTH_DEPLOYMENT_NAME, --deployment-name) is set but empty: Thoth's producers would publish to \".thoth.…\" topics; unset it for bare topic names"
     )]
     EmptyDeploymentName,
 }
@@ -53,11 +54,19 @@ impl TopicPrefix {
         Self(None)
     }
 
-    /// A deployment name such as `smaug-prod`; empty or blank means none.
+    /// A deployment name such as `smaug-prod` (surrounding blanks ignored); no prefix is
+    /// [`TopicPrefix::none`], never an empty name. Also the parser of every command's
+    /// `--deployment-name` / THOTH_DEPLOYMENT_NAME, whose absence means no prefix.
+    ///
+    /// # Errors
+    /// [`TopicPrefixError::EmptyDeploymentName`] for an empty or blank name (Thoth's
+    /// producers build `f"{deployment_name}.{base}"`, so they would publish to `.thoth.…`
+    /// while we read `thoth.…`, and every message would be lost without an error); the
+    /// other variants for a name Kafka refuses in a topic name.
     pub fn new(deployment_name: &str) -> Result<Self, TopicPrefixError> {
         let name = deployment_name.trim();
         if name.is_empty() {
-            return Ok(Self(None));
+            return Err(TopicPrefixError::EmptyDeploymentName);
         }
         let valid = name
             .chars()
@@ -90,7 +99,6 @@ impl TopicPrefix {
     pub fn from_env_value(value: Option<&str>) -> Result<Self, TopicPrefixError> {
         match value {
             None => Ok(Self(None)),
-            Some(name) if name.trim().is_empty() => Err(TopicPrefixError::EmptyDeploymentName),
             Some(name) => Self::new(name),
         }
     }
@@ -168,6 +176,17 @@ mod tests {
                 "{empty:?}"
             );
         }
+        for empty in ["", " "] {
+            assert_eq!(
+                TopicPrefix::new(empty),
+                Err(TopicPrefixError::EmptyDeploymentName)
+            );
+        }
+        let message = TopicPrefixError::EmptyDeploymentName.to_string();
+        assert!(
+            message.contains("THOTH_DEPLOYMENT_NAME") && message.contains("--deployment-name"),
+            "{message}"
+        );
         assert_eq!(
             TopicPrefix::from_env_value(Some("ocp4-stage"))
                 .unwrap()
@@ -221,11 +240,10 @@ mod tests {
     }
 
     #[test]
-    fn unset_or_empty_deployment_means_bare_topics() {
+    fn an_unset_deployment_means_bare_topics() {
         for prefix in [
             TopicPrefix::none(),
-            TopicPrefix::new("").unwrap(),
-            TopicPrefix::new("  ").unwrap(),
+            TopicPrefix::from_env_value(None).unwrap(),
         ] {
             assert_eq!(prefix.deployment_name(), None);
             assert_eq!(

@@ -18,7 +18,7 @@ use super::contract::{
 use super::workflow::WorkflowKind;
 use crate::api::Phase;
 use crate::api::argo::{ArgoPhase, COMPLETED_LABEL, Workflow};
-use crate::package::{IndexUrl, PackageError, PackageName, PackageVersion};
+use crate::package::{DocumentId, IndexUrl, PackageError, PackageName, PackageVersion};
 use crate::store::limits;
 use crate::store::{AdviceUnresolved, SecurityIndicatorStatus, SolverStatus};
 use crate::terms::WorkflowPhase;
@@ -404,8 +404,8 @@ fn published_pair<'w>(
     }
 }
 
-/// Thoth's document ids are object-store keys and Workflow names: letters, digits,
-/// `-`, `_` and `.`, at most the store's column length.
+/// Thoth's document ids are object-store keys and Workflow names, read by the document
+/// id's rule ([`DocumentId`]: the store's column and the CRD's status field take the same).
 fn parse_document_id(raw: &str) -> Result<String, OutputProblem> {
     let value = raw.trim();
     if value.is_empty() {
@@ -413,17 +413,12 @@ fn parse_document_id(raw: &str) -> Result<String, OutputProblem> {
             parameter: contract::DOCUMENT_ID,
         });
     }
-    let valid = value.chars().count() <= limits::DOCUMENT_ID
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if !valid {
-        return Err(OutputProblem::InvalidDocumentId {
+    DocumentId::parse(value)
+        .map(|id| id.as_str().to_string())
+        .map_err(|_| OutputProblem::InvalidDocumentId {
             parameter: contract::DOCUMENT_ID,
             value: excerpt(value),
-        });
-    }
-    Ok(value.to_string())
+        })
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(
@@ -762,6 +757,34 @@ mod tests {
                 OutputProblem::InvalidDocumentId {
                     parameter: "document-id",
                     value: "../../etc".into(),
+                },
+            ),
+            (
+                vec![("document-id", "-adviser-1"), ("solver-results", "[]")],
+                OutputProblem::InvalidDocumentId {
+                    parameter: "document-id",
+                    value: "-adviser-1".into(),
+                },
+            ),
+            (
+                vec![("document-id", "adviser-1."), ("solver-results", "[]")],
+                OutputProblem::InvalidDocumentId {
+                    parameter: "document-id",
+                    value: "adviser-1.".into(),
+                },
+            ),
+            (
+                vec![("document-id", "_x"), ("solver-results", "[]")],
+                OutputProblem::InvalidDocumentId {
+                    parameter: "document-id",
+                    value: "_x".into(),
+                },
+            ),
+            (
+                vec![("document-id", "x_"), ("solver-results", "[]")],
+                OutputProblem::InvalidDocumentId {
+                    parameter: "document-id",
+                    value: "x_".into(),
                 },
             ),
             (

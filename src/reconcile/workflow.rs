@@ -31,7 +31,8 @@ use crate::api::argo::{
 };
 use crate::api::{AdviceRequest, SecurityIndicatorRun, SolverRun};
 use crate::package::{
-    IndexUrl, JobId, Namespace, PackageError, PackageName, PackageVersion, SolverName, TemplateName,
+    IndexUrl, JobId, Namespace, PackageError, PackageName, PackageVersion, ServiceAccountName,
+    SolverName, TemplateName,
 };
 
 /// Longest name a Workflow may have: Argo copies it into the label
@@ -148,7 +149,7 @@ impl WorkflowConfig {
             if TemplateName::parse(&target.template).is_err() {
                 return Err(fail("template", &target.template, "DNS-1123 subdomain"));
             }
-            if !is_dns_subdomain(&target.service_account) {
+            if ServiceAccountName::parse(&target.service_account).is_err() {
                 return Err(fail(
                     "service account",
                     &target.service_account,
@@ -679,20 +680,6 @@ pub fn run_of(workflow: &Workflow) -> Option<RunRef> {
     })
 }
 
-fn is_dns_label(value: &str) -> bool {
-    !value.is_empty()
-        && value.len() <= 63
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !value.starts_with('-')
-        && !value.ends_with('-')
-}
-
-fn is_dns_subdomain(value: &str) -> bool {
-    value.len() <= 253 && value.split('.').all(is_dns_label)
-}
-
 /// `(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?`, at most 63 characters.
 fn is_label_value(value: &str) -> bool {
     value.len() <= 63
@@ -1205,7 +1192,7 @@ mod tests {
     }
 
     fn is_dns_label_of_63(name: &str) -> bool {
-        name.len() <= MAX_WORKFLOW_NAME_LEN && is_dns_label(name)
+        name.len() <= MAX_WORKFLOW_NAME_LEN && crate::admission::names::is_dns_label(name)
     }
 
     #[test]
@@ -1387,10 +1374,20 @@ mod tests {
         let error = bad.validate().expect_err("refused");
         assert_eq!(error.field, "namespace");
         assert!(error.to_string().contains("Thoth_Backend"), "{error}");
-        let mut bad = config;
+        let mut bad = config.clone();
         bad.solver.service_account = "".into();
         assert_eq!(
             bad.validate().expect_err("refused").field,
+            "service account"
+        );
+        // A service account is a DNS-1123 subdomain as the API server reads it: no limit per
+        // label, 253 in all (the template's rule, one declaration).
+        let mut long = config;
+        long.solver.service_account = format!("{}.argo", "a".repeat(64));
+        assert_eq!(long.validate(), Ok(()));
+        long.solver.service_account = "a".repeat(254);
+        assert_eq!(
+            long.validate().expect_err("refused").field,
             "service account"
         );
     }

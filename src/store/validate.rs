@@ -18,9 +18,11 @@ pub mod limits {
     pub const PACKAGE_NAME: usize = PackageNameRule::RULE.max_len;
     /// The producer's spelling (`package_version.version_as_sent`).
     pub const VERSION_AS_SENT: usize = PackageVersionRule::RULE.max_len;
-    /// The normal form: PEP 440 normalisation may lengthen a spelling (`1r` → `1.post0`) by
-    /// at most the separators and implicit zeros of one pre, post and dev part.
-    pub const PACKAGE_VERSION: usize = PackageVersionRule::RULE.max_len + 20;
+    /// The normal form (`package_version.package_version`). PEP 440 normalisation may lengthen
+    /// a spelling (`1r` → `1.post0`), so the rule refuses a spelling that could outgrow its
+    /// limit unless it is a normal form already (`package::Lengthening`): a normal form is
+    /// never longer than the rule's limit. (The column, 120 wide, has room to spare.)
+    pub const PACKAGE_VERSION: usize = PackageVersionRule::RULE.max_len;
     pub const ARTIFACT_NAME: usize = 500;
     pub const SOURCE_TYPE: usize = 100;
     pub const NAMESPACE: usize = NamespaceRule::RULE.max_len;
@@ -33,8 +35,9 @@ pub mod limits {
     pub const REASON: usize = 2000;
     pub const DEDUP_KEY: usize = 500;
     pub const MESSAGE_KEY: usize = 500;
-    /// `IndexUrl::parse` refuses a canonical URL longer than this, so no index URL can overflow
-    /// its column.
+    /// No index URL can overflow its column: the rule admits no character canonicalisation
+    /// would percent-encode (so a canonical form is never longer than the URL as sent), and
+    /// `Constrained::parse` refuses any normal form longer than the rule's limit besides.
     pub const INDEX_URL: usize = crate::package::MAX_INDEX_URL_LEN;
 }
 

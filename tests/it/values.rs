@@ -139,9 +139,49 @@ fn near_url() -> impl Strategy<Value = String> {
             Just("[::1]".to_string()),
         ],
         "(:[0-9]{1,6})?",
-        "(/[a-zA-Z0-9._~%{}\"' @?#-]{0,12}){0,3}",
+        r#"(/[a-zA-Z0-9._~%{}"' @?#$();!*|<>&=+,:`\\-]{0,12}){0,3}"#,
     )
         .prop_map(|(scheme, user, host, port, path)| format!("{scheme}{user}{host}{port}{path}"))
+}
+
+/// URLs at the length limit: a host and a path or query filled with one character (or
+/// escape) up to a few characters either side of 500, so that a canonical form that grew
+/// (a quote percent-encoded) would show.
+fn long_url() -> impl Strategy<Value = String> {
+    (
+        "https?://(pypi\\.org|EXAMPLE\\.com:443|10\\.0\\.0\\.1)",
+        "(/simple/|/simple\\?q=|\\?|/|#)",
+        prop_oneof![
+            Just("a"),
+            Just("'"),
+            Just("%27"),
+            Just("~"),
+            Just("/"),
+            Just("./"),
+            Just("%zz")
+        ],
+        480usize..=520,
+    )
+        .prop_map(|(start, middle, fill, len)| {
+            let mut url = format!("{start}{middle}");
+            while url.len() < len {
+                url.push_str(fill);
+            }
+            url
+        })
+}
+
+/// Versions at the length limit: a release of 40 to 50 parts and any suffix near a
+/// version's, so that normalisation lengthening a spelling near 100 characters is reached.
+fn long_version() -> impl Strategy<Value = String> {
+    (
+        "[0-9]{1,2}(\\.[0-9]{1,2}){40,50}",
+        prop_oneof![
+            near_version(),
+            "(c|rc|a|b|alpha)?(-?r|-?rev|-?post|-[0-9])?(\\.?dev)?(\\+[a-z0-9]{1,3})?",
+        ],
+    )
+        .prop_map(|(release, suffix)| format!("{release}{suffix}"))
 }
 
 fn near_solver() -> impl Strategy<Value = String> {
@@ -157,17 +197,32 @@ proptest! {
     }
 
     #[test]
-    fn package_versions(raw in prop_oneof![any::<String>(), near_version()]) {
+    fn package_versions(raw in prop_oneof![any::<String>(), near_version(), long_version()]) {
         agrees::<PackageVersionRule>(field_once!(solver_field("packageVersion")), &raw)?;
         // The pattern admits only what pep440_rs reads (the normal form is its, not a fallback).
         if let Ok(version) = Constrained::<PackageVersionRule>::parse(&raw) {
             prop_assert!(version.pep440().is_some(), "{:?}", raw);
         }
+        // The rule's Lengthening holds for every spelling the pattern admits: the normal
+        // pattern matches exactly the spellings that are their own normal form, and
+        // normalising adds at most `at_most` characters.
+        if PackageVersionRule::regex().is_match(&raw) {
+            let lengthening = PackageVersionRule::RULE.lengthening.as_ref().unwrap();
+            let normal = PackageVersionRule::normalise(&raw);
+            let is_normal = PackageVersionRule::normal_regex().unwrap().is_match(&raw);
+            prop_assert_eq!(is_normal, normal == raw, "{:?} → {:?}", raw, normal);
+            prop_assert!(normal.len() <= raw.len() + lengthening.at_most, "{:?} → {:?}", raw, normal);
+        }
     }
 
     #[test]
-    fn index_urls(raw in prop_oneof![any::<String>(), near_url()]) {
+    fn index_urls(raw in prop_oneof![any::<String>(), near_url(), long_url()]) {
         agrees::<IndexUrlRule>(field_once!(solver_field("indexUrl")), &raw)?;
+        // Canonicalising never lengthens a URL the pattern admits.
+        if IndexUrlRule::regex().is_match(&raw) {
+            let canonical = IndexUrlRule::normalise(&raw);
+            prop_assert!(canonical.len() <= raw.len(), "{:?} → {:?}", raw, canonical);
+        }
     }
 
     #[test]
@@ -181,7 +236,7 @@ proptest! {
     }
 
     #[test]
-    fn origins(raw in prop_oneof![any::<String>(), near_url()]) {
+    fn origins(raw in prop_oneof![any::<String>(), near_url(), long_url()]) {
         agrees::<OriginUrlRule>(field_once!(advice_field("origin")), &raw)?;
     }
 }

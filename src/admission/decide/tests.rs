@@ -453,6 +453,54 @@ fn a_released_package_solved_by_every_solver_needs_nothing() {
     );
 }
 
+/// Issue 8, row 1 end to end: a store that knows `1.0beta2` solved (Thoth's store once solved
+/// such a release again and again) makes a message for any other spelling of the release
+/// (`1.0b2`, `1.0-beta.2`, `1.0B2`, and the name and index spelt otherwise) a skip, not work.
+#[test]
+fn another_spelling_of_a_solved_release_is_already_solved() {
+    let mut state = fresh();
+    state.solved_by.insert(RHEL.into());
+    state.solved_by.insert(FEDORA.into());
+    let known = with_state(
+        known(),
+        key(
+            "TextDistance",
+            "1.0beta2",
+            "https://pypi.python.org/simple/",
+        ),
+        state,
+    );
+    for version in ["1.0b2", "1.0-beta.2", "1.0B2", "v1.0.b2"] {
+        let decision = decide(
+            &unresolved(Some(version), Some(vec![PYPI]), Some(RHEL)),
+            &config(),
+            &known,
+        );
+        assert!(
+            skip_reason(&decision).contains("already solved"),
+            "{version}: {decision:?}"
+        );
+        let message = release(
+            "thoth.package-release.package-released",
+            "TEXTDISTANCE",
+            version,
+            PYPI,
+        );
+        let decision = decide(&message, &config(), &known);
+        assert!(
+            skip_reason(&decision).contains("already solved"),
+            "{version}: {decision:?}"
+        );
+    }
+    // A different release is still work.
+    let plan = plan(decide(
+        &unresolved(Some("1.0b3"), Some(vec![PYPI]), Some(RHEL)),
+        &config(),
+        &known,
+    ));
+    assert_eq!(solver_runs(&plan).len(), 1);
+}
+
 // --- SolvedPackage / SIUnanalyzedPackage ----------------------------------------------
 
 #[test]

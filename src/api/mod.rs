@@ -86,12 +86,35 @@ mod tests {
     }
 
     /// A structural schema (as the API server requires) has a type on every
-    /// node with properties and no type-bearing combinators; enum lists never
-    /// hold null (the derive adds it for optional enums).
+    /// node with properties and no type-bearing combinators: an `anyOf`/`oneOf`/`allOf`
+    /// branch may carry value validations (`maxLength`, `pattern`, …) but none of `type`,
+    /// `properties`, `items`, `additionalProperties`, `default`, `nullable` or `description`
+    /// (Kubernetes docs, "Specifying a structural schema"); enum lists never hold null (the
+    /// derive adds it for optional enums).
     fn assert_structural(path: &str, node: &Value) {
         let Some(map) = node.as_object() else { return };
         for combinator in ["anyOf", "oneOf", "allOf"] {
-            assert!(!map.contains_key(combinator), "{path} uses {combinator}");
+            for branch in map
+                .get(combinator)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                for field in [
+                    "type",
+                    "properties",
+                    "items",
+                    "additionalProperties",
+                    "default",
+                    "nullable",
+                    "description",
+                ] {
+                    assert!(
+                        branch.get(field).is_none(),
+                        "{path} has a {combinator} branch with {field}: {branch}"
+                    );
+                }
+            }
         }
         if map.contains_key("properties") {
             assert_eq!(
